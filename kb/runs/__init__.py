@@ -1,0 +1,1 @@
+"""Everything about runs that is the same for all runners (design.md, Runners)."""

@@ -1,0 +1,215 @@
+"""The object a runner's ``main(config, run)`` talks to.
+
+A runner never touches the catalog: it logs metrics, checkpoints and says which data it used
+through this object, and kb turns that into the run record (design.md, Runners).
+"""
+
+import csv
+import json
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from kb.errors import KBError, RunInterrupted
+
+
+@dataclass
+class DatasetInfo:
+    """The data a run used. ``name`` is compared with a claim's ``dataset`` (e.g. ``mnist-test``)."""
+
+    name: str
+    fingerprint: str
+    synthetic: bool = False
+    detail: str = ""
+
+
+class Reporter(Protocol):
+    """Receives progress; the CLI shows it live, a worker logs it."""
+
+    def update(self, run: "Run", line: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class Progress:
+    total_steps: int = 0
+    epochs: int = 0
+    step: int = 0
+    epoch: int = 0
+    samples: int = 0
+    started: float = field(default_factory=time.monotonic)
+    resumed_step: int = 0
+
+    def throughput(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.samples / elapsed if elapsed > 0 else 0.0
+
+    def eta_seconds(self) -> float | None:
+        done = self.step - self.resumed_step
+        if not self.total_steps or done <= 0:
+            return None
+        elapsed = time.monotonic() - self.started
+        return elapsed / done * (self.total_steps - self.step)
+
+
+class Run:
+    """One execution of a runner.
+
+    Attributes:
+        id: the run id (also the run folder's name).
+        dir: the run folder (config.json, env.json, metrics.csv, final.json, checkpoints/, log).
+        device: a torch device string (``cpu``, ``cuda:0``), chosen by kb.
+        data_dir: the ``--data`` folder, or None for the runner's default data.
+        seed: the seed; kb has already seeded python, numpy and torch with it.
+        config: the resolved frozen config.
+    """
+
+    def __init__(self, *, id: str, dir: Path, device: str, data_dir: Path | None, seed: int,
+                 config: Any, reporter: Reporter | None = None, resuming: bool = False) -> None:
+        self.id = id
+        self.dir = dir
+        self.device = device
+        self.data_dir = data_dir
+        self.seed = seed
+        self.config = config
+        self.resuming = resuming
+        self.dataset: DatasetInfo | None = None
+        self.info: dict[str, Any] = {}
+        self.epoch_metrics: list[dict[str, float]] = []
+        self.progress = Progress()
+        self._reporter = reporter
+        self._stop = threading.Event()
+        self._metrics_file = (dir / "metrics.csv").open("a", newline="", encoding="utf-8")
+        self._metrics = csv.writer(self._metrics_file)
+        if self._metrics_file.tell() == 0:
+            self._metrics.writerow(["kind", "step", "epoch", "name", "value", "time"])
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        self.figures_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- what the runner calls -------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.dir / "checkpoints"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.dir / "figures"
+
+    def set_dataset(self, name: str, *, fingerprint: str, synthetic: bool = False, detail: str = "") -> None:
+        """Say which data the run trains and is evaluated on (compared with the claims' datasets)."""
+        self.dataset = DatasetInfo(name=name, fingerprint=fingerprint, synthetic=synthetic, detail=detail)
+
+    def record(self, **info: Any) -> None:
+        """Extra facts a reviewer needs (``backbone_pretrained=False``, ``parameters=...``)."""
+        self.info.update(info)
+
+    def start(self, *, total_steps: int, epochs: int = 0, step: int = 0) -> None:
+        """Announce the length of training (for the ETA); ``step`` > 0 when resuming."""
+        self.progress = Progress(total_steps=total_steps, epochs=epochs, step=step, resumed_step=step)
+
+    def log(self, step: int, *, epoch: int | None = None, samples: int = 0, **metrics: float) -> None:
+        """Per-step metrics; ``samples`` is how many examples this step consumed (throughput)."""
+        self.progress.step = step
+        if epoch is not None:
+            self.progress.epoch = epoch
+        self.progress.samples += samples
+        now = round(time.time(), 3)
+        for name, value in metrics.items():
+            self._metrics.writerow(["step", step, "" if epoch is None else epoch, name, float(value), now])
+        self._emit({"step": step, "epoch": epoch, **metrics})
+
+    def log_epoch(self, epoch: int, **metrics: float) -> None:
+        """Per-epoch metrics (evaluation results), kept in the run record."""
+        self.progress.epoch = epoch
+        now = round(time.time(), 3)
+        for name, value in metrics.items():
+            self._metrics.writerow(["epoch", self.progress.step, epoch, name, float(value), now])
+        self._metrics_file.flush()
+        self.epoch_metrics.append({"epoch": epoch, **{k: float(v) for k, v in metrics.items()}})
+        self._emit({"epoch": epoch, **metrics, "eval": True})
+
+    def checkpoint(self, state: dict[str, Any]) -> Path:
+        """Save ``state`` (tensors, numbers, strings) with the RNG states, atomically."""
+        import numpy as np
+        import torch
+
+        payload = dict(state)
+        payload["_rng"] = {
+            "torch": torch.get_rng_state(),
+            "python": json.dumps(random.getstate()),
+            "numpy": json.dumps(np.random.get_state(legacy=True), default=_numpy_json),
+        }
+        payload["_progress"] = {"samples": self.progress.samples}
+        path = self.checkpoint_dir / "last.pt"
+        tmp = path.with_suffix(".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+        self._metrics_file.flush()
+        return path
+
+    def resume_state(self) -> dict[str, Any] | None:
+        """The last checkpoint with RNG states restored, or None when starting fresh."""
+        path = self.checkpoint_dir / "last.pt"
+        if not self.resuming or not path.exists():
+            return None
+        state = load_checkpoint(path)
+        rng = state.pop("_rng", None)
+        if rng:
+            import numpy as np
+            import torch
+
+            torch.set_rng_state(rng["torch"])
+            random.setstate(_tuplify(json.loads(rng["python"])))
+            kind, keys, pos, has_gauss, cached = json.loads(rng["numpy"])
+            np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+        self.progress.samples = state.pop("_progress", {}).get("samples", 0)
+        return state
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def check_interrupt(self, state_fn: Callable[[], dict[str, Any]]) -> None:
+        """Call at a step boundary: on Ctrl-C/SIGTERM, checkpoint ``state_fn()`` and stop."""
+        if self._stop.is_set():
+            self.checkpoint(state_fn())
+            raise RunInterrupted(f"run {self.id} interrupted; resume with: kb reproduce --resume {self.id}")
+
+    # -- what kb calls -----------------------------------------------------------------------
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        self._metrics_file.close()
+
+    def _emit(self, line: dict[str, Any]) -> None:
+        if self._reporter is not None:
+            self._reporter.update(self, line)
+
+
+def _numpy_json(value):
+    return value.tolist()
+
+
+def _tuplify(value):
+    return tuple(_tuplify(v) for v in value) if isinstance(value, list) else value
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a kb checkpoint safely (``weights_only=True``); a broken file gives a clear error."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise KBError(f"checkpoint {path} cannot be loaded (corrupt or not a kb checkpoint): {first}") from None
+    if not isinstance(state, dict):
+        raise KBError(f"checkpoint {path} is not a kb checkpoint (expected a dict of state)")
+    return state

@@ -1,0 +1,1 @@
+"""Reproducibility runners: one package per paper implementation (see design.md, Runners)."""
