@@ -1,0 +1,50 @@
+"""Entry point: the ``kb`` app, its command groups, and the one place errors become exit codes."""
+
+import errno
+import sys
+
+import typer
+
+from kb.cli import papers, runs
+
+app = typer.Typer(
+    name="kb",
+    help="A paper knowledge base with reproducibility runners.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+papers.register(app)
+runs.register(app)
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"kb: error: {message}\n")
+    sys.exit(code)
+
+
+def main() -> None:
+    """Run the CLI; a ``KBError`` (or a known system failure) becomes one line and an exit code."""
+    from kb.errors import KBError
+
+    try:
+        app(standalone_mode=True)
+    except KBError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            _fail(f"disk full while writing {exc.filename or ''}; free some space and run the command again", 1)
+        raise
+    except Exception as exc:  # noqa: BLE001 - database errors are imported lazily
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError) and "locked" in str(exc):
+            _fail("the catalog is locked by another kb process; try again in a moment", 1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

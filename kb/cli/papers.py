@@ -1,0 +1,305 @@
+"""Paper commands: add, import, sync, list, show, search, tag, remove, note, export bibtex."""
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from kb.cli.output import console, escape, paper_json, print_json, table
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def add(
+    ids: Annotated[Optional[list[str]], typer.Argument(help="arXiv ids or URLs, any form.")] = None,
+    from_file: Annotated[Optional[Path], typer.Option("--from", help="A file of ids, one per line.")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Tag to add (repeatable).")] = None,
+    slug: Annotated[Optional[str], typer.Option(help="Slug for a single new paper.")] = None,
+    offline: Annotated[bool, typer.Option(help="Answer from the cache only; no network.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add papers from arXiv (or refresh them), writing papers/<slug>/paper.yaml."""
+    from kb.catalog import add_papers, read_id_file
+    from kb.errors import BadInput, NotFound
+    from kb.settings import load_settings
+
+    raw = list(ids or []) + (read_id_file(from_file) if from_file else [])
+    if not raw:
+        raise BadInput("give arXiv ids (kb add 1506.02640) or --from FILE")
+    result = add_papers(load_settings(), raw, tags=tag or [], slug=slug, offline=offline)
+    if as_json:
+        print_json({
+            "added": [paper_json(p) for p in result.added],
+            "updated": [paper_json(p) for p in result.updated],
+            "not_found": result.not_found,
+            "from_cache": result.from_cache,
+        })
+    else:
+        out = console()
+        for paper in result.added:
+            out.print(f"added    {paper.key:<14} {paper.slug:<24} {escape(paper.title)}")
+        for paper in result.updated:
+            out.print(f"updated  {paper.key:<14} {paper.slug:<24} {escape(paper.title)}" + (f" (v{paper.version})" if paper.version else ""))
+        if result.from_cache:
+            console(stderr=True).print("note: answered from the local arXiv cache (offline or arXiv unreachable)")
+    if result.not_found:
+        raise NotFound(f"not found on arXiv: {', '.join(result.not_found)}")
+
+
+def sync(as_json: JsonOpt = False) -> None:
+    """Rebuild the catalog from papers/ (no network; idempotent)."""
+    from kb.catalog import sync as do_sync
+    from kb.errors import KBError
+    from kb.settings import load_settings
+
+    settings = load_settings()
+    report = do_sync(settings)
+    if as_json:
+        print_json(report.__dict__)
+    else:
+        console().print(
+            f"synced {report.papers} papers and {report.notes} notes from {settings.papers} "
+            f"({report.added} new, {report.updated} changed, {report.removed} removed"
+            + (f", {report.runs_imported} runs imported" if report.runs_imported else "") + ")"
+        )
+        for problem in report.problems:
+            console(stderr=True).print(f"problem: {escape(problem)}")
+    if report.problems:
+        raise KBError(f"{len(report.problems)} file(s) in papers/ could not be loaded (listed above); the rest were synced")
+
+
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="Note files or folders.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Show what would happen; change nothing.")] = False,
+    offline: Annotated[bool, typer.Option(help="Resolve titles against the catalog only.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import notes (Markdown with front matter, blog/Qiita exports), one note per paper."""
+    from kb.importer import import_notes
+    from kb.settings import load_settings
+
+    report = import_notes(load_settings(), paths, dry_run=dry_run, offline=offline)
+    if as_json:
+        print_json({k: [getattr(i, "__dict__", i) for i in v] if isinstance(v, list) else v for k, v in report.__dict__.items()})
+        return
+    out = console()
+    prefix = "would be " if dry_run else ""
+    for item in report.imported:
+        out.print(f"{prefix}{item.action:<9} {item.paper:<22} {escape(item.origin)}  [dim]({item.linked_by})[/dim]")
+    for slug in report.papers_added:
+        out.print(f"{prefix}added paper {slug} from arXiv")
+    for item in report.unlinked:
+        out.print(f"[yellow]not linked[/yellow] {escape(item.origin)}: {escape(item.title or '(no title)')} — {escape(item.reason)}")
+    for item in report.skipped:
+        out.print(f"[dim]skipped {escape(item)}[/dim]")
+    for problem in report.problems:
+        console(stderr=True).print(f"problem: {escape(problem)}")
+    counts = {a: sum(i.action == a for i in report.imported) for a in ("added", "updated", "unchanged")}
+    out.print(
+        f"{'dry run: ' if dry_run else ''}{counts['added']} added, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged, {len(report.unlinked)} not linked, {len(report.skipped)} non-paper posts skipped"
+    )
+
+
+def list_(
+    tag: Annotated[Optional[str], typer.Option(help="Only papers with this tag.")] = None,
+    year: Annotated[Optional[int], typer.Option(help="Only papers from this year.")] = None,
+    author: Annotated[Optional[str], typer.Option(help="Only papers with an author matching this.")] = None,
+    lang: Annotated[Optional[str], typer.Option(help="Only papers with notes in this language.")] = None,
+    sort: Annotated[str, typer.Option(help="added | year | title | slug")] = "added",
+    reverse: Annotated[bool, typer.Option(help="Reverse the order.")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List papers in the catalog."""
+    from kb.catalog import list_papers, note_languages
+    from kb.db import session_scope
+    from kb.settings import load_settings
+
+    with session_scope(load_settings()) as session:
+        papers = list_papers(session, tag=tag, year=year, author=author, lang=lang, sort=sort, reverse=reverse, limit=limit)
+        langs = note_languages(session)
+    if as_json:
+        print_json([paper_json(p, notes=langs.get(p.id, [])) for p in papers])
+        return
+    if not papers:
+        console().print("no papers (add some with `kb add ID`, or `kb sync` to load papers/)")
+        return
+    rows = [[p.slug, p.key, p.year, escape(p.title[:70]), ",".join(p.tags), ",".join(langs.get(p.id, [])), ",".join(p.runners)]
+            for p in papers]
+    table(f"{len(papers)} papers", ["slug", "id", "year", "title", "tags", "notes", "runners"], rows)
+
+
+def show(paper_ref: Annotated[str, typer.Argument(metavar="PAPER", help="Slug or any id form.")], as_json: JsonOpt = False) -> None:
+    """Show one paper: metadata, notes present, claims, links."""
+    from kb.catalog import paper_links
+    from kb.db import session_scope
+    from kb.papers import get_paper, notes_of
+    from kb.settings import load_settings
+
+    with session_scope(load_settings()) as session:
+        paper = get_paper(session, paper_ref)
+        notes = notes_of(session, paper)
+    links = paper_links(paper)
+    if as_json:
+        print_json(paper_json(paper, links=links, notes=[{"lang": n.lang, "title": n.title, "path": n.path, "source": n.source} for n in notes]))
+        return
+    out = console()
+    out.print(f"[bold]{escape(paper.title)}[/bold]")
+    out.print(f"{paper.key}" + (f"v{paper.version}" if paper.version else "") + f"  ·  slug {paper.slug}  ·  {paper.year or ''}  {escape(paper.venue or '')}")
+    out.print(escape(", ".join(paper.authors)))
+    if paper.tags:
+        out.print("tags: " + ", ".join(paper.tags))
+    if paper.categories:
+        out.print("categories: " + ", ".join(paper.categories))
+    for name, url in links.items():
+        out.print(f"{name}: {url}")
+    if paper.abstract or paper.summary:
+        out.print("\n" + escape(paper.abstract or paper.summary))
+    out.print("\nnotes: " + (", ".join(f"{n.lang} ({n.path})" for n in notes) if notes else "none"))
+    for claim in paper.claims:
+        out.print(f"claim: {claim['metric']} {claim['value']}{claim.get('unit', '')} on {claim['dataset']} ({claim['source']})")
+    if paper.runners:
+        out.print("runners: " + ", ".join(paper.runners) + f"  (kb reproduce {paper.runners[0]})")
+
+
+def search(
+    query: Annotated[list[str], typer.Argument(help="Words, Japanese or English.")],
+    tag: Annotated[Optional[str], typer.Option(help="Only papers with this tag.")] = None,
+    lang: Annotated[Optional[str], typer.Option(help="Only papers with notes in this language.")] = None,
+    year: Annotated[Optional[int], typer.Option(help="Only papers from this year.")] = None,
+    author: Annotated[Optional[str], typer.Option(help="Only papers with an author matching this.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many results.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search titles, authors, abstracts and notes; best matches first."""
+    from kb.db import session_scope
+    from kb.search import search as do_search
+    from kb.settings import load_settings
+
+    with session_scope(load_settings()) as session:
+        hits = do_search(session, " ".join(query), limit=limit, tag=tag, lang=lang, year=year, author=author)
+    if as_json:
+        print_json([{"slug": h.paper.slug, "key": h.paper.key, "title": h.paper.title, "year": h.paper.year,
+                     "score": round(h.score, 4), "where": h.where,
+                     "snippet": "".join(f"**{t}**" if m else t for t, m in h.snippet)} for h in hits])
+        return
+    out = console()
+    if not hits:
+        out.print("no matches")
+        return
+    for rank, hit in enumerate(hits, 1):
+        out.print(f"{rank:>2}. [bold]{escape(hit.paper.title)}[/bold]  [dim]{hit.paper.slug} · {hit.paper.key} · {hit.paper.year or ''}[/dim]")
+        if hit.snippet:
+            text = "".join(f"[reverse]{escape(t)}[/reverse]" if m else escape(t) for t, m in hit.snippet)
+            out.print(f"    [dim]{hit.where}:[/dim] {text}")
+
+
+def tag(
+    paper_ref: Annotated[str, typer.Argument(metavar="PAPER")],
+    changes: Annotated[list[str], typer.Argument(metavar="+TAG|-TAG...", help="+name adds, -name removes.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Add or remove tags: kb tag yolo +real-time -old."""
+    from kb.catalog import retag
+    from kb.settings import load_settings
+
+    paper = retag(load_settings(), paper_ref, changes)
+    if as_json:
+        print_json({"slug": paper.slug, "tags": paper.tags})
+    else:
+        console().print(f"{paper.slug}: {', '.join(paper.tags) or '(no tags)'}")
+
+
+def remove(
+    paper_ref: Annotated[str, typer.Argument(metavar="PAPER")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Remove a paper and its folder in papers/ (asks first)."""
+    from kb.catalog import remove_paper
+    from kb.db import session_scope
+    from kb.errors import KBError
+    from kb.papers import get_paper
+    from kb.settings import load_settings
+
+    settings = load_settings()
+    with session_scope(settings) as session:
+        paper = get_paper(session, paper_ref)
+    if not yes and not typer.confirm(f"remove {paper.slug} ({paper.title}) and papers/{paper.slug}/?", default=False):
+        raise KBError("not removed")
+    remove_paper(settings, paper_ref)
+    console().print(f"removed {paper.slug}")
+
+
+def note(
+    paper_ref: Annotated[str, typer.Argument(metavar="PAPER")],
+    lang: Annotated[Optional[str], typer.Option(help="Language of the note (ja, en ...).")] = None,
+    edit: Annotated[bool, typer.Option("--edit", help="Open the note in $EDITOR, then re-import it.")] = False,
+) -> None:
+    """Print a paper's notes, or edit one with --edit."""
+    from kb.catalog import sync_paper_notes
+    from kb.db import session_scope
+    from kb.errors import KBError, NotFound
+    from kb.papers import get_paper, notes_of
+    from kb.settings import load_settings
+
+    settings = load_settings()
+    with session_scope(settings) as session:
+        paper = get_paper(session, paper_ref)
+        notes = [n for n in notes_of(session, paper) if lang is None or n.lang == lang]
+    if edit:
+        path = settings.papers / (notes[0].path if notes else f"{paper.slug}/notes.{lang or 'ja'}.md")
+        if not path.exists():
+            path.write_text(f"---\npaper: \"{paper.key}\"\nlang: {lang or 'ja'}\n---\n## 概要\n\n", encoding="utf-8")
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        if subprocess.call([*shlex.split(editor), str(path)]) != 0:
+            raise KBError(f"the editor ({editor}) exited with an error; {path} is kept as it is")
+        sync_paper_notes(settings, paper.slug)
+        console().print(f"saved {path.relative_to(settings.papers)}")
+        return
+    if not notes:
+        raise NotFound(f"{paper.slug} has no {lang + ' ' if lang else ''}notes; write one with `kb note {paper.slug} --edit`")
+    from rich.markdown import Markdown
+
+    out = console()
+    for item in notes:
+        out.rule(f"{paper.slug} · {item.lang} · {item.path}")
+        out.print(Markdown(item.body))
+
+
+export_app = typer.Typer(help="Export the catalog (bibtex) or run records (kb runs export).", no_args_is_help=True)
+
+
+@export_app.command("bibtex")
+def export_bibtex(
+    papers: Annotated[Optional[list[str]], typer.Argument(metavar="[PAPER]...", help="Slugs or ids; all papers when none.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """BibTeX with eprint/archivePrefix/primaryClass, stable keys."""
+    from kb.catalog import export_bibtex as make_bibtex
+    from kb.db import session_scope
+    from kb.files import write_atomic
+    from kb.settings import load_settings
+
+    with session_scope(load_settings()) as session:
+        text = make_bibtex(session, papers or [])
+    if out:
+        write_atomic(out, text)
+    else:
+        typer.echo(text, nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(add)
+    app.command("import")(import_)
+    app.command()(sync)
+    app.command("list")(list_)
+    app.command()(show)
+    app.command()(search)
+    app.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})(tag)
+    app.command()(remove)
+    app.command()(note)
+    app.add_typer(export_app, name="export")

@@ -1,0 +1,271 @@
+"""Runner and run commands: runners, reproduce, runs, run show, runs compare/export/import."""
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from kb.cli.output import console, escape, print_json, table
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def runners(as_json: JsonOpt = False) -> None:
+    """List runners with their paper, datasets, presets, claims and last verdict."""
+    from kb.db import session_scope
+    from kb.runs.overview import runner_overview
+    from kb.settings import load_settings
+
+    settings = load_settings()
+    with session_scope(settings) as session:
+        rows = runner_overview(session, settings)
+    if as_json:
+        print_json(rows)
+        return
+    table("runners", ["name", "paper", "datasets", "presets", "claims", "last run"],
+          [[r["name"], f"{r['paper']} {escape(r['paper_title'] or '')[:40]}", ", ".join(r["datasets"]), ", ".join(r["presets"]),
+            "\n".join(f"{c['metric']} {c['value']}{c.get('unit', '')} ({c['dataset']})" for c in r["claims"]),
+            (f"{r['last_run']['id']} {r['last_run']['status']} · {r['last_run']['verdict']}" if r["last_run"] else "never run")]
+           for r in rows])
+
+
+class _LiveProgress:
+    """Shows epoch/step, loss, throughput and ETA on one live line."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                                 console=console(stderr=True), transient=False)
+        self.task = None
+
+    def update(self, run, line: dict[str, Any]) -> None:
+        p = run.progress
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task(run.id, total=p.total_steps or None, info="")
+        eta = p.eta_seconds()
+        shown = [f"epoch {p.epoch}" + (f"/{p.epochs}" if p.epochs else ""), f"step {p.step}" + (f"/{p.total_steps}" if p.total_steps else "")]
+        shown += [f"{k} {v:.4g}" for k, v in line.items() if k not in ("step", "epoch", "eval") and isinstance(v, (int, float))][:4]
+        shown.append(f"{p.throughput():.0f} samples/s")
+        if eta is not None:
+            shown.append(f"ETA {int(eta // 60)}m{int(eta % 60):02d}s")
+        self.progress.update(self.task, completed=p.step, total=p.total_steps or None, info=" · ".join(shown))
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+
+def reproduce(
+    name: Annotated[Optional[str], typer.Argument(help="Runner name (see kb runners).")] = None,
+    preset: Annotated[Optional[str], typer.Option("--config", "-c", help="Preset: smoke, default, paper ...")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config field: key=value (repeatable).")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
+    data: Annotated[Optional[Path], typer.Option(help="Dataset folder (else the runner's default data).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted or failed run.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the resolved run; run nothing.")] = False,
+    queue: Annotated[bool, typer.Option("--queue", help="Enqueue as a job for `kb worker` instead of running now.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a paper's runner and record the result next to the paper's claims."""
+    from kb.errors import BadInput, KBError
+    from kb.runs.config import to_dict
+    from kb.runs.execute import Request, plan
+    from kb.settings import load_settings
+
+    if not name and not resume:
+        raise BadInput("name a runner (kb reproduce yolo) or give --resume RUN_ID; see `kb runners`")
+    settings = load_settings()
+    request = Request(runner=name or "", preset=preset, overrides=tuple(overrides or ()), device=device, data=data,
+                      seed=seed, resume=resume)
+    if queue:
+        from kb.jobs import enqueue
+
+        job = enqueue(settings, request)
+        if as_json:
+            print_json(job.model_dump())
+        else:
+            console().print(f"queued job {job.id}: {job.runner} ({job.preset}); run `kb worker` to execute it")
+        return
+    if dry_run:
+        resolved = plan(settings, request)
+        shown = {"runner": resolved.spec.name, "paper": resolved.spec.paper, "preset": resolved.preset, "seed": resolved.seed,
+                 "device": resolved.device, "data": str(resolved.data) if resolved.data else "the runner's default data",
+                 "resume": resolved.record.id if resolved.record else None, "config": to_dict(resolved.config)}
+        if as_json:
+            print_json(shown)
+        else:
+            for key, value in shown.items():
+                console().print(f"{key}: {escape(str(value))}")
+        return
+    from kb.runs.execute import reproduce as run_it
+
+    live = None if as_json else _LiveProgress()
+    try:
+        record = run_it(settings, request, reporter=live)
+    finally:
+        if live is not None:
+            live.close()
+    if as_json:
+        print_json(record.model_dump())
+    else:
+        _show_run(record)
+    if record.status == "interrupted":
+        raise KBError(f"run {record.id} interrupted; resume with: kb reproduce --resume {record.id}")
+    if record.status != "succeeded":
+        raise KBError(f"run {record.id} failed: {record.error}")
+
+
+def _show_run(record, metrics_by_epoch: list[dict] | None = None) -> None:
+    from kb.runs.verdict import summary
+
+    out = console()
+    out.print(f"[bold]{record.id}[/bold]  {record.runner} · preset {record.preset} · {record.status}")
+    out.print(f"dataset: {record.dataset or 'unknown'}" + (" (synthetic)" if record.dataset_synthetic else "")
+              + (f" · fingerprint {record.dataset_fingerprint}" if record.dataset_fingerprint else ""))
+    out.print(f"device: {escape(record.device or '')} · host {record.host} · seed {record.seed}")
+    out.print(f"code: {record.git_commit or 'not a git checkout'}" + (" (dirty)" if record.git_dirty else ""))
+    env = record.env
+    out.print(f"python {env.get('python')} · torch {env.get('torch')} · cuda {env.get('cuda')} · cudnn {env.get('cudnn')}")
+    if record.started:
+        ended = record.ended.isoformat(timespec="seconds") if record.ended else "-"
+        out.print(f"started {record.started.isoformat(timespec='seconds')} · ended {ended}" + (f" · resumed {record.resumed}x" if record.resumed else ""))
+    if record.throughput:
+        out.print(f"throughput: {record.throughput:.1f} samples/s")
+    if record.final:
+        out.print("final: " + ", ".join(f"{k}={v:.4g}" for k, v in record.final.items()))
+    if record.error:
+        out.print(f"[red]error:[/red] {escape(record.error)}")
+    if record.verdicts:
+        table(f"claims: {summary(record.verdicts)}", ["metric", "dataset", "claimed", "ours", "verdict", "why"],
+              [[v["metric"], v["dataset"], f"{v['claimed']:g}{v.get('unit', '')}", "" if v["ours"] is None else f"{v['ours']:.4g}",
+                v["verdict"], escape(v.get("reason", ""))] for v in record.verdicts])
+    out.print(f"run folder: {record.run_dir}")
+
+
+runs_app = typer.Typer(help="Run records: list, compare, export, import.", invoke_without_command=True)
+
+
+@runs_app.callback()
+def runs_list(
+    ctx: typer.Context,
+    runner: Annotated[Optional[str], typer.Option(help="Only runs of this runner.")] = None,
+    status: Annotated[Optional[str], typer.Option(help="queued | running | succeeded | failed | interrupted")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """List runs, newest first (regressions first when there are any)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from kb.db import session_scope
+    from kb.runs.execute import mark_dead_runs
+    from kb.runs.overview import runs_table
+    from kb.settings import load_settings
+
+    with session_scope(load_settings()) as session:
+        mark_dead_runs(session)
+        rows = runs_table(session, runner=runner, status=status, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console().print("no runs yet (try `kb reproduce yolo --config smoke`)")
+        return
+    table(f"{len(rows)} runs", ["run", "runner", "preset", "status", "dataset", "final", "verdict", "started"],
+          [[("[red]REGRESSION[/red] " if r["regression"] else "") + r["id"], r["runner"], r["preset"], r["status"],
+            (r["dataset"] or "") + (" (synthetic)" if r["dataset_synthetic"] else ""),
+            ", ".join(f"{k}={v:.4g}" for k, v in list(r["final"].items())[:3]), r["verdict"], (r["started"] or "")[:19]]
+           for r in rows])
+
+
+@runs_app.command("compare")
+def runs_compare(a: str, b: str, as_json: JsonOpt = False) -> None:
+    """Config, environment and metric differences between two runs."""
+    from kb.db import session_scope
+    from kb.runs.records import compare, get_run
+    from kb.settings import load_settings
+
+    with session_scope(load_settings()) as session:
+        result = compare(get_run(session, a), get_run(session, b))
+    if as_json:
+        print_json(result)
+        return
+    out = console()
+    out.print(f"A = {result['a']}\nB = {result['b']}")
+    for section in ("config", "env"):
+        if result[section]:
+            table(f"{section} differences", ["key", "A", "B"], [[k, escape(str(x)), escape(str(y))] for k, (x, y) in result[section].items()])
+        else:
+            out.print(f"{section}: identical")
+    table("metrics", ["metric", "A", "B", "B - A"],
+          [[k, v["a"], v["b"], "" if v["difference"] is None else f"{v['difference']:+.4g}"] for k, v in result["metrics"].items()])
+
+
+@runs_app.command("export")
+def runs_export(
+    run_ids: Annotated[Optional[list[str]], typer.Argument(help="Runs to export; all when none.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder (default papers/<slug>/runs/).")] = None,
+) -> None:
+    """Write run records to JSON files that can be committed."""
+    from kb.db import session_scope
+    from kb.runs.records import export_runs
+    from kb.settings import load_settings
+
+    settings = load_settings()
+    with session_scope(settings) as session:
+        written = export_runs(session, settings.papers, run_ids or [], out)
+    for path in written:
+        console().print(f"wrote {path}")
+
+
+@runs_app.command("import")
+def runs_import(files: Annotated[list[Path], typer.Argument(help="Run files (JSON) or folders of them.")]) -> None:
+    """Load exported run records into the catalog (replacing runs with the same id)."""
+    from kb.db import session_scope
+    from kb.errors import BadInput
+    from kb.runs.records import import_run_files
+    from kb.settings import load_settings
+
+    paths = []
+    for item in files:
+        if item.is_dir():
+            paths += sorted(item.glob("*.json"))
+        elif item.is_file():
+            paths.append(item)
+        else:
+            raise BadInput(f"{item}: no such file or folder")
+    with session_scope(load_settings()) as session:
+        count = import_run_files(session, paths)
+    console().print(f"imported {count} runs")
+
+
+run_app = typer.Typer(help="One run: kb run show RUN_ID.", no_args_is_help=True)
+
+
+@run_app.command("show")
+def run_show(run_id: str, as_json: JsonOpt = False) -> None:
+    """Everything recorded about one run."""
+    from kb.db import session_scope
+    from kb.runs.execute import mark_dead_runs
+    from kb.runs.records import get_run
+    from kb.settings import load_settings
+
+    with session_scope(load_settings()) as session:
+        mark_dead_runs(session)
+        record = get_run(session, run_id)
+    if as_json:
+        print_json(record.model_dump())
+        return
+    _show_run(record)
+    if record.epochs:
+        keys = [k for k in record.epochs[-1] if k != "epoch"][:6]
+        table("per-epoch", ["epoch", *keys], [[e["epoch"], *(f"{e.get(k, float('nan')):.4g}" for k in keys)] for e in record.epochs])
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(runners)
+    app.command()(reproduce)
+    app.add_typer(runs_app, name="runs")
+    app.add_typer(run_app, name="run")

@@ -1,0 +1,103 @@
+"""Engine and sessions for the catalog; the schema version check.
+
+SQLite gets WAL, a busy timeout and foreign keys; any other SQLAlchemy URL (PostgreSQL for a
+lab's shared catalog) works through the same code.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from kb.errors import KBError, SchemaError
+from kb.models import SCHEMA_VERSION, Meta
+from kb.settings import Settings
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        if url.startswith("sqlite"):
+            if url in ("sqlite://", "sqlite:///:memory:"):
+                engine = create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+            else:
+                path = Path(url.split("///", 1)[1])
+                path.parent.mkdir(parents=True, exist_ok=True)
+                engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, ImportError) as exc:
+        raise KBError(f"KB_DATABASE_URL {url!r} cannot be used: {exc}") from None
+
+
+@lru_cache(maxsize=8)
+def _ready_engine(url: str) -> Engine:
+    engine = make_engine(url)
+    init_schema(engine, url)
+    return engine
+
+
+def engine_for(settings: Settings) -> Engine:
+    return _ready_engine(settings.database_url)
+
+
+def init_schema(engine: Engine, url: str = "") -> None:
+    """Create the tables of a new catalog, or check that an existing one is ours and current."""
+    where = url or str(engine.url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+        if tables and "kb_meta" not in tables:
+            raise SchemaError(f"the database at {where} is not a kb catalog (tables: {', '.join(sorted(tables)[:5])}); point KB_DATABASE_URL elsewhere")
+        if not tables:
+            SQLModel.metadata.create_all(engine)
+            with Session(engine) as session:
+                session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+                session.commit()
+            return
+        with Session(engine) as session:
+            row = session.get(Meta, "schema_version")
+        found = int(row.value) if row and row.value.isdigit() else None
+        if found != SCHEMA_VERSION:
+            raise SchemaError(
+                f"the catalog at {where} has schema version {found}, this kb needs {SCHEMA_VERSION}; "
+                "move it aside and run `kb sync` to rebuild it from papers/ (export runs first with `kb runs export`)"
+            )
+        # Tables added within a schema version (new features) are created on demand.
+        SQLModel.metadata.create_all(engine)
+    except (DatabaseError, OperationalError) as exc:
+        reason = str(exc.orig).splitlines()[0] if getattr(exc, "orig", None) else str(exc).splitlines()[0]
+        raise SchemaError(f"the catalog at {where} cannot be opened ({reason}); is it a kb catalog?") from None
+
+
+@contextmanager
+def session_scope(settings: Settings) -> Iterator[Session]:
+    """One transaction: committed on success, rolled back on any error."""
+    session = Session(engine_for(settings), expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def meta_value(session: Session, key: str) -> str | None:
+    row = session.exec(select(Meta).where(Meta.key == key)).first()
+    return row.value if row else None

@@ -1,0 +1,97 @@
+"""Writes under ``papers/`` and ``KB_HOME`` that are atomic and undone when a command fails."""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlmodel import Session
+
+from kb.db import session_scope
+from kb.errors import BadInput, KBError
+from kb.settings import Settings
+
+
+def inside(root: Path, path: Path) -> Path:
+    """``path`` resolved, refusing anything that escapes ``root`` (``../x``, absolute paths, links)."""
+    resolved = (root / path).resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise BadInput(f"{path} is outside {root}; refusing to write there")
+    return resolved
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise KBError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+class FileChanges:
+    """Staged file writes/removals under one root, applied together and undone on failure."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._undo: list[tuple[Path, str | None]] = []
+        self._removed_dirs: list[tuple[Path, Path]] = []
+
+    def write(self, relative: Path | str, text: str) -> Path:
+        path = inside(self.root, Path(relative))
+        old = path.read_text(encoding="utf-8") if path.exists() else None
+        if old == text:
+            return path
+        write_atomic(path, text)
+        self._undo.append((path, old))
+        return path
+
+    def remove_tree(self, relative: Path | str) -> None:
+        path = inside(self.root, Path(relative))
+        if not path.exists():
+            return
+        backup = Path(tempfile.mkdtemp(prefix="kb-removed-"))
+        shutil.move(str(path), backup / "tree")
+        self._removed_dirs.append((path, backup))
+
+    def rollback(self) -> None:
+        for path, old in reversed(self._undo):
+            if old is None:
+                path.unlink(missing_ok=True)
+                try:
+                    path.parent.rmdir()
+                except OSError:
+                    pass
+            else:
+                write_atomic(path, old)
+        for path, backup in reversed(self._removed_dirs):
+            shutil.move(str(backup / "tree"), path)
+            shutil.rmtree(backup, ignore_errors=True)
+        self._undo.clear()
+        self._removed_dirs.clear()
+
+    def commit(self) -> None:
+        for _path, backup in self._removed_dirs:
+            shutil.rmtree(backup, ignore_errors=True)
+        self._undo.clear()
+        self._removed_dirs.clear()
+
+
+@contextmanager
+def transaction(settings: Settings) -> Iterator[tuple[Session, FileChanges]]:
+    """One catalog transaction plus staged writes under ``papers/``: all land or none do."""
+    files = FileChanges(settings.papers)
+    try:
+        with session_scope(settings) as session:
+            yield session, files
+    except BaseException:
+        files.rollback()
+        raise
+    files.commit()

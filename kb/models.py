@@ -1,0 +1,123 @@
+"""All catalog tables (SQLModel). One module, as the house style asks.
+
+JSON columns hold small ordered lists (authors, tags) and records that are read whole (claims,
+configs, environments). Anything filtered or joined on is a real column.
+"""
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Meta(SQLModel, table=True):
+    """Key/value facts about the catalog itself (``schema_version``)."""
+
+    __tablename__ = "kb_meta"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class Paper(SQLModel, table=True):
+    __tablename__ = "paper"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(index=True, unique=True)          # 1506.02640, hep-th/9901001, doi:10.1038/...
+    version: int | None = None                          # latest arXiv version seen
+    slug: str = Field(index=True, unique=True)
+    title: str
+    other_titles: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    authors: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    abstract: str = Field(default="", sa_column=Column(Text))
+    summary: str = Field(default="", sa_column=Column(Text))
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    primary_category: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    year: int | None = Field(default=None, index=True)
+    doi: str | None = None
+    journal_ref: str | None = None
+    comment: str | None = None
+    venue: str | None = None
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    runners: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    claims: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    added: datetime = Field(default_factory=utcnow)
+
+
+class Note(SQLModel, table=True):
+    __tablename__ = "note"
+    __table_args__ = (UniqueConstraint("paper_id", "path"),)
+    id: int | None = Field(default=None, primary_key=True)
+    paper_id: int = Field(foreign_key="paper.id", index=True, ondelete="CASCADE")
+    lang: str = Field(index=True)
+    title: str | None = None
+    body: str = Field(sa_column=Column(Text))
+    source: str | None = None            # where the note came from (URL or imported file)
+    path: str                            # the file under papers/, relative to it
+    content_hash: str
+    created: datetime = Field(default_factory=utcnow)
+    updated: datetime = Field(default_factory=utcnow)
+
+
+class SearchDoc(SQLModel, table=True):
+    """Pre-tokenized text of one paper (see kb/search.py); the portable half of the index."""
+
+    __tablename__ = "search_doc"
+    paper_id: int = Field(primary_key=True, foreign_key="paper.id", ondelete="CASCADE")
+    title: str = Field(sa_column=Column(Text))
+    authors: str = Field(sa_column=Column(Text))
+    abstract: str = Field(sa_column=Column(Text))
+    notes: str = Field(sa_column=Column(Text))
+
+
+class RunRecord(SQLModel, table=True):
+    """One execution of a runner (kb/runs/execute.py)."""
+
+    __tablename__ = "run"
+    id: str = Field(primary_key=True)                  # also the run folder's name
+    runner: str = Field(index=True)
+    paper_key: str = Field(index=True)
+    preset: str
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    status: str = Field(index=True)                   # queued running succeeded failed interrupted
+    created: datetime = Field(default_factory=utcnow)
+    started: datetime | None = None
+    ended: datetime | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    env: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    device: str | None = None
+    host: str | None = None
+    seed: int = 0
+    dataset: str | None = None
+    dataset_fingerprint: str | None = None
+    dataset_synthetic: bool = False
+    final: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON))
+    epochs: list[dict[str, float]] = Field(default_factory=list, sa_column=Column(JSON))
+    info: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    verdicts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    throughput: float | None = None
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    run_dir: str
+    resumed: int = 0                                  # how many times the run was resumed
+    job_id: int | None = Field(default=None, index=True)
+
+
+class Metric(SQLModel, table=True):
+    """Per-step and per-epoch metrics of a run (also in the run folder's metrics.csv)."""
+
+    __tablename__ = "metric"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="run.id", index=True, ondelete="CASCADE")
+    kind: str                                          # step | epoch
+    step: int
+    epoch: int | None = None
+    name: str
+    value: float

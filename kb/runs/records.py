@@ -1,0 +1,136 @@
+"""Querying, comparing, exporting and importing run records.
+
+Run records cannot be rebuilt from sources, so they travel as plain JSON files (one per run,
+by default ``papers/<slug>/runs/<run id>.json``) that can be committed; ``kb sync`` and
+``kb runs import`` load them on a machine that never ran them (design.md, Sources of truth).
+"""
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, select
+
+from kb.errors import BadInput, NotFound
+from kb.files import write_atomic
+from kb.models import Metric, Paper, RunRecord
+
+FORMAT = "kb-run/1"
+_DATES = ("created", "started", "ended")
+
+
+def list_runs(session: Session, *, runner: str | None = None, status: str | None = None,
+              limit: int | None = None) -> list[RunRecord]:
+    query = select(RunRecord).order_by(RunRecord.created.desc())
+    if runner:
+        query = query.where(RunRecord.runner == runner)
+    if status:
+        query = query.where(RunRecord.status == status)
+    if limit:
+        query = query.limit(limit)
+    return list(session.exec(query))
+
+
+def get_run(session: Session, run_id: str) -> RunRecord:
+    record = session.get(RunRecord, run_id)
+    if record is None:
+        matches = list(session.exec(select(RunRecord).where(RunRecord.id.startswith(run_id)).limit(3)))
+        if len(matches) == 1:
+            return matches[0]
+        raise NotFound(f"no run {run_id!r}" + ("; it is ambiguous" if matches else "") + "; see `kb runs`")
+    return record
+
+
+def metrics_of(session: Session, run_id: str, kind: str | None = None) -> list[Metric]:
+    query = select(Metric).where(Metric.run_id == run_id).order_by(Metric.step, Metric.name)
+    if kind:
+        query = query.where(Metric.kind == kind)
+    return list(session.exec(query))
+
+
+def _diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+_ENV_KEYS = ("python", "torch", "numpy", "cuda", "cudnn", "device_name", "host", "kb", "platform")
+
+
+def compare(a: RunRecord, b: RunRecord) -> dict[str, Any]:
+    """Config, environment and metric differences between two runs."""
+    env_a = {**{k: a.env.get(k) for k in _ENV_KEYS}, "git_commit": a.git_commit, "git_dirty": a.git_dirty, "seed": a.seed,
+             "dataset": a.dataset, "dataset_fingerprint": a.dataset_fingerprint}
+    env_b = {**{k: b.env.get(k) for k in _ENV_KEYS}, "git_commit": b.git_commit, "git_dirty": b.git_dirty, "seed": b.seed,
+             "dataset": b.dataset, "dataset_fingerprint": b.dataset_fingerprint}
+    metrics = {}
+    for name in sorted(set(a.final) | set(b.final)):
+        x, y = a.final.get(name), b.final.get(name)
+        metrics[name] = {"a": x, "b": y, "difference": (y - x) if x is not None and y is not None else None}
+    return {"a": a.id, "b": b.id, "config": _diff(a.config, b.config), "env": _diff(env_a, env_b), "metrics": metrics}
+
+
+def to_document(session: Session, record: RunRecord) -> dict[str, Any]:
+    data = record.model_dump()
+    for key in _DATES:
+        data[key] = data[key].isoformat() if data[key] else None
+    data.pop("job_id", None)
+    data["metrics"] = [[m.kind, m.step, m.epoch, m.name, m.value] for m in metrics_of(session, record.id)]
+    return {"format": FORMAT, "run": data}
+
+
+def export_runs(session: Session, papers_root: Path, run_ids: list[str], out: Path | None) -> list[Path]:
+    """Write each run to ``out/<id>.json`` or, by default, ``papers/<slug>/runs/<id>.json``."""
+    records = [get_run(session, r) for r in run_ids] if run_ids else list_runs(session)
+    written = []
+    for record in records:
+        if out is not None:
+            target = out / f"{record.id}.json"
+        else:
+            paper = session.exec(select(Paper).where(Paper.key == record.paper_key)).first()
+            if paper is None:
+                raise NotFound(f"run {record.id} belongs to {record.paper_key}, which is not in the catalog; use --out DIR")
+            target = papers_root / paper.slug / "runs" / f"{record.id}.json"
+        write_atomic(target, json.dumps(to_document(session, record), ensure_ascii=False, indent=1) + "\n")
+        written.append(target)
+    return written
+
+
+def _from_document(document: Any, where: str) -> tuple[RunRecord, list[Metric]]:
+    if not isinstance(document, dict) or document.get("format") != FORMAT or not isinstance(document.get("run"), dict):
+        raise BadInput(f"{where}: not a kb run file (expected format {FORMAT})")
+    data = dict(document["run"])
+    metrics = data.pop("metrics", [])
+    try:
+        for key in _DATES:
+            data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
+        record = RunRecord.model_validate(data)
+        rows = [Metric(run_id=record.id, kind=k, step=s, epoch=e, name=n, value=v) for k, s, e, n, v in metrics]
+    except (TypeError, ValueError, KeyError) as exc:
+        raise BadInput(f"{where}: malformed run record ({exc})") from None
+    if not record.id or not record.runner:
+        raise BadInput(f"{where}: run record without id or runner")
+    return record, rows
+
+
+def import_run_files(session: Session, files: list[Path], *, skip_existing: bool = False) -> int:
+    """Load run files; an existing run is replaced unless ``skip_existing``. Returns how many loaded."""
+    loaded = 0
+    for path in files:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadInput(f"{path}: cannot read run file ({exc})") from None
+        record, rows = _from_document(document, str(path))
+        existing = session.get(RunRecord, record.id)
+        if existing is not None:
+            if skip_existing:
+                continue
+            for metric in metrics_of(session, record.id):
+                session.delete(metric)
+            session.delete(existing)
+            session.flush()
+        session.add(record)
+        session.add_all(rows)
+        session.flush()
+        loaded += 1
+    return loaded

@@ -1,0 +1,301 @@
+"""Full-text search over titles, authors, abstracts and notes, for Japanese and English.
+
+SQLite's tokenizers cannot segment Japanese, so kb tokenizes text itself, once, at index time:
+Latin words are lower-cased and stemmed (``detector`` ~ ``detection``), runs of CJK characters
+become overlapping character bigrams (``物体検出`` -> ``物体 体検 検出``). The index stores these
+tokens; a query is tokenized the same way and each Japanese word becomes a phrase of its bigrams,
+so a two-character word (``検出``) is one token and a longer one must match contiguously.
+On SQLite the tokens go into an FTS5 table ranked by BM25; other databases use a plain-table
+fallback with the same tokens.
+"""
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from kb.models import Note, Paper, SearchDoc
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u30fc"
+_RUN = re.compile(rf"[{_CJK}]+|[a-z0-9]+(?:['’][a-z]+)?")
+_HIRAGANA = re.compile(r"[\u3040-\u309f]+")
+_WEIGHTS = {"title": 10.0, "authors": 5.0, "abstract": 2.0, "notes": 1.0}
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Snowball stem, then fold agent nouns onto their verb (``detector``/``detection`` -> ``detect``)."""
+    stemmed = _stemmer().stemWord(word)
+    if len(stemmed) > 5 and stemmed.endswith("or"):
+        stemmed = stemmed[:-2]
+    return stemmed
+
+
+def normalize(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).lower()
+
+
+def _is_cjk(run: str) -> bool:
+    return run[0] not in "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def bigrams(run: str) -> list[str]:
+    return [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def tokenize(value: str) -> list[str]:
+    """Index tokens of a text (see the module docstring)."""
+    tokens: list[str] = []
+    for run in _RUN.findall(normalize(value)):
+        if _is_cjk(run):
+            tokens.extend(bigrams(run))
+        else:
+            tokens.append(stem(run.replace("’", "'").split("'")[0]))
+    return tokens
+
+
+@dataclass
+class QueryTerm:
+    """One unit of a query: a Latin word (one token) or a Japanese word (a phrase of bigrams)."""
+
+    raw: str
+    tokens: list[str]
+    prefix: bool = False
+
+
+def parse_query(query: str) -> list[QueryTerm]:
+    terms: list[QueryTerm] = []
+    for run in _RUN.findall(normalize(query)):
+        if not _is_cjk(run):
+            terms.append(QueryTerm(run, [stem(run.split("'")[0])]))
+            continue
+        # Particles (の, を, は ...) glue words together in a query; split on hiragana so that
+        # "検出の精度" asks for 検出 and 精度, but keep runs that are hiragana only.
+        parts = [p for p in _HIRAGANA.split(run) if p] if not _HIRAGANA.fullmatch(run) else [run]
+        for part in parts:
+            terms.append(QueryTerm(part, bigrams(part), prefix=len(part) == 1))
+    return terms
+
+
+def _fts_expression(terms: list[QueryTerm]) -> str:
+    pieces = []
+    for term in terms:
+        phrase = " ".join(term.tokens)
+        pieces.append(f'"{phrase}"*' if term.prefix else f'"{phrase}"')
+    return " AND ".join(pieces)
+
+
+# -- indexing -------------------------------------------------------------------------------
+
+
+def is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def ensure_fts(session: Session) -> None:
+    if is_sqlite(session):
+        session.exec(text(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5("
+            "title, authors, abstract, notes, content='search_doc', content_rowid='paper_id', "
+            "tokenize='unicode61 remove_diacritics 0')"
+        ))
+
+
+def document(paper: Paper, notes: list[Note]) -> SearchDoc:
+    note_text = "\n".join(f"{n.title or ''}\n{n.body}" for n in notes)
+    return SearchDoc(
+        paper_id=paper.id,
+        title=" ".join(tokenize(" ".join([paper.title, *paper.other_titles, paper.slug]))),
+        authors=" ".join(tokenize(" ".join(paper.authors))),
+        abstract=" ".join(tokenize(f"{paper.abstract}\n{paper.summary}\n{' '.join(paper.tags)}")),
+        notes=" ".join(tokenize(note_text)),
+    )
+
+
+def _fts_delete(session: Session, old: SearchDoc) -> None:
+    session.exec(
+        text("INSERT INTO search_fts(search_fts, rowid, title, authors, abstract, notes) VALUES('delete', :id, :t, :a, :b, :n)"),
+        params={"id": old.paper_id, "t": old.title, "a": old.authors, "b": old.abstract, "n": old.notes},
+    )
+
+
+def index_paper(session: Session, paper: Paper) -> None:
+    """(Re)index one paper with its notes; call after its notes changed."""
+    notes = list(session.exec(select(Note).where(Note.paper_id == paper.id)))
+    new = document(paper, notes)
+    old = session.get(SearchDoc, paper.id)
+    sqlite = is_sqlite(session)
+    if old is not None:
+        if sqlite:
+            ensure_fts(session)
+            _fts_delete(session, old)
+        for key in ("title", "authors", "abstract", "notes"):
+            setattr(old, key, getattr(new, key))
+        new = old
+    session.add(new)
+    session.flush()
+    if sqlite:
+        ensure_fts(session)
+        session.exec(
+            text("INSERT INTO search_fts(rowid, title, authors, abstract, notes) VALUES(:id, :t, :a, :b, :n)"),
+            params={"id": new.paper_id, "t": new.title, "a": new.authors, "b": new.abstract, "n": new.notes},
+        )
+
+
+def unindex_paper(session: Session, paper_id: int) -> None:
+    old = session.get(SearchDoc, paper_id)
+    if old is None:
+        return
+    if is_sqlite(session):
+        ensure_fts(session)
+        _fts_delete(session, old)
+    session.delete(old)
+    session.flush()
+
+
+# -- querying -------------------------------------------------------------------------------
+
+
+@dataclass
+class Hit:
+    paper: Paper
+    score: float
+    snippet: list[tuple[str, bool]] = field(default_factory=list)   # (text, is_match) segments
+    where: str = ""
+
+
+def _ranked_ids_fts(session: Session, terms: list[QueryTerm], limit: int | None) -> list[tuple[int, float]]:
+    ensure_fts(session)
+    weights = ", ".join(str(w) for w in _WEIGHTS.values())
+    sql = f"SELECT rowid, bm25(search_fts, {weights}) AS rank FROM search_fts WHERE search_fts MATCH :q ORDER BY rank"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    rows = session.exec(text(sql), params={"q": _fts_expression(terms)}).all()
+    return [(row[0], -row[1]) for row in rows]
+
+
+def _ranked_ids_portable(session: Session, terms: list[QueryTerm], limit: int | None) -> list[tuple[int, float]]:
+    """Any database: every term must appear (as a token sequence); score by weighted counts."""
+    query = select(SearchDoc)
+    for term in terms:
+        needle = " ".join(term.tokens)
+        like = f"%{needle}%"
+        query = query.where(
+            SearchDoc.title.like(like) | SearchDoc.authors.like(like) | SearchDoc.abstract.like(like) | SearchDoc.notes.like(like)
+        )
+    scored = []
+    for doc in session.exec(query):
+        score = 0.0
+        for term in terms:
+            needle = " ".join(term.tokens)
+            for column, weight in _WEIGHTS.items():
+                padded = f" {getattr(doc, column)} "
+                score += weight * padded.count(f" {needle}" if term.prefix else f" {needle} ")
+        scored.append((doc.paper_id, score))
+    scored.sort(key=lambda item: -item[1])
+    return scored[:limit] if limit else scored
+
+
+def snippet(value: str, terms: list[QueryTerm], width: int = 70) -> list[tuple[str, bool]]:
+    """A window of ``value`` around the first match, as (text, is_match) segments."""
+    flat = " ".join(value.split())
+    low = normalize(flat)
+    needles = []
+    for term in terms:
+        needles.append(term.raw)
+        if term.tokens and term.tokens[0] != term.raw and term.tokens[0].isascii() and len(term.tokens[0]) >= 3:
+            needles.append(term.tokens[0])
+    positions = [(low.find(n), n) for n in needles if n and low.find(n) >= 0]
+    if not positions:
+        return []
+    first = min(p for p, _ in positions)
+    start = max(0, first - width // 2)
+    end = min(len(flat), start + width)
+    window, window_low = flat[start:end], low[start:end]
+    pattern = re.compile("|".join(re.escape(n) + (r"[a-z]*" if n.isascii() else "") for n in sorted(set(needles), key=len, reverse=True)))
+    segments: list[tuple[str, bool]] = [("…", False)] if start > 0 else []
+    cursor = 0
+    for match in pattern.finditer(window_low):
+        if match.start() > cursor:
+            segments.append((window[cursor : match.start()], False))
+        segments.append((window[match.start() : match.end()], True))
+        cursor = match.end()
+    segments.append((window[cursor:], False))
+    if end < len(flat):
+        segments.append(("…", False))
+    return [s for s in segments if s[0]]
+
+
+def search(
+    session: Session,
+    query: str,
+    *,
+    limit: int = 20,
+    tag: str | None = None,
+    lang: str | None = None,
+    year: int | None = None,
+    author: str | None = None,
+) -> list[Hit]:
+    """Papers matching every word of ``query``, best first, with a highlighted snippet."""
+    terms = parse_query(query)
+    if not terms:
+        return []
+    filtered = any(v is not None for v in (tag, lang, year, author))
+    rank = _ranked_ids_fts if is_sqlite(session) else _ranked_ids_portable
+    ranked = rank(session, terms, None if filtered else limit)
+    hits: list[Hit] = []
+    for start in range(0, len(ranked), 200):
+        chunk = ranked[start : start + 200]
+        papers = {p.id: p for p in session.exec(select(Paper).where(Paper.id.in_([pid for pid, _ in chunk])))}
+        langs: dict[int, set[str]] = {}
+        if lang is not None:
+            for note in session.exec(select(Note.paper_id, Note.lang).where(Note.paper_id.in_(list(papers)))):
+                langs.setdefault(note[0], set()).add(note[1])
+        for pid, score in chunk:
+            paper = papers.get(pid)
+            if paper is None:
+                continue
+            if tag is not None and tag.lower() not in paper.tags:
+                continue
+            if year is not None and paper.year != year:
+                continue
+            if author is not None and not any(author.lower() in a.lower() for a in paper.authors):
+                continue
+            if lang is not None and lang not in langs.get(pid, set()):
+                continue
+            hits.append(Hit(paper=paper, score=score))
+            if len(hits) >= limit:
+                break
+        if len(hits) >= limit:
+            break
+    for hit in hits:
+        _attach_snippet(session, hit, terms, lang)
+    return hits
+
+
+def _attach_snippet(session: Session, hit: Hit, terms: list[QueryTerm], lang: str | None) -> None:
+    paper = hit.paper
+    for where, value in (("title", paper.title), ("abstract", paper.abstract or paper.summary)):
+        found = snippet(value, terms)
+        if found:
+            hit.snippet, hit.where = found, where
+            return
+    query = select(Note).where(Note.paper_id == paper.id)
+    if lang:
+        query = query.where(Note.lang == lang)
+    for note in session.exec(query):
+        found = snippet(note.body, terms)
+        if found:
+            hit.snippet, hit.where = found, f"notes ({note.lang})"
+            return
+    hit.where = "authors" if any(snippet(a, terms) for a in paper.authors) else ""
