@@ -2,7 +2,7 @@
 
 The ``arxiv`` package builds queries and parses the Atom answers; kb gives it a session that adds
 what it lacks: a timeout, one polite limiter shared by every kb process on the machine (a lock
-file and a timestamp in ``KB_HOME``), capped backoff on 429/503, an on-disk cache of raw answers,
+file holding the last request's time in the cache folder), capped backoff on 429/503, an on-disk cache of raw answers,
 and an offline mode that answers id lookups from that cache.
 """
 
@@ -126,7 +126,7 @@ class Session:
 
         for attempt in range(self.policy.retries + 1):
             try:
-                with _polite(self.cache_dir.parent, self.policy.min_interval):
+                with _polite(self.cache_dir, self.policy.min_interval):
                     response = requests.get(url, headers=headers, timeout=self.policy.timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 cached = self._from_cache(url)
@@ -156,8 +156,8 @@ def _write_bytes(path: Path, content: bytes) -> None:
 class _polite:
     """Hold the machine-wide arXiv lock and keep ``min_interval`` seconds between requests."""
 
-    def __init__(self, home: Path, min_interval: float) -> None:
-        self.lock_path = home / "arxiv.lock"
+    def __init__(self, cache_dir: Path, min_interval: float) -> None:
+        self.lock_path = cache_dir / "requests.lock"
         self.min_interval = min_interval
 
     def __enter__(self):

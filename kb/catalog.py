@@ -59,6 +59,7 @@ def parse_ids(raw: list[str]) -> list[PaperId]:
 
 
 def arxiv_for(settings: Settings, *, offline: bool, policy: Policy | None = None) -> Arxiv:
+    policy = policy or Policy(min_interval=settings.arxiv_delay)
     return Arxiv(settings.arxiv_api, settings.cache_dir / "arxiv", offline=offline, policy=policy)
 
 

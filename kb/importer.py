@@ -68,18 +68,18 @@ def normalize_title(title: str) -> str:
 
 def match_title(title: str, candidates: dict[str, list[str]]) -> str | None:
     """The key whose title (or another title) equals or nearly equals ``title``."""
-    wanted = normalize_title(title)
-    if not wanted:
-        return None
+    # Notes often add a subtitle in brackets ("... Optimization? (No, It Is Not About ...)").
+    forms = {normalize_title(title), normalize_title(re.sub(r"\s*[(（\[].*?[)）\]]\s*$", "", title))} - {""}
     best, best_ratio = None, 0.0
     for key, titles in candidates.items():
         for candidate in titles:
             have = normalize_title(candidate)
-            if have == wanted:
-                return key
-            ratio = difflib.SequenceMatcher(None, wanted, have).ratio()
-            if ratio > best_ratio:
-                best, best_ratio = key, ratio
+            for wanted in forms:
+                if have == wanted:
+                    return key
+                ratio = difflib.SequenceMatcher(None, wanted, have).ratio()
+                if ratio > best_ratio:
+                    best, best_ratio = key, ratio
     return best if best_ratio >= TITLE_MATCH else None
 
 

@@ -2,8 +2,8 @@
 
 Pure parsing: no database, no network. The forms users have:
 
-- a kb note: Markdown with optional YAML front matter (``paper``, ``lang``, ``source``, ``tags``),
-  one note per file;
+- a kb note: Markdown with optional YAML front matter (``paper``, ``lang``, ``source``, ``tags``,
+  and the fields kb adds when it files an imported note), one note per file;
 - a blog export: several posts in one plain-text file, each paper post a title line (venue in
   parentheses) followed within a few lines by a table of contents (目次) or 概要 and sections such
   as 論文リンク, 著者, 提案手法; posts that are not about a paper are skipped and reported;
@@ -28,6 +28,23 @@ from kb.ids import PaperId, find_arxiv_ids, parse_id
 
 @dataclass
 class ParsedNote:
+    """One note about one paper, as found in a file.
+
+    Attributes:
+        title: the paper title as written (no ★, venue suffix or date); None if the note names none.
+        body: the note as Markdown, without its title line.
+        lang: 'ja' or 'en' (front matter ``lang`` wins over detection).
+        paper_ref: front matter ``paper``, verbatim (any id form or a slug).
+        arxiv_ids: keys of the arXiv ids linked in the note, the paper's own link first.
+        source: front matter ``source``.
+        tags: front matter ``tags``.
+        venue: e.g. 'CVPR2016' from 'Title(CVPR2016)', 'CVPR 2018' from the line after a title.
+        date: ISO date of the post ('2019-02-27') or of a year-in-review heading ('2017-06').
+        important: the title carries a ★.
+        origin: '<file name>#<n>', n counting this file's notes from 1.
+        authors: names from a 著者 section or a タイトル line, affiliations dropped.
+    """
+
     title: str | None
     body: str
     lang: str
@@ -66,8 +83,9 @@ SMALL_WORDS = frozenset(
 _JAPANESE = re.compile(r"[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")
 _LATIN = re.compile(r"[A-Za-z]")
 _POSTED = re.compile(r"^-?\s*投稿日\s*[:：]\s*(?P<when>\S+)")
-_DATE = re.compile(r"(?P<year>\d{4})[-/](?P<month>\d{1,2})(?:[-/](?P<day>\d{1,2}))?")
-_YEAR_MONTH = re.compile(r"[(（]\s*(?P<year>\d{4})\s*/\s*(?P<month>\d{1,2})\s*[)）]")
+_MONTH = r"(?P<month>1[0-2]|0?[1-9])"
+_DATE = re.compile(rf"(?P<year>\d{{4}})[-/]{_MONTH}(?:[-/](?P<day>3[01]|[12]\d|0?[1-9]))?")
+_YEAR_MONTH = re.compile(rf"[(（]\s*(?P<year>\d{{4}})\s*/\s*{_MONTH}\s*[)）]")
 _VENUE = r"[A-Z][A-Za-z&\-]+\s?(?:(?:19|20)\d{2}|'\d{2})"
 _VENUE_LINE = re.compile(_VENUE)
 _VENUE_SUFFIX = re.compile(rf"\s*[(（]\s*(?P<venue>{_VENUE})\s*[)）]\s*$")
@@ -128,7 +146,9 @@ def parse_text(text: str, *, origin: str = "<text>") -> tuple[list[ParsedNote], 
     front, text = _split_front_matter(text, origin)
     lines = text.split("\n")
     skipped: list[str] = []
-    if front:
+    if front and front["title"]:
+        pieces = [_Piece(front["title"], lines, plain=False)]
+    elif front:
         pieces = [_markdown_piece(lines)]
     elif any(_POSTED.match(line) for line in lines):
         pieces, skipped = _memo_series_pieces(lines, origin)
@@ -169,7 +189,10 @@ def content_hash(note: ParsedNote) -> str:
 def _split_front_matter(text: str, origin: str) -> tuple[dict, str]:
     """The front matter's fields (an empty dict without front matter) and the text after it.
 
-    A present front matter, even an empty one, always gives all four keys, so the dict is truthy.
+    Besides the keys users write (paper, lang, source, tags), the keys kb itself writes when it
+    files an imported note (title, venue, date, authors, important, origin) are read back, so a
+    filed note parses to the record it was written from. A present front matter, even an empty
+    one, gives every key, so the dict is truthy.
     """
     opening = re.match(r"---[ \t]*\n", text)
     if not opening:
@@ -192,23 +215,27 @@ def _split_front_matter(text: str, origin: str) -> tuple[dict, str]:
         fields = {}
     if not isinstance(fields, dict):
         raise BadInput(f"{origin}: front matter must be 'key: value' lines (paper, lang, source, tags)")
-    for key in ("paper", "lang", "source"):
-        if not isinstance(fields.get(key, ""), str):
+    front: dict = {}
+    for key in ("paper", "lang", "source", "title", "venue", "date", "origin"):
+        value = fields.get(key, "")
+        if not isinstance(value, str):
             raise BadInput(f"{origin}: front matter '{key}' must be a single value")
-    tags = fields.get("tags", [])
-    if isinstance(tags, str):
-        tags = [tag.strip() for tag in tags.split(",")]
-    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-        raise BadInput(f"{origin}: front matter 'tags' must be a list such as [detection, real-time]")
-    lang = fields.get("lang", "").strip().lower()
-    if lang and not _LANG_CODE.fullmatch(lang):
-        raise BadInput(f"{origin}: front matter 'lang' must be a language code such as ja or en, not {lang!r}")
-    front = {
-        "paper": fields.get("paper", "").strip() or None,
-        "lang": lang or None,
-        "source": fields.get("source", "").strip() or None,
-        "tags": [tag for tag in tags if tag],
-    }
+        front[key] = value.strip() or None
+    for key in ("tags", "authors"):
+        value = fields.get(key, [])
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise BadInput(f"{origin}: front matter '{key}' must be a list such as [a, b]")
+        front[key] = [item.strip() for item in value if item.strip()]
+    important = fields.get("important", "false")
+    if not isinstance(important, str) or important.lower() not in {"true", "yes", "false", "no"}:
+        raise BadInput(f"{origin}: front matter 'important' must be true or false")
+    front["important"] = important.lower() in {"true", "yes"}
+    if front["lang"]:
+        front["lang"] = front["lang"].lower()
+        if not _LANG_CODE.fullmatch(front["lang"]):
+            raise BadInput(f"{origin}: front matter 'lang' must be a language code such as ja or en, not {front['lang']!r}")
     return front, rest
 
 
@@ -294,13 +321,14 @@ def _memo_series_pieces(lines: list[str], origin: str) -> tuple[list[_Piece], li
     for number, (start, end) in enumerate(zip(starts, [*starts[1:], len(lines)]), 1):
         date = _iso_date(_DATE.search(_POSTED.match(lines[start])["when"]))
         post = lines[start + 1 : end]
-        heading_at = next((i for i, line in enumerate(post) if line.strip()), None)
-        post_title = post[heading_at].strip() if heading_at is not None else ""
-        papers = _memo_papers(post[heading_at + 1 :] if heading_at is not None else [], date)
+        while post and not post[0].strip():
+            post = post[1:]
+        post_title, memo = (post[0].strip(), post[1:]) if post else ("", [])
+        papers = _memo_papers(memo, date)
         # A one-paper post may name its paper only in the post title: "【論文読み】<title>".
         named = re.sub(r"^【[^】]*】\s*", "", post_title)
         if not papers and _looks_like_title(named, title_case=False):
-            papers = [_Piece(named, post[heading_at + 1 :], plain=True, date=date)]
+            papers = [_Piece(named, memo, plain=True, date=date)]
         if not papers:
             skipped.append(f"{origin}#{number}: {post_title or '(untitled)'} (not a paper post)")
         pieces.extend(papers)
@@ -534,35 +562,35 @@ def _markdown_body(lines: list[str], *, plain: bool) -> str:
             out.append("    " * (len(bullet_indents) - 1) + "- " + bullet["text"].strip())
             continue
         bullet_indents.clear()
-        if plain and _section_name(text):
-            out.extend(["", f"## {_section_name(text)}", ""])
+        if plain and (section := _section_name(text)):
+            out.extend(["", f"## {section}", ""])
         else:
             out.append(text if plain else line)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
 
 
 def _note(piece: _Piece, origin: str, front: dict) -> ParsedNote:
+    """The record of one piece; what the front matter states wins over what the text suggests."""
     title, important, venue, date = _split_title(piece.title)
     body = _markdown_body(piece.lines, plain=piece.plain)
     # The paper's own link comes first: front matter `paper:`, then the 論文リンク section.
-    paper_links = [front["paper"]] if front.get("paper") else []
-    found = [pid for link in paper_links if (pid := _arxiv_key(link))]
+    paper = _arxiv_key(front["paper"]) if front.get("paper") else None
+    found = [paper] if paper else []
     found += find_arxiv_ids("\n".join(_section(piece.lines, "論文リンク")))
     found += find_arxiv_ids("\n".join([piece.title or "", *piece.lines]))
-    arxiv_ids = list(dict.fromkeys(pid.key for pid in found))
     return ParsedNote(
-        title=title,
+        title=front.get("title") or title,
         body=body,
         lang=front.get("lang") or detect_language(body or title or ""),
         paper_ref=front.get("paper"),
-        arxiv_ids=arxiv_ids,
+        arxiv_ids=list(dict.fromkeys(pid.key for pid in found)),
         source=front.get("source"),
         tags=front.get("tags", []),
-        venue=piece.venue or venue,
-        date=piece.date or date,
-        important=important,
-        origin=origin,
-        authors=piece.authors or _authors(piece.lines),
+        venue=front.get("venue") or piece.venue or venue,
+        date=front.get("date") or piece.date or date,
+        important=front.get("important") or important,
+        origin=front.get("origin") or origin,
+        authors=front.get("authors") or piece.authors or _authors(piece.lines),
     )
 
 

@@ -4,6 +4,7 @@
 ``KB_HOME``          machine-local state: catalog, arXiv cache, run folders (default: ``<project>/.kb``)
 ``KB_DATABASE_URL``  any SQLAlchemy URL (default: ``sqlite:///<KB_HOME>/catalog.db``)
 ``KB_ARXIV_API``     the arXiv query endpoint (a lab's mirror or proxy; tests point it at localhost)
+``KB_ARXIV_DELAY``   seconds between arXiv requests, machine-wide (default 3, arXiv's rule)
 ``KB_RUNNERS``       extra folders holding runner packages, ``:``-separated (tests use it)
 ``KB_DATA``          where datasets live when ``--data`` is not given
 """
@@ -32,6 +33,7 @@ class Settings:
     home: Path
     database_url: str
     arxiv_api: str
+    arxiv_delay: float
     runner_paths: tuple[Path, ...]
     data: Path | None
 
@@ -58,6 +60,19 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         home=home,
         database_url=url,
         arxiv_api=env.get("KB_ARXIV_API") or ARXIV_API_DEFAULT,
+        arxiv_delay=_number(env, "KB_ARXIV_DELAY", 3.0),
         runner_paths=runner_paths,
         data=data,
     )
+
+
+def _number(env: dict[str, str], key: str, default: float) -> float:
+    from kb.errors import BadInput
+
+    raw = env.get(key)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise BadInput(f"{key}={raw!r} is not a number") from None

@@ -24,12 +24,12 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run the CLI; a ``KBError`` (or a known system failure) becomes one line and an exit code."""
     from kb.errors import KBError
 
     try:
-        app(standalone_mode=True)
+        app(args=argv, prog_name="kb", standalone_mode=True)
     except KBError as exc:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:

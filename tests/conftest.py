@@ -1,0 +1,142 @@
+"""Shared fixtures: no network beyond localhost, a throwaway kb home, a local arXiv, the CLI."""
+
+import io
+import socket
+import sys
+import threading
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.fixtures import arxiv_feed
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+_LOCAL = {"127.0.0.1", "::1", "localhost", "0.0.0.0"}
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Any connection to a host other than this machine fails the test."""
+    real_connect = socket.socket.connect
+
+    def guarded(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in _LOCAL:
+            raise AssertionError(f"test tried to reach the network: {address}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    monkeypatch.setattr(socket.socket, "connect_ex", lambda self, a: guarded(self, a) or 0)
+
+
+@pytest.fixture
+def kb_env(request, tmp_path, monkeypatch):
+    """A fresh KB_HOME and KB_PAPERS; arXiv is the local stand-in when a test asks for it,
+    otherwise a closed local port (an offline machine)."""
+    from kb.db import _ready_engine
+
+    home, papers = tmp_path / "home", tmp_path / "papers"
+    papers.mkdir()
+    monkeypatch.setenv("KB_HOME", str(home))
+    monkeypatch.setenv("KB_PAPERS", str(papers))
+    if "arxiv_server" in request.fixturenames:
+        request.getfixturevalue("arxiv_server")
+    else:
+        monkeypatch.setenv("KB_ARXIV_API", "http://127.0.0.1:9/api/query")
+    monkeypatch.setenv("KB_ARXIV_DELAY", "0")
+    for key in ("KB_DATABASE_URL", "KB_RUNNERS", "KB_DATA"):
+        monkeypatch.delenv(key, raising=False)
+    _ready_engine.cache_clear()
+    from kb.settings import load_settings
+
+    yield load_settings()
+    _ready_engine.cache_clear()
+
+
+class _ArxivHandler(BaseHTTPRequestHandler):
+    requests: list[str] = []
+    fail_next: list[int] = []
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        type(self).requests.append(self.path)
+        if type(self).fail_next:
+            self.send_response(type(self).fail_next.pop(0))
+            self.end_headers()
+            return
+        query = parse_qs(urlsplit(self.path).query)
+        if query.get("id_list", [""])[0]:
+            from kb.ids import parse_id
+
+            keys = [parse_id(k).key for k in query["id_list"][0].split(",")]
+        else:
+            words = [w.split(":", 1)[1] for w in query.get("search_query", [""])[0].split(" AND ") if ":" in w]
+            keys = arxiv_feed.title_search(words)
+        body = arxiv_feed.feed(keys)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/atom+xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def arxiv_server(monkeypatch):
+    """A local stand-in for the arXiv API serving recorded entries (tests/fixtures/arxiv_feed.py)."""
+    _ArxivHandler.requests = []
+    _ArxivHandler.fail_next = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ArxivHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("KB_ARXIV_API", f"http://127.0.0.1:{server.server_address[1]}/api/query")
+    yield _ArxivHandler
+    server.shutdown()
+    server.server_close()
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def kb():
+    """Run the kb CLI in-process: ``kb("list", "--json")`` -> CliResult."""
+    from kb.cli.main import main
+
+    def run(*args: str, input: str | None = None) -> CliResult:
+        out, err = io.StringIO(), io.StringIO()
+        old_stdin = sys.stdin
+        sys.stdin = io.StringIO(input or "")
+        code = 0
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            sys.stdin = old_stdin
+        return CliResult(code, out.getvalue(), err.getvalue())
+
+    return run
+
+
+def write_paper(papers: Path, slug: str, key: str, title: str, *, notes: dict[str, str] | None = None,
+                extra: str = "") -> Path:
+    """A minimal papers/<slug>/ folder for tests."""
+    folder = papers / slug
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "paper.yaml").write_text(
+        f'id: "{key}"\nslug: {slug}\ntitle: "{title}"\nauthors: [Ada Lovelace, Alan Turing]\nyear: 2016\n{extra}',
+        encoding="utf-8")
+    for lang, body in (notes or {}).items():
+        (folder / f"notes.{lang}.md").write_text(f'---\npaper: "{key}"\nlang: {lang}\n---\n{body}\n', encoding="utf-8")
+    return folder
