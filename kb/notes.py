@@ -272,6 +272,12 @@ def _markdown_piece(lines: list[str]) -> _Piece:
         if heading and len(heading["marks"]) == 1:
             del lines[i]
             return _Piece(heading["text"], lines, plain=False)
+    # A pasted memo often starts with the paper's English title as a paragraph of its own.
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and not _HEADING.match(lines[first]) and _is_lone_line(lines, first) \
+            and _looks_like_title(lines[first].strip(), title_case=True):
+        title = lines.pop(first).strip()
+        return _Piece(title, lines, plain=False)
     return _Piece(None, lines, plain=False)
 
 
