@@ -130,6 +130,7 @@ def import_run_files(session: Session, files: list[Path], *, skip_existing: bool
             session.delete(existing)
             session.flush()
         session.add(record)
+        session.flush()              # the run row first: metrics reference it
         session.add_all(rows)
         session.flush()
         loaded += 1

@@ -1,0 +1,156 @@
+"""The run framework through a tiny runner: records, verdicts, interruption, resume, failures."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kb.catalog import sync
+from kb.db import session_scope
+from kb.errors import KBError, NotFound
+from kb.models import Metric, RunRecord
+from kb.runs.execute import Request, mark_dead_runs, reproduce
+from kb.runs.registry import Registry, RunnerSpec, load_registry
+from tests.conftest import write_paper
+
+RUNNERS = Path(__file__).parent / "fixtures" / "framework_runners"
+CLAIMS = """claims:
+  - {metric: mse, dataset: points-test, value: 0.02, direction: lower, tolerance: 0.01, source: Table 1}
+  - {metric: slope, dataset: points-test, value: 3.0, direction: higher, tolerance: 0.001, source: Table 2}
+  - {metric: mse, dataset: points-test, value: 0.5, direction: lower, source: Table 3, when: {lr: 0.5}}
+"""
+
+
+@pytest.fixture
+def settings(kb_env, monkeypatch):
+    monkeypatch.setenv("KB_RUNNERS", str(RUNNERS))
+    write_paper(kb_env.papers, "counter", "1901.00001", "Counting", extra="runners: [counter]\n" + CLAIMS)
+    from kb.settings import load_settings
+
+    settings = load_settings()
+    sync(settings)
+    return settings
+
+
+def test_a_run_records_everything_a_reviewer_needs(settings):
+    record = reproduce(settings, Request("counter", seed=3))
+    assert record.status == "succeeded" and record.preset == "default" and record.seed == 3
+    assert record.config["steps"] == 400 and record.dataset == "points-test" and record.dataset_fingerprint == "abc123"
+    assert record.env["python"] and record.env["torch"] and record.device.startswith("CPU") and record.host
+    assert record.git_commit and record.git_dirty is not None
+    assert record.throughput and record.throughput > 0
+    run_dir = Path(record.run_dir)
+    for name in ("config.json", "env.json", "metrics.csv", "final.json", "log", "checkpoints/last.pt"):
+        assert (run_dir / name).exists(), name
+    assert json.loads((run_dir / "final.json").read_text())["metrics"]["mse"] == record.final["mse"]
+    with session_scope(settings) as session:
+        steps = [m for m in session.exec(Metric.__table__.select().where(Metric.run_id == record.id))]
+    assert len([m for m in steps if m.kind == "step"]) == 400 and record.epochs[0]["mse"] == record.final["mse"]
+    verdicts = {v["source"]: v for v in record.verdicts}
+    assert set(verdicts) == {"Table 1", "Table 2"}            # Table 3 applies only when lr=0.5
+    assert verdicts["Table 1"]["verdict"] == "reproduced"
+    assert verdicts["Table 2"]["verdict"] == "not reproduced" and verdicts["Table 2"]["difference"] < 0
+
+
+def test_synthetic_or_other_data_is_not_comparable(settings):
+    record = reproduce(settings, Request("counter", preset="smoke", overrides=("dataset=generated", "lr=0.5")))
+    assert {v["verdict"] for v in record.verdicts} == {"not comparable"}
+    assert len(record.verdicts) == 3 and "synthetic" in record.verdicts[0]["reason"]
+
+
+def test_interrupted_run_resumes_to_the_same_result(settings):
+    straight = reproduce(settings, Request("counter", seed=7))
+    stopped = reproduce(settings, Request("counter", seed=7, overrides=("interrupt_at=25",)))
+    assert stopped.status == "interrupted" and "--resume" in stopped.error
+    assert (Path(stopped.run_dir) / "checkpoints" / "last.pt").exists()
+    resumed = reproduce(settings, Request("", resume=stopped.id))
+    assert resumed.id == stopped.id and resumed.status == "succeeded" and resumed.resumed == 1
+    assert resumed.final == straight.final
+    with session_scope(settings) as session:
+        steps = session.exec(Metric.__table__.select().where(Metric.run_id == resumed.id, Metric.kind == "step")).all()
+    assert sorted(m.step for m in steps) == list(range(1, 401))
+
+
+def test_a_crash_is_recorded_as_failed_with_the_error(settings, kb):
+    record = reproduce(settings, Request("counter", overrides=("crash_at=5",)))
+    assert record.status == "failed" and "ValueError: exploded on purpose" in record.error
+    assert "Traceback" in (Path(record.run_dir) / "log").read_text()
+    result = kb("reproduce", "counter", "--set", "crash_at=3")
+    assert result.code == 1 and "exploded on purpose" in result.err
+
+
+def test_a_corrupt_checkpoint_gives_a_clear_error(settings):
+    stopped = reproduce(settings, Request("counter", overrides=("interrupt_at=5",)))
+    (Path(stopped.run_dir) / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
+    resumed = reproduce(settings, Request("", resume=stopped.id))
+    assert resumed.status == "failed" and "corrupt or not a kb checkpoint" in resumed.error
+
+
+def test_a_killed_process_does_not_leave_a_run_running_forever(settings):
+    record = reproduce(settings, Request("counter", preset="smoke"))
+    with session_scope(settings) as session:
+        row = session.get(RunRecord, record.id)
+        row.status, row.info = "running", {**row.info, "pid": 2**22 + 12345}
+        session.add(row)
+    with session_scope(settings) as session:
+        assert mark_dead_runs(session) == 1
+        assert session.get(RunRecord, record.id).status == "failed"
+
+
+def test_registry_refuses_duplicates_and_suggests_names(settings):
+    registry = Registry()
+    spec = RunnerSpec("yolo", "1506.02640", "", (), ("default",), "x:y", "x")
+    registry.register(spec)
+    with pytest.raises(KBError, match="unique"):
+        registry.register(spec)
+    with pytest.raises(NotFound, match="did you mean 'counter'"):
+        load_registry(settings.runner_paths).get("countr")
+
+
+def test_cli_reproduce_runs_and_listing(settings, kb):
+    unknown = kb("reproduce", "yollo")
+    assert unknown.code == 1 and "did you mean 'yolo'" in unknown.err
+    assert kb("reproduce", "counter", "--set", "nope=1").code == 2
+    assert kb("reproduce", "counter", "--set", "steps=abc").code == 2
+    assert kb("reproduce", "counter", "--config", "huge").code == 2
+    assert kb("reproduce", "counter", "--device", "cuda:0").code == 2
+    assert kb("reproduce", "counter", "--data", "/no/such/folder").code == 2
+    dry = json.loads(kb("reproduce", "counter", "--set", "steps=5", "--dry-run", "--json").out)
+    assert dry["config"]["steps"] == 5 and dry["preset"] == "default"
+    ran = kb("reproduce", "counter", "--config", "smoke", "--seed", "1")
+    assert ran.code == 0 and "reproduced" in ran.out
+    other = kb("reproduce", "counter", "--config", "smoke", "--seed", "2", "--json")
+    b = json.loads(other.out)["id"]
+    runs = json.loads(kb("runs", "--json").out)
+    assert len(runs) == 2 and runs[0]["id"] == b
+    assert json.loads(kb("runs", "--runner", "counter", "--status", "failed", "--json").out) == []
+    a = runs[1]["id"]
+    assert a in kb("run", "show", a).out
+    diff = json.loads(kb("runs", "compare", a, b, "--json").out)
+    assert diff["env"]["seed"] == [1, 2] and "slope" in diff["metrics"]
+    listed = json.loads(kb("runners", "--json").out)
+    counter = next(r for r in listed if r["name"] == "counter")
+    assert counter["last_run"]["id"] == b and len(counter["claims"]) == 3
+
+
+def test_runs_export_and_import_round_trip(settings, kb, tmp_path, monkeypatch):
+    record = reproduce(settings, Request("counter", preset="smoke"))
+    assert kb("runs", "export", record.id).code == 0
+    exported = settings.papers / "counter" / "runs" / f"{record.id}.json"
+    assert exported.exists()
+    # Another machine: a fresh catalog built from papers/ alone has the run, metrics included.
+    from kb.db import _ready_engine
+    from kb.settings import load_settings
+
+    monkeypatch.setenv("KB_HOME", str(tmp_path / "elsewhere"))
+    _ready_engine.cache_clear()
+    other = load_settings()
+    assert sync(other).runs_imported == 1
+    with session_scope(other) as session:
+        copy = session.get(RunRecord, record.id)
+        count = len(session.exec(Metric.__table__.select().where(Metric.run_id == record.id)).all())
+    assert copy.final == record.final and copy.verdicts == record.verdicts and count == 21
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "something-else"}')
+    result = kb("runs", "import", str(bad))
+    assert result.code == 2 and "not a kb run file" in result.err
