@@ -284,12 +284,12 @@ def search(
 
 
 def _attach_snippet(session: Session, hit: Hit, terms: list[QueryTerm], lang: str | None) -> None:
+    # The title is printed anyway: show where else the words occur, the title only as a last resort.
     paper = hit.paper
-    for where, value in (("title", paper.title), ("abstract", paper.abstract or paper.summary)):
-        found = snippet(value, terms)
-        if found:
-            hit.snippet, hit.where = found, where
-            return
+    found = snippet(paper.abstract or paper.summary, terms)
+    if found:
+        hit.snippet, hit.where = found, "abstract"
+        return
     query = select(Note).where(Note.paper_id == paper.id)
     if lang:
         query = query.where(Note.lang == lang)
@@ -298,4 +298,8 @@ def _attach_snippet(session: Session, hit: Hit, terms: list[QueryTerm], lang: st
         if found:
             hit.snippet, hit.where = found, f"notes ({note.lang})"
             return
+    found = snippet(paper.title, terms, width=max(70, len(paper.title)))
+    if found:
+        hit.snippet, hit.where = found, "title"
+        return
     hit.where = "authors" if any(snippet(a, terms) for a in paper.authors) else ""
