@@ -103,64 +103,66 @@ def is_sqlite(session: Session) -> bool:
 
 
 def ensure_fts(session: Session) -> None:
-    if is_sqlite(session):
+    if is_sqlite(session) and not session.info.get("search_fts"):
         session.exec(text(
             "CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5("
             "title, authors, abstract, notes, content='search_doc', content_rowid='paper_id', "
             "tokenize='unicode61 remove_diacritics 0')"
         ))
+        session.info["search_fts"] = True
 
 
-def document(paper: Paper, notes: list[Note]) -> SearchDoc:
+_COLUMNS = ("title", "authors", "abstract", "notes")
+
+
+def document(paper: Paper, notes: list[Note]) -> dict[str, str]:
+    """The index tokens of one paper, by column (joined by spaces)."""
     note_text = "\n".join(f"{n.title or ''}\n{n.body}" for n in notes)
-    return SearchDoc(
-        paper_id=paper.id,
-        title=" ".join(tokenize(" ".join([paper.title, *paper.other_titles, paper.slug]))),
-        authors=" ".join(tokenize(" ".join(paper.authors))),
-        abstract=" ".join(tokenize(f"{paper.abstract}\n{paper.summary}\n{' '.join(paper.tags)}")),
-        notes=" ".join(tokenize(note_text)),
-    )
+    return {
+        "title": " ".join(tokenize(" ".join([paper.title, *paper.other_titles, paper.slug]))),
+        "authors": " ".join(tokenize(" ".join(paper.authors))),
+        "abstract": " ".join(tokenize(f"{paper.abstract}\n{paper.summary}\n{' '.join(paper.tags)}")),
+        "notes": " ".join(tokenize(note_text)),
+    }
 
 
-def _fts_delete(session: Session, old: SearchDoc) -> None:
-    session.exec(
-        text("INSERT INTO search_fts(search_fts, rowid, title, authors, abstract, notes) VALUES('delete', :id, :t, :a, :b, :n)"),
-        params={"id": old.paper_id, "t": old.title, "a": old.authors, "b": old.abstract, "n": old.notes},
-    )
+def _fts_write(session: Session, paper_id: int, doc: dict[str, str], *, delete: bool = False) -> None:
+    verb = "INSERT INTO search_fts(search_fts, rowid, title, authors, abstract, notes) VALUES('delete', " if delete \
+        else "INSERT INTO search_fts(rowid, title, authors, abstract, notes) VALUES("
+    session.exec(text(verb + ":id, :title, :authors, :abstract, :notes)"), params={"id": paper_id, **doc})
 
 
 def index_paper(session: Session, paper: Paper) -> None:
-    """(Re)index one paper with its notes; call after its notes changed."""
+    """(Re)index one paper with its notes; call after its notes changed.
+
+    Plain SQL rather than ORM objects: indexing runs once per paper on every sync and import.
+    """
     notes = list(session.exec(select(Note).where(Note.paper_id == paper.id)))
-    new = document(paper, notes)
-    old = session.get(SearchDoc, paper.id)
+    doc = document(paper, notes)
+    table = SearchDoc.__table__
     sqlite = is_sqlite(session)
-    if old is not None:
-        if sqlite:
-            ensure_fts(session)
-            _fts_delete(session, old)
-        for key in ("title", "authors", "abstract", "notes"):
-            setattr(old, key, getattr(new, key))
-        new = old
-    session.add(new)
-    session.flush()
     if sqlite:
         ensure_fts(session)
-        session.exec(
-            text("INSERT INTO search_fts(rowid, title, authors, abstract, notes) VALUES(:id, :t, :a, :b, :n)"),
-            params={"id": new.paper_id, "t": new.title, "a": new.authors, "b": new.abstract, "n": new.notes},
-        )
+    old = session.exec(select(*(table.c[k] for k in _COLUMNS)).where(table.c.paper_id == paper.id)).first()
+    if old is not None:
+        if sqlite:
+            _fts_write(session, paper.id, dict(zip(_COLUMNS, old)), delete=True)
+        session.exec(table.update().where(table.c.paper_id == paper.id).values(**doc))
+    else:
+        session.exec(table.insert().values(paper_id=paper.id, **doc))
+    if sqlite:
+        _fts_write(session, paper.id, doc)
 
 
 def unindex_paper(session: Session, paper_id: int) -> None:
-    old = session.get(SearchDoc, paper_id)
+    table = SearchDoc.__table__
+    old = session.exec(select(*(table.c[k] for k in _COLUMNS)).where(table.c.paper_id == paper_id)).first()
     if old is None:
         return
     if is_sqlite(session):
         ensure_fts(session)
-        _fts_delete(session, old)
-    session.delete(old)
-    session.flush()
+        _fts_write(session, paper_id, dict(zip(_COLUMNS, old)), delete=True)
+    session.exec(table.delete().where(table.c.paper_id == paper_id))
 
 
 # -- querying -------------------------------------------------------------------------------
@@ -278,22 +280,26 @@ def search(
                 break
         if len(hits) >= limit:
             break
+    notes: dict[int, list[Note]] = {}
+    if hits:
+        query = select(Note).where(Note.paper_id.in_([h.paper.id for h in hits]))
+        if lang:
+            query = query.where(Note.lang == lang)
+        for note in session.exec(query):
+            notes.setdefault(note.paper_id, []).append(note)
     for hit in hits:
-        _attach_snippet(session, hit, terms, lang)
+        _attach_snippet(hit, terms, notes.get(hit.paper.id, []))
     return hits
 
 
-def _attach_snippet(session: Session, hit: Hit, terms: list[QueryTerm], lang: str | None) -> None:
+def _attach_snippet(hit: Hit, terms: list[QueryTerm], notes: list[Note]) -> None:
     # The title is printed anyway: show where else the words occur, the title only as a last resort.
     paper = hit.paper
     found = snippet(paper.abstract or paper.summary, terms)
     if found:
         hit.snippet, hit.where = found, "abstract"
         return
-    query = select(Note).where(Note.paper_id == paper.id)
-    if lang:
-        query = query.where(Note.lang == lang)
-    for note in session.exec(query):
+    for note in notes:
         found = snippet(note.body, terms)
         if found:
             hit.snippet, hit.where = found, f"notes ({note.lang})"
