@@ -1,0 +1,95 @@
+"""The binarized MLP of the MNIST experiment, as a float simulation for training.
+
+Paper: Matthieu Courbariaux, Itay Hubara, Daniel Soudry, Ran El-Yaniv, Yoshua Bengio,
+"Binarized Neural Networks: Training Deep Neural Networks with Weights and Activations
+Constrained to +1 or -1", arXiv:1602.02830.
+
+- Deterministic binarization x_b = sign(x) = +1 if x >= 0 else -1 (Sec. 1.1).
+- Straight-through estimator with gradient cancelling: g_r = g_q * 1_{|r| <= 1} (Sec. 1.3),
+  used for activations and for weights (whose real values are clipped to [-1, 1], Algorithm 1).
+- MNIST MLP (Sec. 2.1, Theano): 3 hidden layers of 4096 binary units, batch norm after every
+  binary linear layer, dropout, an L2-SVM output layer (trained with the squared hinge loss).
+
+Run-time values are all +-1 except the input layer, which sees 8-bit pixels (Sec. 1.6). Pixels p
+are fed as the odd integers 2p - 255 (the [-1, 1] scaling of the authors' code times 255, which
+the following batch norm undoes): every pre-activation is then an integer that float32 represents
+exactly, so the XNOR-popcount path in ``packed.py`` reproduces this simulation bit for bit.
+"""
+
+import itertools
+
+import torch
+from torch import nn
+
+
+class SignSTE(torch.autograd.Function):
+    """sign with the straight-through estimator: forward +-1, backward grad * 1_{|x| <= 1}."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * (x.abs() <= 1).to(grad.dtype)
+
+
+def binarize(x: torch.Tensor) -> torch.Tensor:
+    return SignSTE.apply(x)
+
+
+class BinaryLinear(nn.Linear):
+    """A linear layer (no bias: the batch norm after it has one) computing with sign(W).
+
+    The real-valued weights are kept for the updates (Algorithm 1) and initialised uniformly in
+    [-1, 1], the range they are clipped to.
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__(in_features, out_features, bias=False)
+        nn.init.uniform_(self.weight, -1.0, 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, binarize(self.weight))
+
+
+class BinaryMLP(nn.Module):
+    """input dropout - [BinaryLinear - BatchNorm - sign - dropout] x layers - BinaryLinear - BatchNorm.
+
+    The output batch norm's scores feed the squared hinge loss (L2-SVM output, Sec. 2.1).
+
+    Args:
+        hidden: units per hidden layer (4096 in the paper's Theano MLP).
+        layers: number of hidden layers (3).
+        dropout_in, dropout_hidden: dropout probabilities on the input and after each hidden layer.
+        bn_eps, bn_momentum: batch norm epsilon and running-average factor.
+    """
+
+    def __init__(self, *, in_features: int = 784, hidden: int = 4096, layers: int = 3, classes: int = 10,
+                 dropout_in: float = 0.2, dropout_hidden: float = 0.5, bn_eps: float = 1e-4,
+                 bn_momentum: float = 0.1) -> None:
+        super().__init__()
+        widths = [in_features] + [hidden] * layers
+        self.input_dropout = nn.Dropout(dropout_in)
+        self.linears = nn.ModuleList(BinaryLinear(a, b) for a, b in itertools.pairwise(widths))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden, eps=bn_eps, momentum=bn_momentum) for _ in range(layers))
+        self.dropouts = nn.ModuleList(nn.Dropout(dropout_hidden) for _ in range(layers))
+        self.output = BinaryLinear(widths[-1], classes)
+        self.output_norm = nn.BatchNorm1d(classes, eps=bn_eps, momentum=bn_momentum)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.input_dropout(x)
+        for linear, norm, dropout in zip(self.linears, self.norms, self.dropouts):
+            x = dropout(binarize(norm(linear(x))))
+        return self.output_norm(self.output(x))
+
+    def binary_linears(self) -> list[BinaryLinear]:
+        return [*self.linears, self.output]
+
+
+def squared_hinge_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """mean over examples and classes of max(0, 1 - t * y)^2 with targets t = +1 for the label, -1 else."""
+    targets = torch.full_like(scores, -1.0).scatter_(1, labels[:, None], 1.0)
+    return torch.clamp(1 - targets * scores, min=0).pow(2).mean()

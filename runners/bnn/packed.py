@@ -1,0 +1,141 @@
+"""Bit-packed export of a trained ``BinaryMLP`` and XNOR-popcount inference on the CPU.
+
+Binarized Neural Networks (arXiv:1602.02830): a dot product of two +-1 vectors of length n is
+2 * popcount(xnor(a, w)) - n (the XNOR-count of the paper's run-time kernel), the input layer's
+8-bit pixels are handled bit plane by bit plane (Sec. 1.6), and a batch norm followed by sign is a
+comparison of the integer pre-activation with a per-unit threshold, so run-time inference needs no
+floating point except the final 10-class batch norm whose argmax is the prediction.
+
+Bits are stored with 1 for +1, ``np.packbits`` little bit order, padded with zeros to whole uint64
+words; the padding is subtracted from the match counts.
+"""
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+WORD_BITS = 64
+CHUNK_ELEMENTS = 1 << 22  # words processed at once in one xor/popcount, bounding memory to 32 MB
+
+
+def pack_bits(bits: np.ndarray) -> np.ndarray:
+    """bool (rows, n) -> uint64 (rows, ceil(n / 64)), bit i of the row in word i // 64."""
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    pad = -packed.shape[1] % (WORD_BITS // 8)
+    packed = np.pad(packed, ((0, 0), (0, pad)))
+    return np.ascontiguousarray(packed).view("<u8")
+
+
+def xnor_dot(inputs: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """Dot products of +-1 vectors from their packed bits: 2 * popcount(xnor) - n, int64 (B, O)."""
+    padding = inputs.shape[1] * WORD_BITS - n
+    out = np.empty((inputs.shape[0], weights.shape[0]), dtype=np.int64)
+    rows = max(1, CHUNK_ELEMENTS // (weights.shape[0] * weights.shape[1]))
+    for start in range(0, inputs.shape[0], rows):
+        xnor = ~(inputs[start:start + rows, None, :] ^ weights[None, :, :])
+        matches = np.bitwise_count(xnor).sum(axis=2, dtype=np.int64) - padding
+        out[start:start + rows] = 2 * matches - n
+    return out
+
+
+def pixel_dot(pixels: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """sum_i (2 p_i - 255) w_i for uint8 pixels (B, n) and +-1 weights as bits, int64 (B, O).
+
+    sum_i p_i w_i = sum_b 2^b (popcount(plane_b & w+) - popcount(plane_b & w-)) over the eight bit
+    planes of the pixels (Sec. 1.6); sum_i w_i = 2 popcount(w+) - n.
+    """
+    weight_sum = 2 * np.bitwise_count(weights).sum(axis=1, dtype=np.int64) - n
+    negative = ~weights  # padding bits become 1 here but meet zero padding in the planes
+    total = np.zeros((pixels.shape[0], weights.shape[0]), dtype=np.int64)
+    rows = max(1, CHUNK_ELEMENTS // (weights.shape[0] * weights.shape[1]))
+    for plane_index in range(8):
+        plane = pack_bits((pixels >> plane_index) & 1 == 1)
+        for start in range(0, plane.shape[0], rows):
+            chunk = plane[start:start + rows, None, :]
+            plus = np.bitwise_count(chunk & weights[None]).sum(axis=2, dtype=np.int64)
+            minus = np.bitwise_count(chunk & negative[None]).sum(axis=2, dtype=np.int64)
+            total[start:start + rows] += (plus - minus) << plane_index
+    return 2 * total - 255 * weight_sum[None, :]
+
+
+@torch.no_grad()
+def fold_threshold(norm: nn.BatchNorm1d) -> tuple[np.ndarray, np.ndarray]:
+    """Directions f (+-1) and integer thresholds t with sign(norm(s)) = +1 <=> f * s >= t.
+
+    norm(s) = gamma (s - mean) / sqrt(var + eps) + beta is monotone in s, so it is >= 0 on one
+    side of tau = mean - beta sqrt(var + eps) / gamma. The analytic ceiling is then checked against
+    the batch norm itself on the integers around it, so rounding in float32 cannot make the packed
+    path disagree with the float simulation.
+    """
+    gamma, beta = norm.weight.double(), norm.bias.double()
+    sigma = torch.sqrt(norm.running_var.double() + norm.eps)
+    flip = torch.where(gamma >= 0, 1, -1).long()
+    safe_gamma = torch.where(gamma == 0, 1.0, gamma)
+    tau = (norm.running_mean.double() - beta * sigma / safe_gamma).clamp(-2.0 ** 40, 2.0 ** 40)
+    threshold = torch.ceil(flip * tau).long()
+    offsets = torch.arange(-2, 3)[:, None]
+    candidates = threshold[None, :] + offsets  # (5, units) values of f * s
+    was_training = norm.training
+    norm.eval()
+    fires = norm((flip * candidates).to(norm.weight.dtype)) >= 0
+    norm.train(was_training)
+    first = torch.argmax(fires.int(), dim=0)  # first offset where the unit fires
+    constant = gamma == 0  # norm(s) = beta for every s
+    if not bool(((~fires[0] & fires[-1]) | constant).all()):
+        raise RuntimeError("batch norm threshold not found within 2 of its analytic value")
+    threshold = torch.where(constant, torch.where(beta >= 0, -(2 ** 40), 2 ** 40), threshold + first - 2)
+    return flip.numpy().astype(np.int8), threshold.numpy()
+
+
+@dataclass
+class PackedMLP:
+    """A ``BinaryMLP`` at run time: packed weights, integer thresholds, output batch norm."""
+
+    weights: list[np.ndarray]      # uint64 bits per binary layer (out, words), input layer first
+    widths: list[int]              # fan-in of each binary layer
+    flips: list[np.ndarray]        # int8 (units,) per hidden layer
+    thresholds: list[np.ndarray]   # int64 (units,) per hidden layer
+    output_norm: dict[str, np.ndarray]  # float32 running_mean, running_var, weight, bias, eps
+
+    @classmethod
+    def from_model(cls, model) -> "PackedMLP":
+        model = copy.deepcopy(model).cpu()
+        layers = model.binary_linears()
+        weights = [pack_bits((layer.weight.detach() >= 0).numpy()) for layer in layers]
+        folded = [fold_threshold(norm) for norm in model.norms]
+        norm = model.output_norm
+        output_norm = {key: getattr(norm, key).detach().numpy()
+                       for key in ("running_mean", "running_var", "weight", "bias")}
+        output_norm["eps"] = np.float32(norm.eps)
+        return cls(weights, [layer.in_features for layer in layers], [f for f, _ in folded],
+                   [t for _, t in folded], output_norm)
+
+    def integer_scores(self, pixels: np.ndarray) -> np.ndarray:
+        """The output layer's integer pre-activations for uint8 pixels (B, 784), int64 (B, classes)."""
+        s = pixel_dot(pixels, self.weights[0], self.widths[0])
+        for index, weights in enumerate(self.weights[1:]):
+            fires = self.flips[index][None, :] * s >= self.thresholds[index][None, :]
+            s = xnor_dot(pack_bits(fires), weights, self.widths[index + 1])
+        return s
+
+    def predict(self, pixels: np.ndarray) -> np.ndarray:
+        """Predicted classes: the output batch norm (the only float step) then argmax."""
+        s = torch.from_numpy(self.integer_scores(pixels)).float()
+        norm = {k: torch.from_numpy(np.asarray(v)) for k, v in self.output_norm.items() if k != "eps"}
+        scores = F.batch_norm(s, norm["running_mean"], norm["running_var"], norm["weight"], norm["bias"],
+                              training=False, eps=float(self.output_norm["eps"]))
+        return scores.argmax(1).numpy()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything needed at run time, for ``np.savez`` (thresholds fit int32: |s| <= 784 * 255)."""
+        out = {f"weights_{i}": w for i, w in enumerate(self.weights)}
+        out["widths"] = np.asarray(self.widths, dtype=np.int32)
+        out.update({f"flip_{i}": f for i, f in enumerate(self.flips)})
+        out.update({f"threshold_{i}": np.clip(t, -2 ** 31, 2 ** 31 - 1).astype(np.int32)
+                    for i, t in enumerate(self.thresholds)})
+        out.update({f"output_{k}": np.asarray(v, dtype=np.float32) for k, v in self.output_norm.items()})
+        return out

@@ -1,0 +1,67 @@
+"""The BNN runner end to end through main() on small MNIST files, the export, and resume."""
+
+import numpy as np
+import pytest
+
+from kb.errors import BadInput, KBError, RunInterrupted
+from kb.runs.config import resolve
+from runners.bnn import RUNNER
+from runners.bnn.train import main
+from tests.test_mnist_data import new_run, write_mnist
+
+
+def test_presets_resolve_and_first_is_default():
+    assert RUNNER.presets[0] == "default"
+    for name in RUNNER.presets:
+        resolve(RUNNER, name)
+    _, paper = resolve(RUNNER, "paper")
+    assert (paper.hidden, paper.layers, paper.batch_size, paper.epochs) == (4096, 3, 100, 1000)
+
+
+def test_smoke_end_to_end_exports_packed_bits(tmp_path):
+    write_mnist(tmp_path / "mnist", n_train=400, n_test=100)
+    _, config = resolve(RUNNER, "smoke")
+    run = new_run(tmp_path / "run", tmp_path / "mnist", config)
+    final = main(config, run)
+    run.close()
+    assert set(final) == {"test_error", "xnor_test_error", "xnor_agreement", "memory_ratio", "images_per_s"}
+    assert final["xnor_agreement"] == 100.0 and final["xnor_test_error"] == final["test_error"]
+    assert run.dataset.name == "mnist-test-subset"
+    packed = np.load(tmp_path / "run" / "bnn_packed.npz")
+    # 784 -> 64 -> 64 -> 64 -> 10, one uint64 word per 64 inputs (784 bits padded to 13 words)
+    assert [packed[f"weights_{i}"].shape for i in range(4)] == [(64, 13), (64, 1), (64, 1), (10, 1)]
+    assert final["memory_ratio"] == pytest.approx(run.info["float32_bytes"] / run.info["packed_bytes"])
+    assert 20 < final["memory_ratio"] < 32
+    assert (run.figures_dir / "error.png").stat().st_size > 0
+
+
+def test_missing_data_and_bad_split_are_clear_errors(tmp_path):
+    _, config = resolve(RUNNER, "smoke")
+    with pytest.raises(KBError, match="t10k-images-idx3-ubyte"):
+        main(config, new_run(tmp_path / "a", tmp_path / "nowhere", config))
+    write_mnist(tmp_path / "mnist", n_train=50, n_test=10)
+    with pytest.raises(BadInput, match="validation_size=100"):
+        main(config, new_run(tmp_path / "b", tmp_path / "mnist", config))
+
+
+def test_interrupted_then_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
+    # dropout draws from torch's global generator, which kb checkpoints with the state
+    write_mnist(tmp_path / "mnist", n_train=500, n_test=100)
+    _, config = resolve(RUNNER, "smoke", ["epochs=3", "batch_size=50"])
+    whole = new_run(tmp_path / "whole", tmp_path / "mnist", config)
+    expected = main(config, whole)
+    whole.close()
+    # 6 steps per epoch: stopping after step 9 interrupts the second epoch
+    interrupted = new_run(tmp_path / "split", tmp_path / "mnist", config, stop_after=9)
+    with pytest.raises(RunInterrupted):
+        main(config, interrupted)
+    interrupted.close()
+    resumed = new_run(tmp_path / "split", tmp_path / "mnist", config, resuming=True)
+    got = main(config, resumed)
+    resumed.close()
+    assert resumed.progress.resumed_step == 9  # it continued, it did not start over
+    for key in ("test_error", "xnor_test_error", "memory_ratio"):
+        assert got[key] == expected[key]
+    assert resumed.epoch_metrics[-1] == whole.epoch_metrics[-1]
+    a, b = np.load(tmp_path / "whole" / "bnn_packed.npz"), np.load(tmp_path / "split" / "bnn_packed.npz")
+    assert all(np.array_equal(a[key], b[key]) for key in a.files)

@@ -1,0 +1,156 @@
+"""The shared MNIST loader: IDX parsing, layouts, errors. Also provides the MNIST runners' tests
+with ``write_mnist`` (small MNIST folders in the real IDX format) and ``new_run``."""
+
+import gzip
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kb.errors import KBError
+from kb.runs.context import Run
+from runners.mnist_data import epoch_order, load_mnist
+
+REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
+NAMES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
+         "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+
+
+def write_idx(path: Path, array: np.ndarray, magic: int, compress: bool) -> None:
+    """IDX by hand: big-endian magic, big-endian sizes, uint8 payload (optionally gzipped)."""
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    raw = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+
+
+def write_mnist(folder: Path, n_train: int = 300, n_test: int = 100, compress: bool = True, seed: int = 0) -> dict:
+    """Four MNIST files with random digits whose label is also drawn as a bright square, so the
+    smoke runs have something learnable."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            row, col = divmod(int(label), 5)
+            images[i, 4 + 10 * row: 12 + 10 * row, 2 + 5 * col: 6 + 5 * col] = 255
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
+    suffix = ".gz" if compress else ""
+    for key, name in NAMES.items():
+        write_idx(folder / f"{name}{suffix}", arrays[key], 2051 if key.endswith("images") else 2049, compress)
+    return arrays
+
+
+def new_run(path, data_dir, config, resuming=False, stop_after=None):
+    """A Run as kb builds it (seeded); ``stop_after`` asks it to stop once that step is logged."""
+    torch.manual_seed(0)
+    random.seed(0)
+    np.random.seed(0)
+
+    class StoppingRun(Run):
+        def log(self, step, **kwargs):
+            super().log(step, **kwargs)
+            if step == stop_after:
+                self.request_stop()
+
+    path.mkdir(parents=True, exist_ok=True)
+    return StoppingRun(id=path.name, dir=path, device="cpu", data_dir=data_dir, seed=0, config=config,
+                       resuming=resuming)
+
+
+def test_reads_gzipped_flat_folder_exactly(tmp_path):
+    arrays = write_mnist(tmp_path, n_train=30, n_test=20)
+    data = load_mnist(tmp_path)
+    for key in NAMES:
+        tensor = getattr(data, key)
+        assert tensor.dtype == torch.uint8
+        assert np.array_equal(tensor.numpy(), arrays[key])
+    assert data.train_images.shape == (30, 28, 28) and data.test_labels.shape == (20,)
+    assert data.dataset_name == "mnist-test-subset"
+
+
+def test_torchvision_layout_uncompressed_and_kb_data(tmp_path, monkeypatch):
+    arrays = write_mnist(tmp_path / "MNIST" / "raw", n_train=12, n_test=10000, compress=False)
+    monkeypatch.setenv("KB_DATA", str(tmp_path))
+    data = load_mnist(None)
+    assert data.folder == tmp_path / "MNIST" / "raw"
+    assert np.array_equal(data.test_labels.numpy(), arrays["test_labels"])
+    assert data.dataset_name == "mnist-test"
+    assert data.subset(5, 100).dataset_name == "mnist-test-subset"
+
+
+def test_fingerprint_follows_the_data(tmp_path):
+    write_mnist(tmp_path / "a", n_train=20, n_test=10, seed=1)
+    write_mnist(tmp_path / "b", n_train=20, n_test=10, seed=1, compress=False)
+    write_mnist(tmp_path / "c", n_train=20, n_test=10, seed=2)
+    a, b, c = (load_mnist(tmp_path / name) for name in "abc")
+    assert a.fingerprint() == b.fingerprint()  # same pixels, gzipped or not
+    assert a.fingerprint() != c.fingerprint()
+    assert a.fingerprint() != a.subset(10, 0).fingerprint()
+    assert len(a.fingerprint()) == 16
+
+
+def test_missing_files_name_what_and_where(tmp_path, monkeypatch):
+    monkeypatch.delenv("KB_DATA", raising=False)
+    with pytest.raises(KBError) as missing:
+        load_mnist(tmp_path)
+    message = str(missing.value)
+    for name in NAMES.values():
+        assert name in message
+    assert str(tmp_path) in message and str(tmp_path / "MNIST" / "raw") in message
+    assert "torchvision.datasets.MNIST" in message and "download=True" in message
+    with pytest.raises(KBError, match="--data"):
+        load_mnist(None)
+    write_mnist(tmp_path, n_train=5, n_test=5)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(KBError, match="lacks t10k-labels-idx1-ubyte"):
+        load_mnist(tmp_path)
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ("magic", "magic number 2049, expected 2051"),
+    ("truncate", "truncated or corrupt"),
+    ("gzip", "not a readable gzip"),
+])
+def test_corrupt_files_are_reported(tmp_path, damage, expected):
+    write_mnist(tmp_path, n_train=5, n_test=5)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    raw = gzip.decompress(path.read_bytes())
+    if damage == "magic":
+        path.write_bytes(gzip.compress((2049).to_bytes(4, "big") + raw[4:]))
+    elif damage == "truncate":
+        path.write_bytes(gzip.compress(raw[:-100]))
+    else:
+        path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(KBError, match=expected) as error:
+        load_mnist(tmp_path)
+    assert str(path) in str(error.value)
+
+
+def test_labels_must_match_images(tmp_path):
+    write_mnist(tmp_path, n_train=5, n_test=5)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(4, np.uint8), 2049, compress=True)
+    with pytest.raises(KBError, match="5 train images but 4 labels"):
+        load_mnist(tmp_path)
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    assert torch.equal(epoch_order(100, 3, 7), epoch_order(100, 3, 7))
+    assert not torch.equal(epoch_order(100, 3, 7), epoch_order(100, 3, 8))
+    assert sorted(epoch_order(100, 3, 7).tolist()) == list(range(100))
+
+
+@pytest.mark.skipif(not REAL_MNIST.is_dir(), reason="the shared MNIST copy is not beside the checkout")
+def test_real_mnist_matches_its_published_facts():
+    data = load_mnist(REAL_MNIST)
+    # /work/shared/datasets/mnist/SOURCE.md, "Decoded checks"
+    assert data.train_images.shape == (60000, 28, 28) and data.test_images.shape == (10000, 28, 28)
+    assert data.train_labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert data.test_labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    counts = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert torch.bincount(data.train_labels.long()).tolist() == counts
+    assert round(data.train_images.double().mean().item() / 255, 6) == 0.130660
+    assert data.dataset_name == "mnist-test"
