@@ -7,7 +7,7 @@ configs, environments). Anything filtered or joined on is a real column.
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 SCHEMA_VERSION = 1
@@ -121,3 +121,98 @@ class Metric(SQLModel, table=True):
     epoch: int | None = None
     name: str
     value: float
+
+
+
+class UTCDateTime(TypeDecorator):
+    """A moment in time stored as naive UTC and read back as aware UTC.
+
+    Schedules and jobs are compared with "now" inside SQL (due, stale, backoff), so every value
+    must mean the same instant on SQLite (no time zones) and PostgreSQL (``timestamp``), whatever
+    the server's time zone is.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+class Schedule(SQLModel, table=True):
+    """A cron expression that enqueues a job of one runner and preset (kb/schedules.py)."""
+
+    __tablename__ = "schedule"
+    id: int | None = Field(default=None, primary_key=True)
+    runner: str = Field(index=True)
+    preset: str
+    overrides: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    cron: str
+    tz: str = "UTC"
+    executor: str | None = None                        # None: the worker's executor
+    time_limit_s: int | None = None                    # None: the runner's resources.time_min
+    paused: bool = False
+    next_due: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+    last_due: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    created: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Job(SQLModel, table=True):
+    """One queued execution of a runner, claimed and run by a worker (kb/jobs.py).
+
+    ``status``: queued, submitted (waiting in SLURM), running, succeeded, failed, cancelled.
+    ``(schedule_id, due)`` is unique, so concurrent ticks cannot enqueue one due time twice.
+    """
+
+    __tablename__ = "job"
+    __table_args__ = (UniqueConstraint("schedule_id", "due"),)
+    id: int | None = Field(default=None, primary_key=True)
+    runner: str = Field(index=True)
+    preset: str
+    overrides: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    seed: int = 0
+    device: str = "auto"
+    data: str | None = None
+    resume: str | None = None                          # a run to continue instead of starting anew
+    schedule_id: int | None = Field(default=None, index=True)
+    due: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    missed: int = 0                                    # earlier due times collapsed into this job
+    status: str = Field(default="queued", index=True)
+    executor: str | None = None
+    time_limit_s: int
+    attempts: int = 0                                  # claims so far; the current one is the token
+    lost: int = 0                                      # claims whose worker died without a result
+    max_lost: int = 3
+    not_before: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    created: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    claimed: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    heartbeat: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    ended: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    worker: str | None = None
+    stop: str | None = None                            # why the running job was asked to stop
+    run_id: str | None = None
+    external_id: str | None = None                     # the SLURM job id
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    info: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class Regression(SQLModel, table=True):
+    """A scheduled run that did worse than the last good run of its runner and preset (kb/runs/regression.py)."""
+
+    __tablename__ = "regression"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="run.id", index=True, unique=True, ondelete="CASCADE")
+    baseline_id: str | None = None                     # the last good run compared with
+    runner: str = Field(index=True)
+    preset: str
+    job_id: int | None = None
+    findings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    differences: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    notified: bool = False
+    notify_error: str | None = Field(default=None, sa_column=Column(Text))
