@@ -267,8 +267,12 @@ def _markdown_piece(lines: list[str]) -> _Piece:
         del lines[below]
         del lines[i]
         return _Piece(title, lines, plain=False, venue=venue, authors=authors)
+    in_code = False
     for i, line in enumerate(lines):
-        heading = _HEADING.match(line)
+        if line.lstrip().startswith(("```", "~~~")):
+            in_code = not in_code      # a '# comment' inside a code block is not a heading
+            continue
+        heading = None if in_code else _HEADING.match(line)
         if heading and len(heading["marks"]) == 1:
             del lines[i]
             return _Piece(heading["text"], lines, plain=False)

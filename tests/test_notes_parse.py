@@ -416,3 +416,8 @@ def test_content_hash_ignores_trailing_whitespace_only():
 )
 def test_detect_language(text, lang):
     assert detect_language(text) == lang
+
+
+def test_a_comment_in_a_code_block_is_not_the_title():
+    notes, _ = parse_text("---\npaper: 1506.02640\n---\n## 実装\n```python\n# train for 135 epochs\nfit()\n```\n")
+    assert notes[0].title is None and "# train for 135 epochs" in notes[0].body

@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from kb.cli import papers, runs
+from kb.cli import jobs, papers, runs, site
 
 app = typer.Typer(
     name="kb",
@@ -17,6 +17,8 @@ app = typer.Typer(
 )
 papers.register(app)
 runs.register(app)
+site.register(app)
+jobs.register(app)
 
 
 def _fail(message: str, code: int) -> None:

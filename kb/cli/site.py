@@ -1,0 +1,58 @@
+"""Site commands: kb site build, kb site serve."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from kb.cli.output import console, escape, print_json
+
+site_app = typer.Typer(help="Build or serve the static site (MkDocs Material) from the catalog.", no_args_is_help=True)
+
+OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: site/ in the project).")]
+
+
+def _build(out: Optional[Path]):
+    from kb.settings import load_settings
+    from kb.site.build import build_site
+
+    report = build_site(load_settings(), out)
+    err = console(stderr=True)
+    for warning in report.warnings:
+        err.print(f"mkdocs: {escape(warning)}")
+    return report
+
+
+@site_app.command()
+def build(out: OutOpt = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
+    """Generate the pages from the catalog and render the site with MkDocs."""
+    report = _build(out)
+    if as_json:
+        print_json(report.__dict__)
+        return
+    console().print(f"built {report.pages} pages and {report.figures} figures ({report.figures_drawn} drawn) "
+                    f"into {report.out} in {report.seconds:.1f} s")
+
+
+@site_app.command()
+def serve(
+    out: OutOpt = None,
+    port: Annotated[int, typer.Option(help="Port on localhost.")] = 8000,
+) -> None:
+    """Build the site, then serve it on http://127.0.0.1:PORT until Ctrl-C."""
+    from kb.site.build import site_server
+
+    report = _build(out)
+    server = site_server(report.out, port)
+    console().print(f"built {report.pages} pages; serving {report.out} at "
+                    f"http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        console().print("stopped")
+    finally:
+        server.server_close()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(site_app, name="site")

@@ -1,0 +1,150 @@
+"""Site benchmark: build time and sizes for a catalog of N papers with notes, runners and runs.
+
+Notes are the project's own papers/*/notes.*.md (real Japanese and English, ~6 KB a paper),
+cycled over the generated papers with a per-paper sentence; every tenth paper has a runner with a
+few runs (one on synthetic data) logging step and epoch metrics. Prints the cold build (every
+figure drawn) and a rebuild (figures reused), wall and CPU seconds (CPU counts the figure
+workers too, so it shows the cost on a loaded machine), the largest page and the search index.
+
+    .venv/bin/python tests/benchmarks/bench_site.py --papers 1000
+    taskset -c 0,1 .venv/bin/python tests/benchmarks/bench_site.py --papers 1000   # on 2 cores
+"""
+
+import argparse
+import gzip
+import os
+import random
+import resource
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CLAIM = {"metric": "accuracy", "dataset": "bench-data", "value": 90.0, "unit": "%", "direction": "higher",
+         "tolerance": 1.0, "source": "Table 1", "setting": "the paper's main model"}
+
+
+def shipped_notes() -> list[dict[str, str]]:
+    notes = []
+    for folder in sorted(p for p in (ROOT / "papers").iterdir() if p.is_dir()):
+        found = {path.name.split(".")[1]: path.read_text(encoding="utf-8").split("---\n", 2)[-1]
+                 for path in folder.glob("notes.*.md")}
+        if "ja" in found and "en" in found:
+            notes.append(found)
+    return notes
+
+
+def write_runners(folder: Path, count: int) -> None:
+    for n in range(count):
+        package = folder / f"bench{n}"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text(
+            "from kb.runs.registry import RunnerSpec\n\n"
+            f"RUNNER = RunnerSpec(name='bench{n}', paper='2001.{n * 10:05d}', summary='Benchmark runner {n}',\n"
+            "                    datasets=('bench-data', 'generated'), presets=('smoke', 'default'),\n"
+            f"                    entrypoint='bench{n}.train:main', config='bench{n}.config')\n", encoding="utf-8")
+
+
+def fill_catalog(settings, papers: int, runs_per_runner: int, rng: random.Random) -> int:
+    """Papers, notes, runs and metrics straight into the catalog; returns how many runs."""
+    from sqlmodel import Session
+
+    from kb.db import engine_for
+    from kb.models import Metric, Note, Paper, RunRecord
+    from kb.runs.verdict import judge_all
+
+    notes = shipped_notes()
+    tags = ["detection", "segmentation", "gan", "rnn", "translation", "quantization", "3d", "nas", "video", "audio",
+            "物体検出", "強化学習"]
+    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    runs = 0
+    with Session(engine_for(settings)) as session:
+        for n in range(papers):
+            key, source = f"2001.{n:05d}", notes[n % len(notes)]
+            has_runner = n % 10 == 0
+            paper = Paper(key=key, slug=f"paper-{n}", title=f"Benchmark paper {n}: {source['en'].splitlines()[1][:60]}",
+                          authors=[f"Author {rng.randint(1, 5000)}" for _ in range(rng.randint(2, 8))],
+                          abstract=source["en"].splitlines()[1], year=rng.randint(2012, 2026), venue="BenchConf",
+                          tags=sorted(rng.sample(tags, 3)), runners=[f"bench{n // 10}"] if has_runner else [],
+                          claims=[CLAIM] if has_runner else [], added=start + timedelta(hours=n))
+            session.add(paper)
+            session.flush()
+            for lang in ("ja", "en"):
+                body = source[lang] + (f"\n\n論文 {n} についての追記。" if lang == "ja" else f"\n\nNote on paper {n}.")
+                session.add(Note(paper_id=paper.id, lang=lang, body=body, path=f"paper-{n}/notes.{lang}.md", content_hash=key))
+            for r in range(runs_per_runner if has_runner else 0):
+                run_id, synthetic = f"bench{n // 10}-{r}", r == 0
+                dataset = "generated" if synthetic else "bench-data"
+                final = {"accuracy": 85.0 + rng.random() * 10}
+                created = start + timedelta(days=n, hours=r)
+                session.add(RunRecord(
+                    id=run_id, runner=f"bench{n // 10}", paper_key=key, preset="default", status="succeeded",
+                    created=created, started=created, ended=created + timedelta(hours=1), config={"epochs": 10},
+                    env={"python": "3.11.7", "torch": "2.13.0"}, device="cpu", dataset=dataset, dataset_synthetic=synthetic,
+                    final=final, run_dir=f"/tmp/{run_id}", verdicts=judge_all([CLAIM], config={}, final=final, dataset=dataset,
+                                                                              synthetic=synthetic, device_name="cpu")))
+                session.flush()
+                session.add_all([Metric(run_id=run_id, kind="step", step=s, name="loss", value=2 / (s + 1) + rng.random() * 0.1)
+                                 for s in range(0, 2000, 10)])
+                session.add_all([Metric(run_id=run_id, kind="epoch", step=e * 200, epoch=e, name="accuracy",
+                                        value=80 + e + rng.random()) for e in range(1, 11)])
+                runs += 1
+        session.commit()
+    return runs
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the figure workers)."""
+    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+
+def timed_build(settings, out: Path):
+    from kb.site.build import build_site
+
+    before = cpu_seconds()
+    report = build_site(settings, out)
+    return report, cpu_seconds() - before
+
+
+def describe(label: str, report, cpu: float) -> None:
+    from kb.site.search_index import INDEX
+
+    pages = sorted(report.out.rglob("*.html"), key=lambda p: p.stat().st_size)
+    largest = pages[-1]
+    index = report.out / INDEX
+    raw = len(gzip.decompress(index.read_bytes()))
+    total = sum(p.stat().st_size for p in report.out.rglob("*") if p.is_file())
+    print(f"{label:<8} {report.seconds:6.1f} s wall, {cpu:6.1f} s CPU  {report.pages} pages, "
+          f"{report.figures} figures ({report.figures_drawn} drawn)  "
+          f"largest page {largest.stat().st_size / 1000:.1f} KB ({largest.relative_to(report.out).parent})  "
+          f"search index {index.stat().st_size / 1e6:.2f} MB gzip ({raw / 1e6:.2f} MB inflated)  site {total / 1e6:.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--papers", type=int, default=1000)
+    parser.add_argument("--runs-per-runner", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(scratch)
+        for name in ("home", "papers", "runners"):
+            (tmp / name).mkdir()
+        os.environ.update(KB_HOME=str(tmp / "home"), KB_PAPERS=str(tmp / "papers"), KB_RUNNERS=str(tmp / "runners"))
+        os.environ.pop("KB_DATABASE_URL", None)
+        from kb.settings import load_settings
+
+        settings = load_settings()
+        write_runners(tmp / "runners", -(-args.papers // 10))
+        started = time.perf_counter()
+        runs = fill_catalog(settings, args.papers, args.runs_per_runner, random.Random(0))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        print(f"catalog: {args.papers} papers with ja+en notes, {-(-args.papers // 10)} runners, {runs} runs "
+              f"(filled in {time.perf_counter() - started:.1f} s); {cores} cores")
+        describe("cold", *timed_build(settings, tmp / "site"))
+        describe("rebuild", *timed_build(settings, tmp / "site"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The built site in a real headless browser (Debian's chromium driven by Playwright): search in
+Japanese and English through the search box, follow a result to the paper page, see the
+claimed-vs-reproduced table and its figures; a note's script never runs.
+
+CI installs chromium (.ci/run); a missing browser fails this test, it is never skipped.
+"""
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from kb.db import session_scope
+from kb.search import search as kb_search
+from kb.site.build import build_site, site_server
+from tests.test_site_build import catalog_settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+# Japanese words as typed (two-character words, a longer one, one glued by a particle), a mixed
+# query and English word forms; each finds the BEV paper through its notes.
+QUERIES = ["検出", "点群", "重み", "鳥瞰図", "物体を検出", "点群 detector", "bird", "detection"]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    with catalog_settings(root / "catalog") as settings:
+        report = build_site(settings, root / "site")
+        with session_scope(settings) as session:
+            expected = {q: {hit.paper.slug for hit in kb_search(session, q)} for q in QUERIES}
+        server = site_server(report.out, 0)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_address[1]}/", expected
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium fonts-noto-cjk)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install -e '.[test]'")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page whose script errors and dialogs (alert) land in ``page_errors``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("dialog", lambda dialog: (errors.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+    yield page, errors
+    context.close()
+
+
+def type_query(page, query: str) -> list[str]:
+    """Enter ``query`` in Material's search box and press a key, as a person committing an IME
+    conversion does (Material searches on keyup); returns the result links as site paths, read
+    once Material has re-rendered the list (it clears a sentinel item put there first)."""
+    box = page.locator("input.md-search__input")
+    box.click()
+    box.fill(query)
+    page.evaluate("() => document.querySelector('.md-search-result__list').append(Object.assign("
+                  "document.createElement('li'), {id: 'kb-stale'}))")
+    box.press("End")
+    page.wait_for_selector("#kb-stale", state="detached")
+    hrefs = page.locator(".md-search-result__item > a.md-search-result__link").evaluate_all("as => as.map(a => a.href)")
+    return [href.split("://", 1)[1].split("/", 1)[1].split("?")[0] for href in hrefs]
+
+
+def slugs(links: list[str]) -> set[str]:
+    return {link.split("/")[1] for link in links if link.startswith("paper/")}
+
+
+def test_search_finds_japanese_and_english_words_like_kb_search(served, page):
+    (url, expected), (page, errors) = served, page
+    page.goto(url)
+    for query in QUERIES:
+        found = slugs(type_query(page, query))
+        assert "bev" in found, (query, found)
+        assert found == expected[query], (query, found, expected[query])
+    assert type_query(page, "存在しない語") == [] and type_query(page, "zzzqqq") == []
+    assert errors == []
+
+
+def test_a_result_leads_to_the_paper_with_its_claims_and_figures(served, page):
+    (url, _), (page, errors) = served, page
+    page.goto(url)
+    assert type_query(page, "鳥瞰図")[0] == "paper/bev/"
+    with page.expect_navigation():
+        page.locator(".md-search-result__item a.md-search-result__link").first.click()
+    assert page.url.split("?")[0].endswith("/paper/bev/")
+    table = page.locator("#claimed-vs-reproduced ~ div table").first
+    assert "kitti-bev" in table.inner_text() and "reproduced" in table.inner_text()
+    page.locator("img.kb-figure").first.scroll_into_view_if_needed()
+    figures = page.locator("img.kb-figure")
+    assert figures.count() >= 2
+    for index in range(figures.count()):
+        figure = figures.nth(index)
+        figure.scroll_into_view_if_needed()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=figure.element_handle())
+    assert "日本語" in page.locator(".tabbed-labels").first.inner_text()
+    assert errors == []
+
+
+def test_a_note_with_scripts_stays_text(served, page):
+    (url, _), (page, errors) = served, page
+    page.goto(url + "paper/hostile/")
+    body = page.locator("article").inner_text()
+    assert "<script>window.__xss = 1</script>" in body and '<img src="x" onerror="window.__xss = 2">' in body
+    for name in ("click", "entity"):
+        page.get_by_role("link", name=name, exact=True).click()
+    assert page.evaluate("window.__xss") is None and errors == []
+
+
+def test_the_paper_index_filters_and_sorts(served, page):
+    (url, _), (page, errors) = served, page
+    page.goto(url + "papers/")
+    rows = page.locator(".md-content table tbody tr")
+    assert rows.count() == 4
+    page.locator("input.kb-filter-box").fill("u-net")
+    assert [row.inner_text().split("\t")[0] for row in rows.all() if row.is_visible()] == [
+        "U-Net: Convolutional Networks for Biomedical Image Segmentation"]
+    page.locator("input.kb-filter-box").fill("")
+    page.get_by_role("columnheader", name="Title").click()
+    titles = [row.inner_text().split("\t")[0] for row in rows.all()]
+    assert titles == sorted(titles, key=str.lower)
+    assert errors == []
