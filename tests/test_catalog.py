@@ -5,6 +5,7 @@ import re
 
 import pytest
 import yaml
+from sqlmodel import select
 
 from kb.catalog import add_papers, export_bibtex, list_papers, retag, sync
 from kb.db import session_scope
@@ -171,7 +172,7 @@ def test_failed_command_leaves_files_and_catalog_as_they_were(arxiv_server, kb_e
         add_papers(kb_env, ["1506.02640"])
     assert not any(kb_env.papers.iterdir())
     with session_scope(kb_env) as session:
-        assert session.query(Paper).count() == 0
+        assert session.exec(select(Paper)).all() == []
 
 
 def test_list_show_tag_remove_through_the_cli(kb_env, kb):

@@ -1,0 +1,478 @@
+"""Detection data for the YOLOv1 runner, and its on-device augmentation.
+
+Three sources, chosen by what ``--data`` points at:
+
+- a PASCAL VOC devkit (``VOCdevkit/`` holding ``VOC2007/`` and optionally ``VOC2012/``): trained on
+  2007 + 2012 trainval and evaluated on 2007 test, as in the paper (Sec. 2.2, Table 1);
+- a YOLO-format folder (``images/`` + ``labels/*.txt`` rows ``class cx cy w h``, normalised), with the
+  images directly in ``images/`` or in split subfolders (``images/train2017`` ...). A ``val*`` split is
+  used for evaluation if there is one; otherwise every ``holdout_every``-th image (sorted by path) is
+  held out, the same images on every run;
+- nothing: a generated set of coloured shapes on textured backgrounds, deterministic from a seed.
+
+Boxes are kept as corner coordinates in fractions of the image; evaluation converts them to pixels.
+"""
+
+import hashlib
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kb.errors import BadInput, KBError
+
+VOC_CLASSES = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
+    "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)
+SHAPE_CLASSES = ("circle", "square", "triangle", "cross")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+@dataclass
+class Annotation:
+    """The objects of one image: (G, 4) corner boxes in [0, 1], (G,) labels, (G,) difficult flags."""
+
+    boxes: torch.Tensor
+    labels: torch.Tensor
+    difficult: torch.Tensor
+
+
+class DetectionSet(torch.utils.data.Dataset):
+    """Images and their objects. Indexed by a list of image indices, it returns a whole batch.
+
+    Attributes:
+        images: (N, 3, H, W) uint8 at the network size when pre-decoded, else the image files.
+        sizes: original (width, height) of each image, for evaluation in pixels.
+        targets: the objects of each image.
+        image_size: the network input side.
+        num_classes: number of classes.
+    """
+
+    def __init__(self, images, sizes, targets, image_size: int, num_classes: int) -> None:
+        self.images, self.sizes, self.targets = images, sizes, targets
+        self.image_size, self.num_classes = image_size, num_classes
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    @property
+    def decoded(self) -> bool:
+        return isinstance(self.images, torch.Tensor)
+
+    def __getitem__(self, indices: list[int]):
+        """A batch: uint8 images (B, 3, H, W), boxes (B, M, 4), labels (B, M) with -1 as padding.
+
+        Difficult objects are left out (Darknet's VOC labels leave them out of training too).
+        """
+        if self.decoded:
+            images = self.images[torch.as_tensor(indices)]
+        else:
+            images = torch.stack([decode_image(self.images[i], self.image_size) for i in indices])
+        kept = [self.targets[i].boxes[~self.targets[i].difficult] for i in indices]
+        labels = [self.targets[i].labels[~self.targets[i].difficult] for i in indices]
+        most = max(1, max(len(k) for k in kept))
+        boxes = torch.zeros(len(indices), most, 4)
+        padded = torch.full((len(indices), most), -1, dtype=torch.long)
+        for row, (b, l) in enumerate(zip(kept, labels)):
+            boxes[row, : len(b)], padded[row, : len(l)] = b, l
+        return images, boxes, padded
+
+
+@dataclass
+class DetectionData:
+    """Train and test sets plus what ``run.set_dataset`` needs."""
+
+    train: DetectionSet
+    test: DetectionSet
+    classes: tuple[str, ...]
+    name: str
+    fingerprint: str
+    synthetic: bool
+    detail: str
+
+
+def batches(dataset: DetectionSet, index_batches: list[list[int]], workers: int, pin_memory: bool):
+    """Iterate over ``index_batches`` of ``dataset``; files are decoded in ``workers`` processes.
+
+    The loader gets its own generator so that it draws nothing from the global torch RNG (a resumed
+    run must consume the same random numbers as an uninterrupted one).
+    """
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=None, sampler=index_batches, num_workers=0 if dataset.decoded else workers,
+        pin_memory=pin_memory, generator=torch.Generator(),
+    )
+
+
+def load_data(data_dir: Path | None, config) -> DetectionData:
+    """The train and test sets for ``--data`` (or the generated set when it is None)."""
+    if config.image_size % 64 or config.image_size <= 0:
+        raise BadInput(f"image_size={config.image_size}: must be a positive multiple of 64 (the network's stride)")
+    if data_dir is None:
+        return generated_data(config)
+    data_dir = Path(data_dir).expanduser()
+    if not data_dir.is_dir():
+        raise BadInput(f"--data {data_dir}: no such folder (expected a VOCdevkit folder or a YOLO-format folder)")
+    for root in (data_dir, data_dir / "VOCdevkit"):
+        if (root / "VOC2007").is_dir():
+            return voc_data(root, config)
+    if (data_dir / "images").is_dir():
+        return yolo_folder_data(data_dir, config)
+    raise BadInput(
+        f"--data {data_dir}: expected a VOCdevkit folder (holding VOC2007/) or a YOLO-format folder "
+        "(holding images/ and labels/)"
+    )
+
+
+# -- images ---------------------------------------------------------------------------------------
+
+def decode_image(path: Path, size: int) -> torch.Tensor:
+    """Read an image file as (3, size, size) uint8 RGB, resized without keeping the aspect ratio (Fig. 1)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise KBError(f"{path}: cannot be read as an image ({exc})") from None
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
+
+
+def image_size_of(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise KBError(f"{path}: cannot be read as an image ({exc})") from None
+
+
+def _image_source(paths: list[Path], size: int, config):
+    """Pre-decode the images when they fit in ``config.cache_gb``, else keep the paths."""
+    if len(paths) * 3 * size * size > config.cache_gb * 1e9:
+        return paths
+    with ThreadPoolExecutor(max(1, config.workers)) as pool:
+        decoded = list(pool.map(lambda p: decode_image(p, size), paths))
+    return torch.stack(decoded) if decoded else torch.zeros(0, 3, size, size, dtype=torch.uint8)
+
+
+def _fingerprint(paths: list[Path], root: Path, annotations: list[bytes]) -> str:
+    """sha256 over each image's relative path and byte size and its annotation bytes (16 hex digits)."""
+    digest = hashlib.sha256()
+    for path, annotation in zip(paths, annotations):
+        digest.update(f"{path.relative_to(root).as_posix()}:{path.stat().st_size}\n".encode())
+        digest.update(annotation)
+    return digest.hexdigest()[:16]
+
+
+# -- PASCAL VOC -----------------------------------------------------------------------------------
+
+def parse_voc_xml(path: Path) -> tuple[tuple[int, int], Annotation]:
+    """Read one VOC annotation file: ((width, height), objects), boxes turned into image fractions.
+
+    VOC boxes are 1-based inclusive pixels, so pixels x1..x2 span [x1 - 1, x2] of a width-W image.
+    """
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise KBError(f"{path}: not a readable VOC annotation XML ({exc})") from None
+
+    def number(node, tag: str) -> float:
+        text = node.findtext(tag)
+        try:
+            return float(text)
+        except (TypeError, ValueError):
+            raise KBError(f"{path}: <{tag}> is {text!r}, expected a number") from None
+
+    size = root.find("size")
+    if size is None:
+        raise KBError(f"{path}: no <size> element, expected <size><width>..</width><height>..</height></size>")
+    width, height = int(number(size, "width")), int(number(size, "height"))
+    if width <= 0 or height <= 0:
+        raise KBError(f"{path}: image size {width}x{height} is not positive")
+    boxes, labels, difficult = [], [], []
+    for obj in root.iter("object"):
+        name = (obj.findtext("name") or "").strip()
+        if name not in VOC_CLASSES:
+            raise KBError(f"{path}: object class {name!r} is not one of the 20 VOC classes")
+        box = obj.find("bndbox")
+        if box is None:
+            raise KBError(f"{path}: object {name!r} has no <bndbox>")
+        x1, y1, x2, y2 = (number(box, tag) for tag in ("xmin", "ymin", "xmax", "ymax"))
+        if not (1 <= x1 <= x2 <= width and 1 <= y1 <= y2 <= height):
+            raise KBError(f"{path}: box ({x1}, {y1}, {x2}, {y2}) of {name!r} is outside the {width}x{height} image")
+        boxes.append([(x1 - 1) / width, (y1 - 1) / height, x2 / width, y2 / height])
+        labels.append(VOC_CLASSES.index(name))
+        difficult.append(obj.findtext("difficult", "0").strip() == "1")
+    return (width, height), Annotation(
+        boxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+        labels=torch.tensor(labels, dtype=torch.long),
+        difficult=torch.tensor(difficult, dtype=torch.bool),
+    )
+
+
+def _voc_split(root: Path, year: str, split: str, config):
+    listing = root / f"VOC{year}" / "ImageSets" / "Main" / f"{split}.txt"
+    if not listing.is_file():
+        raise BadInput(f"{listing} not found: expected the VOC{year} {split} image list of a VOCdevkit")
+    paths, sizes, targets, raw = [], [], [], []
+    for image_id in listing.read_text().split():
+        xml_path = root / f"VOC{year}" / "Annotations" / f"{image_id}.xml"
+        image_path = root / f"VOC{year}" / "JPEGImages" / f"{image_id}.jpg"
+        if not xml_path.is_file() or not image_path.is_file():
+            raise BadInput(f"{listing} lists {image_id}, but {xml_path.name} or {image_path.name} is missing")
+        size, target = parse_voc_xml(xml_path)
+        paths.append(image_path)
+        sizes.append(size)
+        targets.append(target)
+        raw.append(xml_path.read_bytes())
+    return paths, sizes, targets, raw
+
+
+def voc_data(root: Path, config) -> DetectionData:
+    """VOC 2007 + 2012 trainval for training (2012 if present), VOC 2007 test for evaluation."""
+    train = [_voc_split(root, "2007", "trainval", config)]
+    years = ["2007"]
+    if (root / "VOC2012").is_dir():
+        train.append(_voc_split(root, "2012", "trainval", config))
+        years.append("2012")
+    test = _voc_split(root, "2007", "test", config)
+    paths, sizes, targets, raw = (sum((part[k] for part in train), []) for k in range(4))
+    n = len(VOC_CLASSES)
+    return DetectionData(
+        train=DetectionSet(_image_source(paths, config.image_size, config), sizes, targets, config.image_size, n),
+        test=DetectionSet(_image_source(test[0], config.image_size, config), test[1], test[2], config.image_size, n),
+        classes=VOC_CLASSES,
+        name="voc2007-test",
+        fingerprint=_fingerprint(paths + test[0], root, raw + test[3]),
+        synthetic=False,
+        detail=f"trained on VOC {'+'.join(years)} trainval ({len(paths)} images), evaluated on VOC 2007 test "
+               f"({len(test[0])} images)",
+    )
+
+
+# -- YOLO-format folders --------------------------------------------------------------------------
+
+def parse_yolo_labels(path: Path, num_classes: int | None) -> Annotation:
+    """Read a YOLO label file: one ``class cx cy w h`` row per object, coordinates in [0, 1].
+
+    A missing file means an image without objects. ``num_classes`` None skips the range check.
+    """
+    if not path.is_file():
+        return Annotation(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.bool))
+    boxes, labels = [], []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        try:
+            values = [float(v) for v in fields]
+        except ValueError:
+            values = []
+        if len(fields) != 5 or len(values) != 5 or values[0] != int(values[0]):
+            raise KBError(f"{path}, line {number}: expected 'class cx cy w h' (an integer and 4 numbers), got {line.strip()!r}")
+        label, cx, cy, w, h = int(values[0]), *values[1:]
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            raise KBError(f"{path}, line {number}: class {label} is out of range (0..{(num_classes or 1) - 1})")
+        if not all(0 <= v <= 1 for v in (cx, cy, w, h)) or w <= 0 or h <= 0:
+            raise KBError(f"{path}, line {number}: box {cx} {cy} {w} {h} is not a normalised box in [0, 1]")
+        boxes.append([max(cx - w / 2, 0), max(cy - h / 2, 0), min(cx + w / 2, 1), min(cy + h / 2, 1)])
+        labels.append(label)
+    return Annotation(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+                      torch.tensor(labels, dtype=torch.long), torch.zeros(len(labels), dtype=torch.bool))
+
+
+def _label_path(image: Path, images_dir: Path, labels_dir: Path) -> Path:
+    return (labels_dir / image.relative_to(images_dir)).with_suffix(".txt")
+
+
+def yolo_folder_data(folder: Path, config) -> DetectionData:
+    """A YOLO-format folder; class names from ``classes.txt`` or ``obj.names`` if present."""
+    images_dir, labels_dir = folder / "images", folder / "labels"
+    if not labels_dir.is_dir():
+        raise BadInput(f"{folder}: has images/ but no labels/ folder (YOLO format: labels/<image>.txt)")
+    names_file = next((folder / n for n in ("classes.txt", "obj.names") if (folder / n).is_file()), None)
+    names = tuple(n.strip() for n in names_file.read_text().splitlines() if n.strip()) if names_file else ()
+    known = len(names) or config.num_classes or None
+    files = sorted(p for p in images_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise BadInput(f"{images_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    targets = [parse_yolo_labels(_label_path(p, images_dir, labels_dir), known) for p in files]
+    num_classes = known or max([int(t.labels.max()) + 1 for t in targets if len(t.labels)], default=1)
+    splits = {p.relative_to(images_dir).parts[0] for p in files if len(p.relative_to(images_dir).parts) > 1}
+    val = sorted(s for s in splits if s.lower().startswith("val"))
+    if val:
+        is_test = [p.relative_to(images_dir).parts[0] == val[0] for p in files]
+        how = f"split {val[0]!r} held out for evaluation"
+    else:
+        is_test = [i % config.holdout_every == config.holdout_every - 1 for i in range(len(files))]
+        how = f"every {config.holdout_every}th image (sorted by path) held out for evaluation"
+    parts = {}
+    for held in (False, True):
+        chosen = [i for i, t in enumerate(is_test) if t == held]
+        paths = [files[i] for i in chosen]
+        parts[held] = DetectionSet(_image_source(paths, config.image_size, config),
+                                   [image_size_of(p) for p in paths], [targets[i] for i in chosen],
+                                   config.image_size, num_classes)
+    if len(parts[True]) == 0 or len(parts[False]) == 0:
+        raise BadInput(f"{folder}: {len(files)} images are too few to hold out a test split")
+    raw = [_label_path(p, images_dir, labels_dir) for p in files]
+    return DetectionData(
+        train=parts[False], test=parts[True],
+        classes=names or tuple(str(i) for i in range(num_classes)),
+        name=f"yolo-folder:{folder.resolve().name}",
+        fingerprint=_fingerprint(files, folder, [r.read_bytes() if r.is_file() else b"" for r in raw]),
+        synthetic=False,
+        detail=f"{folder}: {len(parts[False])} training, {len(parts[True])} test images; {how}",
+    )
+
+
+# -- generated shapes -----------------------------------------------------------------------------
+
+def _hsv_to_rgb(hue: torch.Tensor, saturation: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """(N,) HSV in [0, 1] -> (N, 3) RGB."""
+    k = (torch.tensor([5.0, 3.0, 1.0]) + 6 * hue[:, None]) % 6
+    return value[:, None] * (1 - saturation[:, None] * torch.minimum(k, 4 - k).clamp(0, 1))
+
+
+def generate_shapes(count: int, size: int, seed: int, max_objects: int = 4) -> tuple[torch.Tensor, list[Annotation]]:
+    """``count`` images of 1..max_objects coloured shapes (circle, square, triangle, cross) on textures.
+
+    Each class has its own shape and hue family (red circles, yellow-green squares, cyan triangles,
+    purple crosses, hues jittered), saturated against muted striped backgrounds, so that a detector
+    trained from scratch learns the set quickly. Each shape fills its box (the triangle's apex touches
+    the top edge, its base the bottom); a shape is placed only where at most 10% of the smaller of it
+    and an earlier shape is covered. Deterministic in ``seed``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    y, x = coords.view(1, size, 1), coords.view(1, 1, size)
+    images, targets = [], []
+    for start in range(0, count, 256):
+        n = min(256, count - start)
+        # Background: a muted base colour, two random stripe patterns and pixel noise.
+        canvas = 0.25 + 0.35 * torch.rand(n, 3, 1, 1, generator=g)
+        for _ in range(2):
+            angle = torch.rand(n, 1, 1, generator=g) * torch.pi
+            freq = 2 + 10 * torch.rand(n, 1, 1, generator=g)
+            phase = torch.rand(n, 1, 1, generator=g) * 2 * torch.pi
+            wave = torch.sin(2 * torch.pi * freq * (x * angle.cos() + y * angle.sin()) + phase)
+            canvas = canvas + 0.12 * wave[:, None] * torch.rand(n, 3, 1, 1, generator=g)
+        canvas = canvas + 0.05 * torch.randn(n, 3, size, size, generator=g)
+        wanted = torch.randint(1, max_objects + 1, (n,), generator=g)
+        placed = torch.zeros(n, max_objects, 4)
+        active = torch.zeros(n, max_objects, dtype=torch.bool)
+        labels = torch.randint(0, len(SHAPE_CLASSES), (n, max_objects), generator=g)
+        for slot in range(max_objects):
+            # 8 candidate positions per image; take the first that keeps clear of the shapes so far.
+            half = 0.06 + 0.16 * torch.rand(n, 8, generator=g)
+            centre = half[..., None] + (1 - 2 * half[..., None]) * torch.rand(n, 8, 2, generator=g)
+            candidates = torch.cat([centre - half[..., None], centre + half[..., None]], dim=-1)
+            a, b = candidates[:, :, None], placed[:, None]
+            inter = ((torch.minimum(a[..., 2:], b[..., 2:]) - torch.maximum(a[..., :2], b[..., :2])).clamp(min=0)).prod(-1)
+            smaller = torch.minimum((a[..., 2:] - a[..., :2]).prod(-1), (b[..., 2:] - b[..., :2]).prod(-1))
+            ok = ~((inter / smaller.clamp(min=1e-9) * active[:, None]).amax(-1) > 0.1)
+            first = ok.float().argmax(-1)
+            use = ok.any(-1) & (slot < wanted)
+            box = candidates[torch.arange(n), first]
+            placed[:, slot], active[:, slot] = box, use
+            cx, cy = ((box[:, 0] + box[:, 2]) / 2).view(n, 1, 1), ((box[:, 1] + box[:, 3]) / 2).view(n, 1, 1)
+            r = ((box[:, 2] - box[:, 0]) / 2).view(n, 1, 1)
+            dx, dy = (x - cx).abs(), y - cy
+            shape = labels[:, slot].view(n, 1, 1)
+            mask = torch.where(shape == 0, dx**2 + dy**2 <= r**2, torch.zeros(()).bool())
+            mask |= (shape == 1) & (dx <= r) & (dy.abs() <= r)
+            mask |= (shape == 2) & (dy.abs() <= r) & (dx <= (dy + r) / 2)
+            mask |= (shape == 3) & (((dx <= r) & (dy.abs() <= r / 3)) | ((dx <= r / 3) & (dy.abs() <= r)))
+            mask &= use.view(n, 1, 1)
+            hsv = torch.rand(n, 3, generator=g)
+            hue = (labels[:, slot] / len(SHAPE_CLASSES) + 0.12 * (hsv[:, 0] - 0.5)) % 1
+            colour = _hsv_to_rgb(hue, 0.7 + 0.3 * hsv[:, 1], 0.75 + 0.25 * hsv[:, 2])
+            canvas = torch.where(mask[:, None], colour.view(n, 3, 1, 1), canvas)
+        images.append((canvas.clamp(0, 1) * 255).round().to(torch.uint8))
+        for i in range(n):
+            keep = active[i]
+            targets.append(Annotation(placed[i][keep].clone(), labels[i][keep].clone(),
+                                      torch.zeros(int(keep.sum()), dtype=torch.bool)))
+    return torch.cat(images), targets
+
+
+def generated_data(config) -> DetectionData:
+    size = config.image_size
+    train_images, train_targets = generate_shapes(config.generated_train, size, config.generated_seed)
+    test_images, test_targets = generate_shapes(config.generated_test, size, config.generated_seed + 1)
+    digest = hashlib.sha256()
+    for images, targets in ((train_images, train_targets), (test_images, test_targets)):
+        digest.update(images.numpy().tobytes())
+        for t in targets:
+            digest.update(t.boxes.numpy().tobytes() + t.labels.numpy().tobytes())
+    n = len(SHAPE_CLASSES)
+    return DetectionData(
+        train=DetectionSet(train_images, [(size, size)] * len(train_targets), train_targets, size, n),
+        test=DetectionSet(test_images, [(size, size)] * len(test_targets), test_targets, size, n),
+        classes=SHAPE_CLASSES,
+        name="generated-shapes",
+        fingerprint=digest.hexdigest()[:16],
+        synthetic=True,
+        detail=f"generated shapes (seed {config.generated_seed}): {len(train_targets)} training, "
+               f"{len(test_targets)} test images of {size}x{size}",
+    )
+
+
+# -- augmentation (Sec. 2.2) ----------------------------------------------------------------------
+
+def augment(images: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+            *, jitter: float, exposure: float, saturation: float):
+    """Random scaling and translation of up to ``jitter`` of the image size, and random exposure and
+    saturation by up to a factor ``exposure`` / ``saturation`` in HSV (Sec. 2.2). Runs on the images'
+    device; the random numbers come from ``generator`` (CPU) so that they are reproducible.
+
+    Args:
+        images: (N, 3, H, W) float in [0, 1].
+        boxes: (N, M, 4) corner boxes in [0, 1].
+        labels: (N, M), -1 for padding; objects pushed (almost) out of the image become -1.
+        generator: the source of randomness.
+        jitter: 0.2 in the paper.
+        exposure: 1.5 in the paper.
+        saturation: 1.5 in the paper.
+
+    Returns:
+        The augmented images, boxes and labels.
+    """
+    n, device = images.shape[0], images.device
+    draw = torch.rand(n, 5, generator=generator).to(device)
+    scale = 1 + jitter * (2 * draw[:, 0] - 1)
+    shift = jitter * (2 * draw[:, 1:3] - 1)  # (N, 2) as a fraction of the image
+    # Output pixel u (in [0, 1]) shows input pixel (u - 0.5 - shift) / scale + 0.5.
+    theta = torch.zeros(n, 2, 3, device=device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
+    theta[:, :, 2] = -2 * shift / scale[:, None]
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    moved = ((boxes - 0.5) * scale.view(n, 1, 1) + 0.5 + shift.repeat(1, 2).view(n, 1, 4)).clamp(0, 1)
+    gone = ((moved[..., 2] - moved[..., 0]) < 0.01) | ((moved[..., 3] - moved[..., 1]) < 0.01)
+    labels = torch.where(gone, torch.full_like(labels, -1), labels)
+
+    def factor(u: torch.Tensor, most: float) -> torch.Tensor:
+        # Uniform in [1, most], inverted half of the time (as Darknet's rand_scale).
+        value = 1 + (most - 1) * u.abs()
+        return torch.where(u >= 0, value, 1 / value).view(n, 1, 1, 1)
+
+    value_factor = factor(2 * draw[:, 3] - 1, exposure)
+    saturation_factor = factor(2 * draw[:, 4] - 1, saturation)
+    # HSV without the hue: a pixel is value * (1 - sat * k_c), where k_c = (v - c) / (v - min) depends on
+    # the hue only. Scaling V and S and clipping them to [0, 1] leaves k_c and so the hue unchanged.
+    value = images.amax(1, keepdim=True)
+    spread = value - images.amin(1, keepdim=True)
+    sat = torch.where(value > 0, spread / value.clamp(min=1e-6), torch.zeros_like(value))
+    hue_profile = torch.where(spread > 0, (value - images) / spread.clamp(min=1e-6), torch.zeros_like(images))
+    value = (value * value_factor).clamp(0, 1)
+    sat = (sat * saturation_factor).clamp(0, 1)
+    images = value * (1 - sat * hue_profile)
+    return images, moved, labels

@@ -1,0 +1,230 @@
+"""Training loop of the YOLOv1 runner (arXiv 1506.02640, Sec. 2.2).
+
+SGD with momentum 0.9 and weight decay 5e-4, batch 64; the learning rate rises from 1e-3 to 1e-2 over
+the first epochs, stays at 1e-2 until 75/135 of training, then 1e-3 until 105/135, then 1e-4. Random
+scaling/translation and exposure/saturation jitter on the device. Evaluation: VOC mAP at IoU 0.5.
+"""
+
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from kb.errors import BadInput, KBError
+from runners.yolo.data import augment, batches, load_data
+from runners.yolo.evaluate import evaluate, measure_fps
+from runners.yolo.model import YOLO, yolo_loss
+
+
+def learning_rate(step: int, total_steps: int, config) -> float:
+    """The rate of Sec. 2.2 at ``step``, with its phases placed as fractions of ``total_steps``."""
+    warmup = round(config.warmup_fraction * total_steps)
+    if step < warmup:
+        return config.warmup_lr + (config.lr - config.warmup_lr) * step / warmup
+    drops = sum(step >= round(fraction * total_steps) for fraction in config.decay_fractions)
+    return config.lr * 0.1**drops
+
+
+def load_backbone(model: YOLO, path: str) -> bool:
+    """Load conv weights (e.g. ImageNet-pretrained, Sec. 2.2) into ``model.features``; True if loaded.
+
+    The file is a state_dict whose keys are those of ``model.features`` (a prefix of its layers is
+    fine: the paper pretrains the first 20 conv layers).
+    """
+    if not path:
+        return False
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise BadInput(f"backbone_weights={path}: no such file (expected a state_dict saved with torch.save)")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a foreign or broken file
+        raise BadInput(f"backbone_weights={path}: cannot be loaded as a state_dict ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise BadInput(f"backbone_weights={path}: expected a dict of tensors (a state_dict)")
+    own = model.features.state_dict()
+    unknown = sorted(set(state) - set(own))
+    if unknown or not state:
+        raise BadInput(f"backbone_weights={path}: keys {unknown[:3] or '(none)'} are not conv-layer keys "
+                       f"of this model (expected names like {next(iter(own))!r})")
+    for key, value in state.items():
+        if value.shape != own[key].shape:
+            raise BadInput(f"backbone_weights={path}: {key} has shape {tuple(value.shape)}, "
+                           f"this model needs {tuple(own[key].shape)} (check arch and width)")
+    model.features.load_state_dict(state, strict=False)
+    return True
+
+
+def train_step(network, optimizer, batch, generator: torch.Generator, config, device: torch.device, *,
+               amp: bool, memory_format: torch.memory_format) -> torch.Tensor:
+    """One SGD step on a batch of (uint8 images, gt boxes, gt labels): augment on the device, forward
+    (bfloat16 autocast if ``amp``), the loss of Sec. 2.2, backward, update. Returns the loss (not synced)."""
+    images, gt_boxes, gt_labels = (t.to(device, non_blocking=True) for t in batch)
+    images, gt_boxes, gt_labels = augment(images.float() / 255, gt_boxes, gt_labels, generator,
+                                          jitter=config.jitter, exposure=config.exposure,
+                                          saturation=config.saturation)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        pred = network(images.contiguous(memory_format=memory_format))
+    loss, _ = yolo_loss(pred.float(), gt_boxes, gt_labels, boxes=config.boxes,
+                        lambda_coord=config.lambda_coord, lambda_noobj=config.lambda_noobj)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.clip_grad > 0:
+        torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip_grad)
+    optimizer.step()
+    return loss.detach()
+
+
+def make_optimizer(model: YOLO, config) -> torch.optim.SGD:
+    """SGD with momentum; weight decay on conv and FC weights only, not on biases or norms (Sec. 2.2)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    return torch.optim.SGD(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.warmup_lr, momentum=config.momentum,
+    )
+
+
+def _epoch_order(size: int, seed: int, epoch: int) -> list[int]:
+    """The shuffled image order of one epoch; depends only on (seed, epoch), so a resumed run repeats it."""
+    return torch.randperm(size, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
+
+
+def _plot(run, losses: list[tuple[int, float]], evaluations: list[dict], classes) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    if losses:
+        steps, values = zip(*losses)
+        left.plot(steps, values, lw=0.8)
+    left.set(xlabel="step", ylabel="training loss (Sec. 2.2)", yscale="log", title="loss")
+    if evaluations:
+        epochs = [e["epoch"] for e in evaluations]
+        right.plot(epochs, [e["map"] for e in evaluations], "o-", label="11-point (VOC2007)")
+        right.plot(epochs, [e["map_allpoint"] for e in evaluations], "s--", label="all-point")
+        right.legend()
+    right.set(xlabel="epoch", ylabel="mAP@0.5 (%)", title="test mAP")
+    fig.tight_layout()
+    fig.savefig(run.figures_dir / "training.png", dpi=120)
+    plt.close(fig)
+    if evaluations:
+        final = evaluations[-1]["ap"]
+        fig, ax = plt.subplots(figsize=(max(5, 0.35 * len(final)), 4))
+        ax.bar([classes[c] for c in final], list(final.values()))
+        ax.set(ylabel="AP@0.5 (%, 11-point)", title="per-class AP, last evaluation")
+        ax.tick_params(axis="x", rotation=90)
+        fig.tight_layout()
+        fig.savefig(run.figures_dir / "ap_per_class.png", dpi=120)
+        plt.close(fig)
+
+
+def main(config, run) -> dict[str, float]:
+    """Train YOLOv1 per ``config`` and return the final VOC mAP, speeds and test loss."""
+    if config.arch not in ("yolo", "fast"):
+        raise BadInput(f"arch={config.arch!r}: expected 'yolo' or 'fast'")
+    if config.epochs < 1:
+        raise BadInput(f"epochs={config.epochs}: must be at least 1")
+    device = torch.device(run.device)
+    cuda = device.type == "cuda"
+    amp, channels_last = config.amp and cuda, config.channels_last and cuda
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    data = load_data(run.data_dir, config)
+    run.set_dataset(data.name, fingerprint=data.fingerprint, synthetic=data.synthetic, detail=data.detail)
+    classes = data.classes
+
+    model = YOLO(config, len(classes))
+    pretrained = load_backbone(model, config.backbone_weights)
+    model.to(device, memory_format=memory_format)
+    optimizer = make_optimizer(model, config)
+    run.record(
+        parameters=sum(p.numel() for p in model.parameters()),
+        backbone_pretrained=pretrained,
+        classes=list(classes),
+        train_images=len(data.train),
+        test_images=len(data.test),
+        amp=amp, channels_last=channels_last, compiled=config.compile and cuda,
+    )
+
+    batch_size = min(config.batch_size, len(data.train))
+    steps_per_epoch = len(data.train) // batch_size  # the last partial batch of an epoch is dropped
+    total_steps = steps_per_epoch * config.epochs
+    epoch, batches_done, step = 0, 0, 0
+    losses, evaluations = [], []
+    state = run.resume_state()
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        epoch, batches_done, step = state["epoch"], state["batches_done"], state["step"]
+        losses, evaluations = [tuple(x) for x in state["losses"]], state["evaluations"]
+    network = torch.compile(model) if config.compile and cuda else model
+
+    def checkpoint_state() -> dict:
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                "batches_done": batches_done, "step": step, "losses": [list(x) for x in losses],
+                "evaluations": evaluations, "config": {k: str(v) for k, v in vars(config).items()}}
+
+    run.start(total_steps=total_steps, epochs=config.epochs, step=step)
+    train_time, trained = 0.0, 0
+    model.train()
+    while epoch < config.epochs:
+        order = _epoch_order(len(data.train), run.seed, epoch)
+        plan = [order[i * batch_size : (i + 1) * batch_size] for i in range(batches_done, steps_per_epoch)]
+        started, window = time.perf_counter(), []
+        for images, gt_boxes, gt_labels in batches(data.train, plan, config.workers, cuda):
+            run.check_interrupt(checkpoint_state)
+            lr = learning_rate(step, total_steps, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            # Augmentation randomness depends only on (seed, step), so a resumed run redraws it exactly.
+            generator = torch.Generator().manual_seed(run.seed * 1_000_003 + step)
+            loss = train_step(network, optimizer, (images, gt_boxes, gt_labels), generator, config, device,
+                              amp=amp, memory_format=memory_format)
+            step += 1
+            batches_done += 1
+            window.append(loss)
+            if step % config.log_every == 0 or batches_done == steps_per_epoch:
+                mean_loss = torch.stack(window).mean().item()
+                if not math.isfinite(mean_loss):
+                    raise KBError(f"training diverged at step {step} (loss {mean_loss}); try a lower lr")
+                run.log(step, epoch=epoch, samples=len(window) * batch_size, loss=mean_loss, lr=lr)
+                losses.append((step, mean_loss))
+                window = []
+        if cuda:
+            torch.cuda.synchronize(device)
+        train_time += time.perf_counter() - started
+        trained += len(plan) * batch_size
+        epoch, batches_done = epoch + 1, 0
+        if epoch % config.eval_every == 0 or epoch == config.epochs:
+            order = list(range(len(data.test)))
+            test_plan = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+            result = evaluate(network, batches(data.test, test_plan, config.workers, cuda), data.test, config, device,
+                              amp=amp, channels_last=channels_last)
+            evaluations.append({"epoch": epoch, **result})
+            run.log_epoch(epoch, map=result["map"], map_allpoint=result["map_allpoint"], test_loss=result["loss"])
+        run.checkpoint(checkpoint_state())
+
+    final = evaluations[-1]
+    sample = data.test[list(range(min(64, len(data.test))))][0]
+    speed = dict(model=network, config=config, device=device, amp=amp, channels_last=channels_last,
+                 iters=config.speed_iters)
+    fps = measure_fps(images=sample[:1], **speed)
+    fps_batch64 = measure_fps(images=sample, **speed)
+    run.record(
+        ap_per_class={classes[c]: round(v, 2) for c, v in final["ap"].items()},
+        ap_allpoint_per_class={classes[c]: round(v, 2) for c, v in final["ap_allpoint"].items()},
+        fps_batch=len(sample),
+    )
+    _plot(run, losses, evaluations, classes)
+    return {
+        "map": final["map"],
+        "map_allpoint": final["map_allpoint"],
+        "test_loss": final["loss"],
+        "fps": fps,
+        "fps_batch64": fps_batch64,
+        "images_per_s": trained / train_time if train_time > 0 else 0.0,
+    }

@@ -1,0 +1,144 @@
+"""Training speed of the YOLOv1 runner: images/s and model FLOP utilization (MFU).
+
+Rows: the input pipeline alone (batching, host-to-device copy, augmentation), then full training steps
+(augmentation, forward, loss, backward, SGD) in fp32 eager, bf16 autocast + channels_last, and the same
+with torch.compile. FLOPs per step are counted once with torch.utils.flop_counter (forward + backward);
+MFU is achieved FLOP/s over the device's dense bf16 peak (``--peak-tflops`` to override).
+
+    python tests/benchmarks/bench_yolo.py                                  # CUDA if present: yolo, 448, batch 64
+    python tests/benchmarks/bench_yolo.py --device cpu --size 64 --batch 8 --steps 3 --arch fast --width 0.125
+"""
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from runners.yolo.config import PRESETS  # noqa: E402
+from runners.yolo.data import DetectionSet, augment, batches, generate_shapes  # noqa: E402
+from runners.yolo.model import YOLO  # noqa: E402
+from runners.yolo.train import make_optimizer, train_step  # noqa: E402
+
+# Dense bf16 tensor-core peaks in TFLOP/s, by a substring of torch.cuda.get_device_name().
+PEAK_BF16_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
+
+MODES = {  # name -> (bf16 autocast, channels_last, torch.compile)
+    "fp32 eager": (False, False, False),
+    "bf16+channels_last": (True, True, False),
+    "bf16+channels_last+compile": (True, True, True),
+}
+
+
+def peak_tflops(device: torch.device, override: float | None) -> float | None:
+    if override:
+        return override
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_pipeline(dataset: DetectionSet, config, device: torch.device, batch: int, steps: int) -> float:
+    """Images/s of batching + copy to the device + augmentation, without the network."""
+    plan = [list(range(i * batch, (i + 1) * batch)) for i in range(steps + 1)]
+    loader = iter(batches(dataset, plan, config.workers, device.type == "cuda"))
+
+    def once(step):
+        images, boxes, labels = (t.to(device, non_blocking=True) for t in next(loader))
+        augment(images.float() / 255, boxes, labels, torch.Generator().manual_seed(step), jitter=config.jitter,
+                exposure=config.exposure, saturation=config.saturation)
+
+    once(0)
+    sync(device)
+    start = time.perf_counter()
+    for step in range(1, steps + 1):
+        once(step)
+    sync(device)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def bench_training(mode: str, dataset: DetectionSet, config, device: torch.device, batch: int, steps: int):
+    """(images/s, FLOPs per step) of full training steps in ``mode``."""
+    amp, channels_last, compiled = MODES[mode]
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = YOLO(config, dataset.num_classes).to(device, memory_format=memory_format)
+    optimizer = make_optimizer(model, config)
+    network = torch.compile(model) if compiled else model
+    sample = dataset[list(range(batch))]
+
+    def step(i):
+        return train_step(network, optimizer, sample, torch.Generator().manual_seed(i), config, device,
+                          amp=amp, memory_format=memory_format)
+
+    with FlopCounterMode(display=False) as counter:
+        step(0)
+    flops = counter.get_total_flops()
+    for i in range(2):  # warm-up: cuDNN autotuning, compilation
+        step(i)
+    sync(device)
+    start = time.perf_counter()
+    for i in range(steps):
+        step(i)
+    sync(device)
+    return steps * batch / (time.perf_counter() - start), flops
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--arch", default="yolo", choices=["yolo", "fast"])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--size", type=int, default=448)
+    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--hidden", type=int, default=4096)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of: " + ", ".join(MODES))
+    parser.add_argument("--peak-tflops", type=float, default=None)
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    torch.backends.cudnn.benchmark = True
+    config = replace(PRESETS["default"], arch=args.arch, image_size=args.size, width=args.width,
+                     hidden=args.hidden, batch_norm=True, workers=0)
+    images, targets = generate_shapes(args.batch * (args.steps + 1), args.size, seed=0)
+    dataset = DetectionSet(images, [(args.size, args.size)] * len(targets), targets, args.size, 4)
+    peak = peak_tflops(device, args.peak_tflops)
+
+    rows = [{"mode": "input pipeline only", "images_per_s": bench_pipeline(dataset, config, device, args.batch, args.steps)}]
+    for mode in args.modes.split(","):
+        try:
+            speed, flops = bench_training(mode, dataset, config, device, args.batch, args.steps)
+        except Exception as exc:  # e.g. torch.compile without a C++ compiler: report, keep going
+            rows.append({"mode": mode, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"})
+            continue
+        achieved = speed / args.batch * flops / 1e12
+        rows.append({"mode": mode, "images_per_s": speed, "gflop_per_image": flops / args.batch / 1e9,
+                     "tflops": achieved, "mfu": achieved / peak if peak else None})
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"YOLOv1 {args.arch} {args.size}x{args.size}, width {args.width}, batch {args.batch}, "
+          f"{args.steps} steps on {name}; peak {peak or '-'} TFLOP/s (bf16 dense)")
+    print(f"{'mode':<28} {'images/s':>10} {'GFLOP/img':>10} {'TFLOP/s':>9} {'MFU':>7}")
+    for row in rows:
+        if "error" in row:
+            print(f"{row['mode']:<28} {row['error']}")
+            continue
+        gflop = f"{row['gflop_per_image']:.2f}" if "gflop_per_image" in row else "-"
+        tflops = f"{row['tflops']:.2f}" if "tflops" in row else "-"
+        mfu = f"{100 * row['mfu']:.1f}%" if row.get("mfu") is not None else "-"
+        print(f"{row['mode']:<28} {row['images_per_s']:>10.1f} {gflop:>10} {tflops:>9} {mfu:>7}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The YOLOv1 runner end to end: smoke training through main(), interrupt/resume, schedule, backbone."""
+
+import json
+import random
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from kb.errors import BadInput, RunInterrupted
+from kb.runs.config import resolve
+from kb.runs.context import Run, load_checkpoint
+from runners.yolo import RUNNER
+from runners.yolo.config import PAPER
+from runners.yolo.model import YOLO
+from runners.yolo.train import learning_rate, load_backbone, main
+
+TIMING = {"fps", "fps_batch64", "images_per_s"}
+
+
+def _run(tmp_path, overrides=(), resuming=False, name="run"):
+    _, config = resolve(RUNNER, "smoke", list(overrides))
+    torch.manual_seed(0), random.seed(0), np.random.seed(0)
+    folder = tmp_path / name
+    folder.mkdir(exist_ok=True)
+    return config, Run(id=name, dir=folder, device="cpu", data_dir=None, seed=0, config=config, resuming=resuming)
+
+
+def test_smoke_preset_trains_evaluates_and_checkpoints(tmp_path):
+    config, run = _run(tmp_path)
+    final = main(config, run)
+    run.close()
+    assert set(final) == {"map", "map_allpoint", "test_loss", "fps", "fps_batch64", "images_per_s"}
+    assert all(np.isfinite(v) for v in final.values()) and final["fps"] > 0 and final["images_per_s"] > 0
+    assert run.dataset.name == "generated-shapes" and run.dataset.synthetic
+    assert run.info["backbone_pretrained"] is False and run.info["parameters"] > 0
+    assert set(run.info["ap_per_class"]) <= {"circle", "square", "triangle", "cross"}
+    assert [m["epoch"] for m in run.epoch_metrics] == [1, 2]  # smoke evaluates every epoch
+    assert (run.dir / "figures" / "training.png").is_file()
+    state = load_checkpoint(run.dir / "checkpoints" / "last.pt")
+    assert (state["epoch"], state["batches_done"], state["step"]) == (2, 0, 6)  # 48 images / 16 per batch
+    rows = (run.dir / "metrics.csv").read_text().splitlines()
+    assert sum(",loss," in r for r in rows) == 6 and sum(",map," in r for r in rows) == 2
+
+
+def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
+    config, run = _run(tmp_path, name="straight")
+    straight = main(config, run)
+    run.close()
+
+    config, run = _run(tmp_path, name="stopped")
+    log = run.log
+
+    def stop_after_four_steps(step, **metrics):  # as Ctrl-C would, in the middle of epoch 2
+        log(step, **metrics)
+        if step == 4:
+            run.request_stop()
+
+    run.log = stop_after_four_steps
+    with pytest.raises(RunInterrupted):
+        main(config, run)
+    run.close()
+    state = load_checkpoint(run.dir / "checkpoints" / "last.pt")
+    assert (state["epoch"], state["batches_done"], state["step"]) == (1, 1, 4)
+
+    config, run = _run(tmp_path, name="stopped", resuming=True)
+    resumed = main(config, run)
+    run.close()
+    assert {k: v for k, v in resumed.items() if k not in TIMING} == {k: v for k, v in straight.items() if k not in TIMING}
+    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "stopped" / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_learning_rate_schedule_of_section_2_2():
+    # 135 steps stand for 135 epochs: warm-up over 5, 1e-2 until 75, 1e-3 until 105, then 1e-4.
+    lr = [learning_rate(step, 135, PAPER) for step in range(135)]
+    assert lr[0] == pytest.approx(1e-3) and lr[2] == pytest.approx(1e-3 + 9e-3 * 2 / 5)
+    assert lr[5] == lr[74] == pytest.approx(1e-2)
+    assert lr[75] == lr[104] == pytest.approx(1e-3)
+    assert lr[105] == lr[134] == pytest.approx(1e-4)
+    # Scaled with the length of training.
+    assert learning_rate(27, 54, PAPER) == pytest.approx(1e-2) and learning_rate(30, 54, PAPER) == pytest.approx(1e-3)
+
+
+def test_backbone_weights(tmp_path):
+    config = replace(PAPER, arch="fast", image_size=64, width=0.125, hidden=16, batch_norm=True)
+    source = YOLO(config, 4)
+    path = tmp_path / "backbone.pt"
+    torch.save({k: v for k, v in source.features.state_dict().items() if k.startswith(("0.", "1."))}, path)
+    target = YOLO(config, 4)
+    assert load_backbone(target, str(path)) is True
+    assert torch.equal(target.features[0].weight, source.features[0].weight)
+    assert not torch.equal(target.features[4].weight, source.features[4].weight)  # only what the file holds
+    assert load_backbone(target, "") is False
+
+    torch.save({"0.weight": torch.zeros(3, 3, 3, 3)}, path)
+    with pytest.raises(BadInput, match=r"0.weight has shape \(3, 3, 3, 3\), this model needs \(2, 3, 3, 3\)"):
+        load_backbone(target, str(path))
+    torch.save({"head.0.weight": torch.zeros(1)}, path)
+    with pytest.raises(BadInput, match="are not conv-layer keys"):
+        load_backbone(target, str(path))
+    path.write_text(json.dumps({"not": "a state dict"}))
+    with pytest.raises(BadInput, match="cannot be loaded as a state_dict"):
+        load_backbone(target, str(path))
+    with pytest.raises(BadInput, match="no such file"):
+        load_backbone(target, str(tmp_path / "missing.pt"))
+
+
+def test_bad_image_size_is_rejected(tmp_path):
+    config, run = _run(tmp_path, ["image_size=100"])
+    with pytest.raises(BadInput, match="multiple of 64"):
+        main(config, run)
+    run.close()
