@@ -9,7 +9,7 @@ from kb.cli.output import console, escape, print_json, table
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 ExecutorOpt = Annotated[Optional[str], typer.Option(help="local | slurm (default: the worker's).")]
 
-schedule_app = typer.Typer(help="Cron schedules that enqueue runs.", no_args_is_help=True)
+schedule_app = typer.Typer(rich_markup_mode=None, help="Cron schedules that enqueue runs.", no_args_is_help=True)
 
 
 @schedule_app.command("add")
@@ -136,7 +136,7 @@ def schedule_install() -> None:
         out.print(text, markup=False)
 
 
-jobs_app = typer.Typer(help="Queued, running and finished jobs.", invoke_without_command=True)
+jobs_app = typer.Typer(rich_markup_mode=None, help="Queued, running and finished jobs.", invoke_without_command=True)
 
 
 @jobs_app.callback()

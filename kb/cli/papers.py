@@ -270,7 +270,7 @@ def note(
         out.print(Markdown(item.body))
 
 
-export_app = typer.Typer(help="Export the catalog (bibtex) or run records (kb runs export).", no_args_is_help=True)
+export_app = typer.Typer(rich_markup_mode=None, help="Export the catalog (bibtex) or run records (kb runs export).", no_args_is_help=True)
 
 
 @export_app.command("bibtex")

@@ -145,7 +145,7 @@ def _show_run(record, metrics_by_epoch: list[dict] | None = None) -> None:
     out.print(f"run folder: {record.run_dir}")
 
 
-runs_app = typer.Typer(help="Run records: list, compare, export, import.", invoke_without_command=True)
+runs_app = typer.Typer(rich_markup_mode=None, help="Run records: list, compare, export, import.", invoke_without_command=True)
 
 
 @runs_app.callback()
@@ -241,7 +241,7 @@ def runs_import(files: Annotated[list[Path], typer.Argument(help="Run files (JSO
     console().print(f"imported {count} runs")
 
 
-run_app = typer.Typer(help="One run: kb run show RUN_ID.", no_args_is_help=True)
+run_app = typer.Typer(rich_markup_mode=None, help="One run: kb run show RUN_ID.", no_args_is_help=True)
 
 
 @run_app.command("show")

@@ -7,7 +7,7 @@ import typer
 
 from kb.cli.output import console, escape, print_json
 
-site_app = typer.Typer(help="Build or serve the static site (MkDocs Material) from the catalog.", no_args_is_help=True)
+site_app = typer.Typer(rich_markup_mode=None, help="Build or serve the static site (MkDocs Material) from the catalog.", no_args_is_help=True)
 
 OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: site/ in the project).")]
 
