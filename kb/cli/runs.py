@@ -140,9 +140,13 @@ def _show_run(record, metrics_by_epoch: list[dict] | None = None) -> None:
         out.print(f"[red]error:[/red] {escape(record.error)}")
     if record.verdicts:
         table(f"claims: {summary(record.verdicts)}", ["metric", "dataset", "claimed", "ours", "verdict", "why"],
-              [[v["metric"], v["dataset"], f"{v['claimed']:g}{v.get('unit', '')}", "" if v["ours"] is None else f"{v['ours']:.4g}",
+              [[v["metric"], v["dataset"], _with_unit(v["claimed"], v.get("unit", "")), "" if v["ours"] is None else f"{v['ours']:.4g}",
                 v["verdict"], escape(v.get("reason", ""))] for v in record.verdicts])
     out.print(f"run folder: {record.run_dir}")
+
+
+def _with_unit(value: float, unit: str) -> str:
+    return f"{value:g}{unit}" if unit in ("", "%") else f"{value:g} {unit}"
 
 
 runs_app = typer.Typer(rich_markup_mode=None, help="Run records: list, compare, export, import.", invoke_without_command=True)

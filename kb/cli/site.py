@@ -31,7 +31,7 @@ def build(out: OutOpt = None, as_json: Annotated[bool, typer.Option("--json", he
         print_json(report.__dict__)
         return
     console().print(f"built {report.pages} pages and {report.figures} figures ({report.figures_drawn} drawn) "
-                    f"into {report.out} in {report.seconds:.1f} s")
+                    f"into {report.out} in {report.seconds:.1f} s\nopen {report.out / 'index.html'}, or run: kb site serve")
 
 
 @site_app.command()
