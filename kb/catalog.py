@@ -16,7 +16,7 @@ from kb.files import FileChanges, transaction
 from kb.ids import PaperId, parse_id
 from kb.models import Note, Paper
 from kb.papers import (
-    check_slug, dump_paper_yaml, get_paper, note_files, parse_paper_yaml, slugify, unique_slug,
+    check_slug, dump_paper_yaml, get_paper, parse_paper_yaml, slugify, unique_slug,
 )
 from kb.search import index_paper, unindex_paper
 from kb.settings import Settings
@@ -203,7 +203,7 @@ def sync(settings: Settings) -> SyncReport:
                 report.updated += int(changed)
             session.add(paper)
             session.flush()
-            notes_changed, problems = load_folder_notes(session, settings, paper, folder)
+            _changed, problems = load_folder_notes(session, settings, paper, folder)
             report.problems += problems
             index_paper(session, paper)
             report.papers += 1

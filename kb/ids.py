@@ -26,7 +26,7 @@ _DOI = re.compile(r"^(?:doi:|https?://(?:dx\.)?doi\.org/)?(?P<doi>10\.\d{4,9}/\S
 
 # Ids inside free text (notes, pasted links).
 _IN_TEXT = re.compile(
-    rf"(?:arxiv\.org/(?:abs|pdf|html)/|arxiv:\s?|10\.48550/arxiv\.)(?P<id>(?:\d{{4}}\.\d{{4,5}}|[a-z][a-z\-]+(?:\.[A-Za-z]{{2}})?/\d{{7}})(?:v\d+)?)",
+    r"(?:arxiv\.org/(?:abs|pdf|html)/|arxiv:\s?|10\.48550/arxiv\.)(?P<id>(?:\d{4}\.\d{4,5}|[a-z][a-z\-]+(?:\.[A-Za-z]{2})?/\d{7})(?:v\d+)?)",
     re.I,
 )
 

@@ -14,6 +14,9 @@ import pytest
 
 from tests.fixtures import arxiv_feed
 
+# Fixtures of the job queue tests (lab catalogs, a PostgreSQL server), shared by several modules.
+pytest_plugins = ["tests.jobs_fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 _LOCAL = {"127.0.0.1", "::1", "localhost", "0.0.0.0"}

@@ -17,7 +17,7 @@ from kb.jobs import (SlurmOptions, Timing, Worker, cancel, claim, enqueue, recov
 from kb.models import Job, utcnow
 from kb.runs.execute import Request
 from kb.runs.registry import Resources
-from tests.test_jobs_fixtures import job_row, lab, queue, running_run, runs_of, stop_process, wait_for  # noqa: F401
+from tests.jobs_fixtures import job_row, queue, running_run, runs_of, stop_process, wait_for
 
 
 def test_reproduce_queue_then_worker_records_a_run_with_its_verdict(lab, kb):

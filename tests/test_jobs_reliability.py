@@ -10,8 +10,7 @@ import signal
 import pytest
 
 from kb.runs.execute import Request
-from tests.test_jobs_fixtures import (concurrent_ticks, drain_concurrently, job_row, lab, pg_lab, postgres_server,  # noqa: F401
-                                     queue, running_run, runs_of, stop_process)
+from tests.jobs_fixtures import concurrent_ticks, drain_concurrently, job_row, queue, running_run, runs_of, stop_process
 
 CATALOGS = ["lab", "pg_lab"]
 

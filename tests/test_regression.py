@@ -9,7 +9,6 @@ from kb.db import session_scope
 from kb.models import Job, Regression, RunRecord, Schedule
 from kb.runs.regression import Policy, findings
 from kb.schedules import add, tick
-from tests.test_jobs_fixtures import lab  # noqa: F401 - a fixture
 
 CLAIMS = [
     {"metric": "accuracy", "dataset": "set", "value": 0.9, "direction": "higher", "tolerance": 0.05},

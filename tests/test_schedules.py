@@ -10,7 +10,7 @@ from kb.db import session_scope
 from kb.errors import BadInput
 from kb.models import Job, Schedule
 from kb.schedules import install_files, next_due, pause, resume, tick
-from tests.test_jobs_fixtures import add_schedule, at, concurrent_ticks, lab, schedule_jobs  # noqa: F401 - lab is a fixture
+from tests.jobs_fixtures import add_schedule, at, concurrent_ticks, schedule_jobs
 
 UTC = timezone.utc
 
