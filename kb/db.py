@@ -85,10 +85,17 @@ def init_schema(engine: Engine, url: str = "") -> None:
 
 
 @contextmanager
-def session_scope(settings: Settings) -> Iterator[Session]:
-    """One transaction: committed on success, rolled back on any error."""
+def session_scope(settings: Settings, *, write: bool = False) -> Iterator[Session]:
+    """One transaction: committed on success, rolled back on any error.
+
+    ``write=True`` takes SQLite's write lock at the start (BEGIN IMMEDIATE), so two commands
+    that read, then write the same rows (two ``kb sync`` at once) run one after the other
+    instead of both deciding from the same old state.
+    """
     session = Session(engine_for(settings), expire_on_commit=False)
     try:
+        if write and session.get_bind().dialect.name == "sqlite":
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
         yield session
         session.commit()
     except BaseException:

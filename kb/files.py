@@ -89,7 +89,7 @@ def transaction(settings: Settings) -> Iterator[tuple[Session, FileChanges]]:
     """One catalog transaction plus staged writes under ``papers/``: all land or none do."""
     files = FileChanges(settings.papers)
     try:
-        with session_scope(settings) as session:
+        with session_scope(settings, write=True) as session:
             yield session, files
     except BaseException:
         files.rollback()

@@ -67,3 +67,19 @@ def test_every_listing_command_takes_json(kb_env, kb):
         result = kb(*args, "--json")
         assert result.code == 0, (args, result.err)
         json.loads(result.out)
+
+
+def test_concurrent_writers_all_succeed(kb_env):
+    """Several kb processes writing one catalog wait for each other instead of failing."""
+    import os
+
+    for n in range(8):
+        write_paper(kb_env.papers, f"p{n}", f"1901.0000{n}", f"Paper {n}", notes={"ja": f"## 概要\n検出 {n}"})
+    processes = [subprocess.Popen([sys.executable, "-m", "kb.cli.main", *args], env=dict(os.environ),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for args in (["sync"], ["sync"], ["tag", "p1", "+x"], ["sync"])]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in processes]
+    assert [code for code, _ in results[:2]] == [0, 0] and results[3][0] == 0, results
+    assert results[2][0] in (0, 1) and "Traceback" not in results[2][1]   # tag may run before the first sync
+    listed = subprocess.run([sys.executable, "-m", "kb.cli.main", "list", "--json"], capture_output=True, text=True)
+    assert len(json.loads(listed.stdout)) == 8

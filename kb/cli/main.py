@@ -43,10 +43,14 @@ def main(argv: list[str] | None = None) -> None:
             _fail(f"disk full while writing {exc.filename or ''}; free some space and run the command again", 1)
         raise
     except Exception as exc:  # noqa: BLE001 - database errors are imported lazily
-        from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import IntegrityError, OperationalError
 
         if isinstance(exc, OperationalError) and "locked" in str(exc):
             _fail("the catalog is locked by another kb process; try again in a moment", 1)
+        if isinstance(exc, OperationalError) and "full" in str(exc):
+            _fail("disk full while writing the catalog; nothing was changed; free some space and run the command again", 1)
+        if isinstance(exc, IntegrityError):
+            _fail("another kb process changed the same entry at the same time; nothing was changed, run the command again", 1)
         raise
 
 
