@@ -47,9 +47,4 @@ def judge_all(claims: list[dict[str, Any]], *, config: dict[str, Any], final: di
 def summary(verdicts: list[dict[str, Any]]) -> str:
     """One word for a run: the best verdict it earned (reproduced > not reproduced > not comparable)."""
     kinds = {v["verdict"] for v in verdicts}
-    for kind in (NOT_REPRODUCED, REPRODUCED, NOT_COMPARABLE):
-        if kind == NOT_REPRODUCED and kind in kinds and REPRODUCED not in kinds:
-            return kind
-        if kind in kinds and kind != NOT_REPRODUCED:
-            return kind
-    return NOT_REPRODUCED if NOT_REPRODUCED in kinds else "no claims"
+    return next((k for k in (REPRODUCED, NOT_REPRODUCED, NOT_COMPARABLE) if k in kinds), "no matching claim")
