@@ -24,7 +24,7 @@ def runners(as_json: JsonOpt = False) -> None:
         return
     table("runners", ["name", "paper", "datasets", "presets", "claims", "last run"],
           [[r["name"], f"{r['paper']} {escape(r['paper_title'] or '')[:40]}", ", ".join(r["datasets"]), ", ".join(r["presets"]),
-            "\n".join(f"{c['metric']} {c['value']}{c.get('unit', '')} ({c['dataset']})" for c in r["claims"]),
+            "\n".join(f"{c['metric']} {_with_unit(c['value'], c.get('unit', ''))} ({c['dataset']})" for c in r["claims"]),
             (f"{r['last_run']['id']} {r['last_run']['status']} · {r['last_run']['verdict']}" if r["last_run"] else "never run")]
            for r in rows])
 
