@@ -48,7 +48,7 @@ def make_engine(url: str) -> Engine:
 @lru_cache(maxsize=8)
 def _ready_engine(url: str) -> Engine:
     engine = make_engine(url)
-    init_schema(engine, url)
+    init_schema(engine)
     return engine
 
 
@@ -56,9 +56,9 @@ def engine_for(settings: Settings) -> Engine:
     return _ready_engine(settings.database_url)
 
 
-def init_schema(engine: Engine, url: str = "") -> None:
+def init_schema(engine: Engine) -> None:
     """Create the tables of a new catalog, or check that an existing one is ours and current."""
-    where = url or str(engine.url)
+    where = engine.url.render_as_string(hide_password=True)
     try:
         tables = set(inspect(engine).get_table_names())
         if tables and "kb_meta" not in tables:
@@ -81,7 +81,7 @@ def init_schema(engine: Engine, url: str = "") -> None:
         SQLModel.metadata.create_all(engine)
     except (DatabaseError, OperationalError) as exc:
         reason = str(exc.orig).splitlines()[0] if getattr(exc, "orig", None) else str(exc).splitlines()[0]
-        raise SchemaError(f"the catalog at {where} cannot be opened ({reason}); is it a kb catalog?") from None
+        raise SchemaError(f"the catalog at {where} cannot be opened ({reason}); check KB_DATABASE_URL, or that the file is a kb catalog") from None
 
 
 @contextmanager
