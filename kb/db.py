@@ -57,28 +57,33 @@ def engine_for(settings: Settings) -> Engine:
 
 
 def init_schema(engine: Engine) -> None:
-    """Create the tables of a new catalog, or check that an existing one is ours and current."""
+    """Create the tables of a new catalog, or check that an existing one is ours and current.
+
+    Runs in one locked transaction (SQLite's write lock, a PostgreSQL advisory lock), so several
+    kb processes starting on a new catalog at once create it exactly once.
+    """
     where = engine.url.render_as_string(hide_password=True)
     try:
-        tables = set(inspect(engine).get_table_names())
-        if tables and "kb_meta" not in tables:
-            raise SchemaError(f"the database at {where} is not a kb catalog (tables: {', '.join(sorted(tables)[:5])}); point KB_DATABASE_URL elsewhere")
-        if not tables:
-            SQLModel.metadata.create_all(engine)
-            with Session(engine) as session:
-                session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-                session.commit()
-            return
-        with Session(engine) as session:
-            row = session.get(Meta, "schema_version")
-        found = int(row.value) if row and row.value.isdigit() else None
-        if found != SCHEMA_VERSION:
-            raise SchemaError(
-                f"the catalog at {where} has schema version {found}, this kb needs {SCHEMA_VERSION}; "
-                "move it aside and run `kb sync` to rebuild it from papers/ (export runs first with `kb runs export`)"
-            )
-        # Tables added within a schema version (new features) are created on demand.
-        SQLModel.metadata.create_all(engine)
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(2718281828)")
+            tables = set(inspect(conn).get_table_names())
+            if tables and "kb_meta" not in tables:
+                raise SchemaError(f"the database at {where} is not a kb catalog (tables: {', '.join(sorted(tables)[:5])}); point KB_DATABASE_URL elsewhere")
+            if tables:
+                found = conn.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar()
+                if found != str(SCHEMA_VERSION):
+                    raise SchemaError(
+                        f"the catalog at {where} has schema version {found}, this kb needs {SCHEMA_VERSION}; "
+                        "move it aside and run `kb sync` to rebuild it from papers/ (export runs first with `kb runs export`)"
+                    )
+            # New catalogs get every table; tables added within a schema version appear on demand.
+            SQLModel.metadata.create_all(conn)
+            if not tables:
+                conn.execute(Meta.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            conn.commit()
     except (DatabaseError, OperationalError) as exc:
         reason = str(exc.orig).splitlines()[0] if getattr(exc, "orig", None) else str(exc).splitlines()[0]
         raise SchemaError(f"the catalog at {where} cannot be opened ({reason}); check KB_DATABASE_URL, or that the file is a kb catalog") from None

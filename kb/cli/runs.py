@@ -42,6 +42,9 @@ class _LiveProgress:
     def update(self, run, line: dict[str, Any]) -> None:
         p = run.progress
         if self.task is None:
+            if run.dataset is not None:
+                synthetic = " (generated: not comparable with the paper's benchmarks)" if run.dataset.synthetic else ""
+                self.progress.console.print(f"data: {run.dataset.name}{synthetic} {escape(run.dataset.detail)}".rstrip())
             self.progress.start()
             self.task = self.progress.add_task(run.id, total=p.total_steps or None, info="")
         eta = p.eta_seconds()
@@ -100,8 +103,14 @@ def reproduce(
             for key, value in shown.items():
                 console().print(f"{key}: {escape(str(value))}")
         return
+    from kb.runs.environment import resolve_device
     from kb.runs.execute import reproduce as run_it
 
+    resolved = plan(settings, request)
+    if resolve_device(device) == "cpu" and resolved.spec.resources.gpus and resolved.preset != "smoke":
+        console(stderr=True).print(
+            f"note: {resolved.spec.name} '{resolved.preset}' is sized for a GPU and will be slow on this CPU (the ETA is "
+            f"shown); Ctrl-C stops with a checkpoint, `kb reproduce --resume RUN_ID` continues, `--config smoke` is a quick check")
     live = None if as_json else _LiveProgress()
     try:
         record = run_it(settings, request, reporter=live)
