@@ -19,12 +19,12 @@ from runners.yolo.train import learning_rate, load_backbone, main
 TIMING = {"fps", "fps_batch64", "images_per_s"}
 
 
-def _run(tmp_path, overrides=(), resuming=False, name="run"):
+def _run(tmp_path, overrides=(), resuming=False, name="run", data_dir=None):
     _, config = resolve(RUNNER, "smoke", list(overrides))
     torch.manual_seed(0), random.seed(0), np.random.seed(0)
     folder = tmp_path / name
     folder.mkdir(exist_ok=True)
-    return config, Run(id=name, dir=folder, device="cpu", data_dir=None, seed=0, config=config, resuming=resuming)
+    return config, Run(id=name, dir=folder, device="cpu", data_dir=data_dir, seed=0, config=config, resuming=resuming)
 
 
 def test_smoke_preset_trains_evaluates_and_checkpoints(tmp_path):
@@ -71,6 +71,22 @@ def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_
     a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")["model"]
     b = load_checkpoint(tmp_path / "stopped" / "checkpoints" / "last.pt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_yolo_folder_decoded_on_the_fly(tmp_path):
+    from PIL import Image
+
+    for i in range(10):
+        (tmp_path / "data" / "images").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / "labels").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (96, 64), (20 * i, 90, 200)).save(tmp_path / "data" / "images" / f"{i}.png")
+        (tmp_path / "data" / "labels" / f"{i}.txt").write_text(f"{i % 2} 0.5 0.5 0.4 0.6\n")
+    config, run = _run(tmp_path, ["cache_gb=0", "epochs=1", "batch_size=4"], data_dir=tmp_path / "data")
+    final = main(config, run)
+    run.close()
+    assert run.dataset.name == "yolo-folder:data" and not run.dataset.synthetic
+    assert "every 5th image" in run.dataset.detail and run.info["test_images"] == 2
+    assert np.isfinite(final["test_loss"])
 
 
 def test_learning_rate_schedule_of_section_2_2():

@@ -11,7 +11,7 @@ class Config:
     """One YOLOv1 training run.
 
     Attributes:
-        arch: "yolo" (24 conv + 2 FC, Fig. 3) or "fast" (Fast YOLO, 9 conv, Sec. 2 "Network Design").
+        arch: "yolo" (24 conv + 2 FC, Fig. 3) or "fast" (Fast YOLO, 9 conv, Sec. 2.1).
         image_size: network input side in pixels (448 in the paper); a multiple of 64.
         grid: S, the side of the output grid (7).
         boxes: B, boxes predicted per cell (2).
@@ -105,7 +105,7 @@ PAPER = Config()
 PRESETS: dict[str, Config] = {
     # Single GPU on the default (generated) data: the paper's network and recipe, shortened, with batch
     # norm and gradient clipping because there is no ImageNet-pretrained backbone to start from.
-    "default": replace(PAPER, batch_norm=True, clip_grad=10.0, epochs=60, eval_every=10, generated_train=8000,
+    "default": replace(PAPER, batch_norm=True, clip_grad=10.0, epochs=100, eval_every=20, generated_train=8000,
                        compile=True),
     # CPU, well under a minute: every code path (augmentation, loss, eval, fps, checkpoint) on tiny data.
     "smoke": replace(

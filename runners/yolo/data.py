@@ -217,7 +217,7 @@ def parse_voc_xml(path: Path) -> tuple[tuple[int, int], Annotation]:
     )
 
 
-def _voc_split(root: Path, year: str, split: str, config):
+def _voc_split(root: Path, year: str, split: str):
     listing = root / f"VOC{year}" / "ImageSets" / "Main" / f"{split}.txt"
     if not listing.is_file():
         raise BadInput(f"{listing} not found: expected the VOC{year} {split} image list of a VOCdevkit")
@@ -237,12 +237,12 @@ def _voc_split(root: Path, year: str, split: str, config):
 
 def voc_data(root: Path, config) -> DetectionData:
     """VOC 2007 + 2012 trainval for training (2012 if present), VOC 2007 test for evaluation."""
-    train = [_voc_split(root, "2007", "trainval", config)]
+    train = [_voc_split(root, "2007", "trainval")]
     years = ["2007"]
     if (root / "VOC2012").is_dir():
-        train.append(_voc_split(root, "2012", "trainval", config))
+        train.append(_voc_split(root, "2012", "trainval"))
         years.append("2012")
-    test = _voc_split(root, "2007", "test", config)
+    test = _voc_split(root, "2007", "test")
     paths, sizes, targets, raw = (sum((part[k] for part in train), []) for k in range(4))
     n = len(VOC_CLASSES)
     return DetectionData(
@@ -404,6 +404,7 @@ def generate_shapes(count: int, size: int, seed: int, max_objects: int = 4) -> t
 
 
 def generated_data(config) -> DetectionData:
+    """The generated train and test sets at the network's input size (seeds ``generated_seed``, +1)."""
     size = config.image_size
     train_images, train_targets = generate_shapes(config.generated_train, size, config.generated_seed)
     test_images, test_targets = generate_shapes(config.generated_test, size, config.generated_seed + 1)

@@ -1,7 +1,7 @@
 """Detection post-processing and the PASCAL VOC evaluation used by the paper (mAP at IoU 0.5).
 
 - ``batched_nms``: greedy per-class non-maximum suppression in torch (torchvision is not a dependency).
-- ``detect``: decoded predictions -> per-image detections after thresholding and NMS (Sec. 2, "Inference").
+- ``detect``: decoded predictions -> per-image detections after thresholding and NMS (Sec. 2.3).
 - ``voc_map``: average precision per class as the VOC devkit computes it (VOCevaldet.m): detections
   sorted by score (ties keep their input order, as MATLAB's stable sort does), matched greedily to the
   unmatched ground truth of highest overlap, overlap >= 0.5 counts, "difficult" objects neither help
@@ -49,12 +49,19 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor,
 
 def detect(pred: torch.Tensor, *, boxes: int, score_threshold: float, iou_threshold: float,
            max_detections: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Per-image detections: (corner boxes as image fractions, scores, labels), best first."""
+    """Per-image detections: (corner boxes as image fractions, scores, labels), best first.
+
+    Only the 10 * ``max_detections`` best (box, class) candidates above the threshold enter NMS, which
+    bounds its cost (S*S*B*C candidates, 7840 for 80 classes, when an untrained model scores everything).
+    """
     corners, scores = decode(pred.float(), boxes)
     results = []
     for image_boxes, image_scores in zip(corners, scores):
         box_index, label = (image_scores > score_threshold).nonzero(as_tuple=True)
         candidate_scores = image_scores[box_index, label]
+        if len(candidate_scores) > 10 * max_detections:
+            best = candidate_scores.topk(10 * max_detections).indices
+            box_index, label, candidate_scores = box_index[best], label[best], candidate_scores[best]
         keep = batched_nms(image_boxes[box_index], candidate_scores, label, iou_threshold)[:max_detections]
         results.append((image_boxes[box_index[keep]], candidate_scores[keep], label[keep]))
     return results

@@ -4,7 +4,7 @@ Paper: Redmon, Divvala, Girshick, Farhadi, "You Only Look Once: Unified, Real-Ti
 arXiv 1506.02640 (CVPR 2016).
 
 - Network: Sec. 2.1 and Fig. 3 (24 conv layers with 1x1 reductions, then 2 fully connected layers);
-  Fast YOLO: 9 conv layers with fewer filters (Sec. 2 "Network Design").
+  Fast YOLO: 9 conv layers with fewer filters (Sec. 2.1).
 - Output: an S x S x (B*5 + C) tensor; each cell has B boxes (x, y, sqrt w, sqrt h, confidence) and
   C class probabilities (Sec. 2, Fig. 2). x, y are offsets inside the cell, w, h fractions of the image.
 - Loss: the multi-part sum-squared error of Sec. 2.2.

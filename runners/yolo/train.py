@@ -59,21 +59,25 @@ def load_backbone(model: YOLO, path: str) -> bool:
 def train_step(network, optimizer, batch, generator: torch.Generator, config, device: torch.device, *,
                amp: bool, memory_format: torch.memory_format) -> torch.Tensor:
     """One SGD step on a batch of (uint8 images, gt boxes, gt labels): augment on the device, forward
-    (bfloat16 autocast if ``amp``), the loss of Sec. 2.2, backward, update. Returns the loss (not synced)."""
+    (bfloat16 autocast if ``amp``), the loss of Sec. 2.2, backward, update.
+
+    Returns:
+        (5,) tensor, not synced: the loss and its coord, obj, noobj and class parts.
+    """
     images, gt_boxes, gt_labels = (t.to(device, non_blocking=True) for t in batch)
     images, gt_boxes, gt_labels = augment(images.float() / 255, gt_boxes, gt_labels, generator,
                                           jitter=config.jitter, exposure=config.exposure,
                                           saturation=config.saturation)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         pred = network(images.contiguous(memory_format=memory_format))
-    loss, _ = yolo_loss(pred.float(), gt_boxes, gt_labels, boxes=config.boxes,
-                        lambda_coord=config.lambda_coord, lambda_noobj=config.lambda_noobj)
+    loss, parts = yolo_loss(pred.float(), gt_boxes, gt_labels, boxes=config.boxes,
+                            lambda_coord=config.lambda_coord, lambda_noobj=config.lambda_noobj)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if config.clip_grad > 0:
         torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip_grad)
     optimizer.step()
-    return loss.detach()
+    return torch.stack([loss, *parts.values()]).detach()
 
 
 def make_optimizer(model: YOLO, config) -> torch.optim.SGD:
@@ -182,16 +186,16 @@ def main(config, run) -> dict[str, float]:
                 group["lr"] = lr
             # Augmentation randomness depends only on (seed, step), so a resumed run redraws it exactly.
             generator = torch.Generator().manual_seed(run.seed * 1_000_003 + step)
-            loss = train_step(network, optimizer, (images, gt_boxes, gt_labels), generator, config, device,
-                              amp=amp, memory_format=memory_format)
+            window.append(train_step(network, optimizer, (images, gt_boxes, gt_labels), generator, config,
+                                     device, amp=amp, memory_format=memory_format))
             step += 1
             batches_done += 1
-            window.append(loss)
             if step % config.log_every == 0 or batches_done == steps_per_epoch:
-                mean_loss = torch.stack(window).mean().item()
+                mean_loss, coord, obj, noobj, cls = torch.stack(window).mean(0).tolist()
                 if not math.isfinite(mean_loss):
                     raise KBError(f"training diverged at step {step} (loss {mean_loss}); try a lower lr")
-                run.log(step, epoch=epoch, samples=len(window) * batch_size, loss=mean_loss, lr=lr)
+                run.log(step, epoch=epoch, samples=len(window) * batch_size, loss=mean_loss, lr=lr,
+                        loss_coord=coord, loss_obj=obj, loss_noobj=noobj, loss_class=cls)
                 losses.append((step, mean_loss))
                 window = []
         if cuda:

@@ -2,8 +2,9 @@
 
 Rows: the input pipeline alone (batching, host-to-device copy, augmentation), then full training steps
 (augmentation, forward, loss, backward, SGD) in fp32 eager, bf16 autocast + channels_last, and the same
-with torch.compile. FLOPs per step are counted once with torch.utils.flop_counter (forward + backward);
-MFU is achieved FLOP/s over the device's dense bf16 peak (``--peak-tflops`` to override).
+with torch.compile. FLOPs per step are counted once with torch.utils.flop_counter (forward + backward,
+the same for every mode); MFU is achieved FLOP/s over the device's dense bf16 peak (``--peak-tflops``
+to override).
 
     python tests/benchmarks/bench_yolo.py                                  # CUDA if present: yolo, 448, batch 64
     python tests/benchmarks/bench_yolo.py --device cpu --size 64 --batch 8 --steps 3 --arch fast --width 0.125
@@ -68,8 +69,17 @@ def bench_pipeline(dataset: DetectionSet, config, device: torch.device, batch: i
     return steps * batch / (time.perf_counter() - start)
 
 
-def bench_training(mode: str, dataset: DetectionSet, config, device: torch.device, batch: int, steps: int):
-    """(images/s, FLOPs per step) of full training steps in ``mode``."""
+def training_flops(dataset: DetectionSet, config, device: torch.device, batch: int) -> int:
+    """FLOPs of one training step (forward and backward, counted on the eager fp32 model)."""
+    model = YOLO(config, dataset.num_classes).to(device)
+    with FlopCounterMode(display=False) as counter:
+        train_step(model, make_optimizer(model, config), dataset[list(range(batch))], torch.Generator(), config,
+                   device, amp=False, memory_format=torch.contiguous_format)
+    return counter.get_total_flops()
+
+
+def bench_training(mode: str, dataset: DetectionSet, config, device: torch.device, batch: int, steps: int) -> float:
+    """Images/s of full training steps in ``mode``."""
     amp, channels_last, compiled = MODES[mode]
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = YOLO(config, dataset.num_classes).to(device, memory_format=memory_format)
@@ -81,9 +91,6 @@ def bench_training(mode: str, dataset: DetectionSet, config, device: torch.devic
         return train_step(network, optimizer, sample, torch.Generator().manual_seed(i), config, device,
                           amp=amp, memory_format=memory_format)
 
-    with FlopCounterMode(display=False) as counter:
-        step(0)
-    flops = counter.get_total_flops()
     for i in range(2):  # warm-up: cuDNN autotuning, compilation
         step(i)
     sync(device)
@@ -91,7 +98,7 @@ def bench_training(mode: str, dataset: DetectionSet, config, device: torch.devic
     for i in range(steps):
         step(i)
     sync(device)
-    return steps * batch / (time.perf_counter() - start), flops
+    return steps * batch / (time.perf_counter() - start)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -114,10 +121,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     dataset = DetectionSet(images, [(args.size, args.size)] * len(targets), targets, args.size, 4)
     peak = peak_tflops(device, args.peak_tflops)
 
+    flops = training_flops(dataset, config, device, args.batch)
     rows = [{"mode": "input pipeline only", "images_per_s": bench_pipeline(dataset, config, device, args.batch, args.steps)}]
     for mode in args.modes.split(","):
         try:
-            speed, flops = bench_training(mode, dataset, config, device, args.batch, args.steps)
+            speed = bench_training(mode, dataset, config, device, args.batch, args.steps)
         except Exception as exc:  # e.g. torch.compile without a C++ compiler: report, keep going
             rows.append({"mode": mode, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"})
             continue
