@@ -11,7 +11,13 @@ from PIL import Image
 
 from kb.errors import KBError
 from runners.yolo.config import PRESETS
-from runners.yolo.data import augment, generate_shapes, load_data, parse_voc_xml, parse_yolo_labels
+from runners.yolo.data import (
+    augment,
+    generate_shapes,
+    load_data,
+    parse_voc_xml,
+    parse_yolo_labels,
+)
 
 CONFIG = replace(PRESETS["smoke"], workers=1)
 COCO128 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "coco128"
@@ -81,7 +87,7 @@ def test_vocdevkit_trains_on_07_plus_12_trainval_and_tests_on_07_test(tmp_path):
     assert (len(data.train), len(data.test)) == (3, 1)
     assert data.train.num_classes == 20 and data.classes[11] == "dog"
     assert data.test.sizes == [(200, 100)]
-    images, boxes, labels = data.train[[0, 2]]
+    images, _, labels = data.train[[0, 2]]
     assert images.shape == (2, 3, 64, 64) and images.dtype == torch.uint8
     assert labels.tolist() == [[11], [11]]  # the difficult person is not trained on
     assert data.test.targets[0].difficult.tolist() == [False, True]  # ... but is kept for evaluation
@@ -208,7 +214,7 @@ def test_augment_moves_boxes_with_the_pixels():
 
 def test_augment_drops_boxes_pushed_out_and_keeps_hue():
     image = torch.rand(4, 3, 8, 8)
-    out, moved, labels = augment(image, torch.tensor([[[0.0, 0.0, 0.005, 0.005]]] * 4), torch.zeros(4, 1, dtype=torch.long),
+    out, _, labels = augment(image, torch.tensor([[[0.0, 0.0, 0.005, 0.005]]] * 4), torch.zeros(4, 1, dtype=torch.long),
                                  torch.Generator().manual_seed(0), jitter=0.0, exposure=1.5, saturation=1.5)
     assert labels.tolist() == [[-1]] * 4  # under 1% of the image wide
     for before, after in zip(image, out):

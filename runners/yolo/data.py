@@ -243,7 +243,7 @@ def voc_data(root: Path, config) -> DetectionData:
         train.append(_voc_split(root, "2012", "trainval"))
         years.append("2012")
     test = _voc_split(root, "2007", "test")
-    paths, sizes, targets, raw = (sum((part[k] for part in train), []) for k in range(4))
+    paths, sizes, targets, raw = ([item for part in train for item in part[k]] for k in range(4))
     n = len(VOC_CLASSES)
     return DetectionData(
         train=DetectionSet(_image_source(paths, config.image_size, config), sizes, targets, config.image_size, n),

@@ -11,7 +11,7 @@ arXiv 1506.02640 (CVPR 2016).
 """
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 # Fig. 3, row by row: (kernel, filters, stride) for a conv layer, "M" for a 2x2 max-pool of stride 2.
 YOLO_LAYERS = (

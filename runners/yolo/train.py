@@ -6,7 +6,9 @@ scaling/translation and exposure/saturation jitter on the device. Evaluation: VO
 """
 
 import math
+import pickle
 import time
+import zipfile
 from pathlib import Path
 
 import torch
@@ -39,7 +41,7 @@ def load_backbone(model: YOLO, path: str) -> bool:
         raise BadInput(f"backbone_weights={path}: no such file (expected a state_dict saved with torch.save)")
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a foreign or broken file
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise BadInput(f"backbone_weights={path}: cannot be loaded as a state_dict ({type(exc).__name__})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise BadInput(f"backbone_weights={path}: expected a dict of tensors (a state_dict)")
@@ -214,8 +216,8 @@ def main(config, run) -> dict[str, float]:
 
     final = evaluations[-1]
     sample = data.test[list(range(min(64, len(data.test))))][0]
-    speed = dict(model=network, config=config, device=device, amp=amp, channels_last=channels_last,
-                 iters=config.speed_iters)
+    speed = {"model": network, "config": config, "device": device, "amp": amp, "channels_last": channels_last,
+             "iters": config.speed_iters}
     fps = measure_fps(images=sample[:1], **speed)
     fps_batch64 = measure_fps(images=sample, **speed)
     run.record(

@@ -21,10 +21,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from runners.yolo.config import PRESETS  # noqa: E402
-from runners.yolo.data import DetectionSet, augment, batches, generate_shapes  # noqa: E402
-from runners.yolo.model import YOLO  # noqa: E402
-from runners.yolo.train import make_optimizer, train_step  # noqa: E402
+from runners.yolo.config import PRESETS
+from runners.yolo.data import DetectionSet, augment, batches, generate_shapes
+from runners.yolo.model import YOLO
+from runners.yolo.train import make_optimizer, train_step
 
 # Dense bf16 tensor-core peaks in TFLOP/s, by a substring of torch.cuda.get_device_name().
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for mode in args.modes.split(","):
         try:
             speed = bench_training(mode, dataset, config, device, args.batch, args.steps)
-        except Exception as exc:  # e.g. torch.compile without a C++ compiler: report, keep going
+        except RuntimeError as exc:  # e.g. torch.compile without a C++ compiler: report, keep going
             rows.append({"mode": mode, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"})
             continue
         achieved = speed / args.batch * flops / 1e12
