@@ -108,8 +108,3 @@ def session_scope(settings: Settings, *, write: bool = False) -> Iterator[Sessio
         raise
     finally:
         session.close()
-
-
-def meta_value(session: Session, key: str) -> str | None:
-    row = session.exec(select(Meta).where(Meta.key == key)).first()
-    return row.value if row else None

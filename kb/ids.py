@@ -69,14 +69,6 @@ def parse_id(text: str) -> PaperId:
     raise BadInput(f"{text!r} is not an arXiv id, arXiv URL or DOI (expected e.g. 1506.02640, arXiv:1506.02640v5, https://arxiv.org/abs/1506.02640)")
 
 
-def is_id(text: str) -> bool:
-    try:
-        parse_id(text)
-    except BadInput:
-        return False
-    return True
-
-
 def find_arxiv_ids(text: str) -> list[PaperId]:
     """arXiv ids linked or cited in free text, in order of appearance, without duplicates."""
     seen: dict[str, PaperId] = {}

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from sqlmodel import Session, select
 
-from kb.errors import BadInput
+from kb.errors import BadInput, NotFound
 from kb.ids import parse_id
 from kb.models import Note, Paper, utcnow
 
@@ -181,10 +181,6 @@ def dump_paper_yaml(paper: Paper) -> str:
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
 
 
-def paper_folder(paper: Paper) -> Path:
-    return Path(paper.slug)
-
-
 def note_files(folder: Path) -> list[Path]:
     """Note files of one paper folder: ``notes.<lang>.md`` and ``notes/*.md``."""
     files = sorted(folder.glob("notes.*.md"))
@@ -207,8 +203,6 @@ def find_paper(session: Session, ref: str) -> Paper | None:
 
 
 def get_paper(session: Session, ref: str) -> Paper:
-    from kb.errors import NotFound
-
     paper = find_paper(session, ref)
     if paper is None:
         raise NotFound(f"no paper {ref!r} in the catalog; see `kb list`, or add it with `kb add {ref}`")
