@@ -24,7 +24,7 @@ def test_smoke_end_to_end(tmp_path):
     run = new_run(tmp_path / "run", tmp_path / "mnist", config)
     final = main(config, run)
     run.close()
-    assert set(final) == {"test_accuracy", "baseline_test_accuracy", "images_per_s"}
+    assert set(final) == {"test_accuracy", "baseline_test_accuracy", "accuracy_gain", "mean_accuracy_gain", "images_per_s"}
     assert 0 <= final["test_accuracy"] <= 100 and final["images_per_s"] > 0
     assert run.dataset.name == "mnist-test-subset" and not run.dataset.synthetic
     assert (run.figures_dir / "convergence.png").stat().st_size > 0
