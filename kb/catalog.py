@@ -146,6 +146,7 @@ class SyncReport:
     updated: int = 0
     removed: int = 0
     runs_imported: int = 0
+    verdicts_updated: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -209,7 +210,15 @@ def sync(settings: Settings) -> SyncReport:
             report.papers += 1
         report.notes = len(session.exec(select(Note.id)).all())
         report.runs_imported = _import_committed_runs(session, settings)
+        session.flush()
+        report.verdicts_updated = _rejudge_runs(session, settings)
     return report
+
+
+def _rejudge_runs(session: Session, settings: Settings) -> int:
+    from kb.runs.execute import rejudge
+
+    return rejudge(session, settings)
 
 
 def _import_committed_runs(session: Session, settings: Settings) -> int:

@@ -11,6 +11,7 @@ from kb.errors import KBError, NotFound
 from kb.models import Metric, RunRecord
 from kb.runs.execute import Request, mark_dead_runs, reproduce
 from kb.runs.registry import Registry, RunnerSpec, load_registry
+from kb.runs.verdict import judge_all
 from tests.conftest import write_paper
 
 RUNNERS = Path(__file__).parent / "fixtures" / "framework_runners"
@@ -56,6 +57,39 @@ def test_synthetic_or_other_data_is_not_comparable(settings):
     record = reproduce(settings, Request("counter", preset="smoke", overrides=("dataset=generated", "lr=0.5")))
     assert {v["verdict"] for v in record.verdicts} == {"not comparable"}
     assert len(record.verdicts) == 3 and "synthetic" in record.verdicts[0]["reason"]
+
+
+def test_a_claim_for_another_setting_is_shown_as_not_comparable_with_the_difference():
+    claims = [{"metric": "err", "dataset": "d", "value": 1.0, "direction": "lower", "source": "Table 1",
+               "when": {"hidden": 4096, "layers": 3}},
+              {"metric": "fps", "dataset": "d", "value": 45, "direction": "higher", "source": "Table 2",
+               "when": {"arch": "big"}},
+              {"metric": "fps", "dataset": "d", "value": 155, "direction": "higher", "source": "Table 3",
+               "when": {"arch": "fast"}}]
+    verdicts = judge_all(claims, config={"hidden": 1024, "layers": 3, "arch": "fast"}, final={"err": 3.0, "fps": 200},
+                         dataset="d", synthetic=False, device_name="cpu")
+    by_source = {v["source"]: v for v in verdicts}
+    assert set(by_source) == {"Table 1", "Table 3"}      # Table 2's metric has a claim that applies
+    assert by_source["Table 3"]["verdict"] == "reproduced"
+    assert by_source["Table 1"]["verdict"] == "not comparable" and "difference" not in by_source["Table 1"]
+    assert by_source["Table 1"]["reason"] == "the claim is for hidden=4096; this run has hidden=1024"
+    assert by_source["Table 1"]["claimed"] == 1.0 and by_source["Table 1"]["ours"] == 3.0
+
+
+def test_sync_judges_runs_again_when_the_claims_change(settings, kb, kb_env):
+    record = reproduce(settings, Request("counter", seed=3))
+    assert {v["source"]: v["verdict"] for v in record.verdicts}["Table 2"] == "not reproduced"
+    looser = CLAIMS.replace("tolerance: 0.001, source: Table 2", "tolerance: 5, source: Table 2")
+    write_paper(kb_env.papers, "counter", "1901.00001", "Counting", extra="runners: [counter]\n" + looser)
+    report = sync(settings)
+    assert report.verdicts_updated == 1
+    with session_scope(settings) as session:
+        again = session.get(RunRecord, record.id)
+        assert {v["source"]: v["verdict"] for v in again.verdicts}["Table 2"] == "reproduced"
+    assert sync(settings).verdicts_updated == 0                    # nothing changed: nothing rewritten
+    write_paper(kb_env.papers, "counter", "1901.00001", "Counting", extra="runners: [counter]\n" + CLAIMS)
+    result = kb("sync")
+    assert result.code == 0 and "verdicts of 1 runs updated" in result.out
 
 
 def test_interrupted_run_resumes_to_the_same_result(settings):

@@ -63,7 +63,9 @@ def sync(as_json: JsonOpt = False) -> None:
         console().print(
             f"synced {report.papers} papers and {report.notes} notes from {settings.papers} "
             f"({report.added} new, {report.updated} changed, {report.removed} removed"
-            + (f", {report.runs_imported} runs imported" if report.runs_imported else "") + ")"
+            + (f", {report.runs_imported} runs imported" if report.runs_imported else "")
+            + (f", verdicts of {report.verdicts_updated} runs updated to the current claims" if report.verdicts_updated else "")
+            + ")"
         )
         for problem in report.problems:
             console(stderr=True).print(f"problem: {escape(problem)}")

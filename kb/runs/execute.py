@@ -68,6 +68,32 @@ def claims_for(session: Session, settings: Settings, spec: RunnerSpec) -> list[d
     return []
 
 
+def rejudge(session: Session, settings: Settings) -> int:
+    """Judge every succeeded run again against its paper's claims as they are now.
+
+    Verdicts are stored with a run, but claims are data that people correct and extend (a number
+    read in a table later, a tolerance argued over); ``kb sync`` calls this so the catalog never
+    shows a verdict against a claim that is no longer in ``papers/``. Returns how many changed.
+    """
+    registry = load_registry(settings.runner_paths)
+    claims_by_runner: dict[str, list[dict[str, Any]]] = {}
+    changed = 0
+    for record in session.exec(select(RunRecord).where(RunRecord.status == "succeeded")):
+        if record.runner not in claims_by_runner:
+            try:
+                claims_by_runner[record.runner] = claims_for(session, settings, registry.get(record.runner))
+            except NotFound:
+                claims_by_runner[record.runner] = []   # a run imported from a machine with other runners
+        verdicts = judge_all(claims_by_runner[record.runner], config=record.config, final=record.final,
+                             dataset=record.dataset, synthetic=record.dataset_synthetic,
+                             device_name=record.device or "")
+        if verdicts != record.verdicts:
+            record.verdicts = verdicts
+            session.add(record)
+            changed += 1
+    return changed
+
+
 @dataclass
 class Plan:
     """A resolved request (what ``--dry-run`` shows)."""

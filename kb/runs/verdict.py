@@ -9,7 +9,12 @@ NOT_COMPARABLE = "not comparable"
 
 def applies(claim: dict[str, Any], config: dict[str, Any]) -> bool:
     """A claim with ``when: {field: value}`` concerns only runs whose config has those values."""
-    return all(str(config.get(k)) == str(v) for k, v in (claim.get("when") or {}).items())
+    return not mismatches(claim, config)
+
+
+def mismatches(claim: dict[str, Any], config: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The ``when:`` fields this config does not meet: {field: (claimed setting, run's value)}."""
+    return {k: (v, config.get(k)) for k, v in (claim.get("when") or {}).items() if str(config.get(k)) != str(v)}
 
 
 def judge(claim: dict[str, Any], *, final: dict[str, float], dataset: str | None, synthetic: bool,
@@ -40,8 +45,23 @@ def judge(claim: dict[str, Any], *, final: dict[str, float], dataset: str | None
 
 def judge_all(claims: list[dict[str, Any]], *, config: dict[str, Any], final: dict[str, float],
               dataset: str | None, synthetic: bool, device_name: str) -> list[dict[str, Any]]:
-    return [judge(c, final=final, dataset=dataset, synthetic=synthetic, device_name=device_name)
-            for c in claims if applies(c, config)]
+    """Every claim whose ``when:`` the run meets is judged. A metric that no applicable claim covers
+    still shows its claims, as not comparable and naming the setting that differs (a 1024-unit run
+    beside a claim made for 4096 units), so the paper's number always sits next to the run's."""
+    verdicts = [judge(c, final=final, dataset=dataset, synthetic=synthetic, device_name=device_name)
+                for c in claims if applies(c, config)]
+    judged = {v["metric"] for v in verdicts}
+    for claim in claims:
+        differs = mismatches(claim, config)
+        if not differs or claim["metric"] in judged:
+            continue
+        base = judge(claim, final=final, dataset=dataset, synthetic=synthetic, device_name=device_name)
+        settings = ", ".join(f"{k}={want}" for k, (want, _) in differs.items())
+        ours = ", ".join(f"{k}={got}" for k, (_, got) in differs.items())
+        base.pop("difference", None)
+        verdicts.append({**base, "verdict": NOT_COMPARABLE,
+                         "reason": f"the claim is for {settings}; this run has {ours}"})
+    return verdicts
 
 
 def summary(verdicts: list[dict[str, Any]]) -> str:
