@@ -188,3 +188,24 @@ def test_runs_export_and_import_round_trip(settings, kb, tmp_path, monkeypatch):
     bad.write_text('{"format": "something-else"}')
     result = kb("runs", "import", str(bad))
     assert result.code == 2 and "not a kb run file" in result.err
+
+
+def test_a_checkpoint_carries_the_cuda_random_state(tmp_path, monkeypatch):
+    import torch
+
+    from kb.runs.context import Run
+
+    states = [torch.arange(16, dtype=torch.uint8), torch.arange(16, 32, dtype=torch.uint8)]
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: states)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.extend)
+    run = Run(id="r", dir=tmp_path, device="cuda", data_dir=None, seed=0, config=None)
+    run.checkpoint({"step": 5})
+    run.close()
+    again = Run(id="r", dir=tmp_path, device="cuda", data_dir=None, seed=0, config=None, resuming=True)
+    assert again.resume_state() == {"step": 5}
+    again.close()
+    assert [t.tolist() for t in restored] == [t.tolist() for t in states]

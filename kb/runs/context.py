@@ -6,6 +6,7 @@ through this object, and kb turns that into the run record (design.md, Runners).
 
 import csv
 import json
+import logging
 import os
 import random
 import threading
@@ -142,6 +143,10 @@ class Run:
             "python": json.dumps(random.getstate()),
             "numpy": json.dumps(np.random.get_state(legacy=True), default=_numpy_json),
         }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            # Dropout and augmentation on the GPU draw from the CUDA generators: without them a
+            # resumed GPU run would take different random draws from the uninterrupted one.
+            payload["_rng"]["cuda"] = torch.cuda.get_rng_state_all()
         payload["_progress"] = {"samples": self.progress.samples}
         path = self.checkpoint_dir / "last.pt"
         tmp = path.with_suffix(".tmp")
@@ -165,6 +170,14 @@ class Run:
             random.setstate(_tuplify(json.loads(rng["python"])))
             kind, keys, pos, has_gauss, cached = json.loads(rng["numpy"])
             np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+            cuda = rng.get("cuda")
+            if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(cuda)
+            elif cuda:
+                logging.getLogger("kb.runs").warning(
+                    "the checkpoint holds the random state of %d CUDA devices and this machine has %d; "
+                    "GPU random draws after the resume differ from an uninterrupted run",
+                    len(cuda), torch.cuda.device_count() if torch.cuda.is_available() else 0)
         self.progress.samples = state.pop("_progress", {}).get("samples", 0)
         return state
 
