@@ -62,3 +62,23 @@ def test_the_shipped_catalog_syncs_offline_without_problems(kb_env, monkeypatch)
     monkeypatch.setenv("KB_PAPERS", str(PAPERS))
     report = sync(load_settings())
     assert report.problems == [] and report.papers == len(FOLDERS) and report.notes >= 2 * len(FOLDERS)
+
+
+def test_shipped_runners_list_exactly_their_presets_and_claims_select_on_config_fields():
+    import importlib
+
+    from kb.runs.registry import load_registry
+
+    registry = load_registry()
+    claims = {}
+    for folder in FOLDERS:
+        paper = parse_paper_yaml((folder / "paper.yaml").read_text(encoding="utf-8"), where=folder.name,
+                                 folder_slug=folder.name)
+        claims[paper.key] = paper.fields["claims"]
+    for spec in registry.specs():
+        presets = importlib.import_module(spec.config).PRESETS
+        assert spec.presets[0] == "default" and set(spec.presets) == set(presets), spec.name
+        assert set(spec.cpu_presets) <= set(spec.presets), spec.name
+        config_fields = set(vars(presets["default"]))
+        for claim in claims.get(spec.paper, []):
+            assert set(claim.get("when") or {}) <= config_fields, (spec.name, claim)

@@ -107,10 +107,13 @@ def reproduce(
     from kb.runs.execute import reproduce as run_it
 
     resolved = plan(settings, request)
-    if resolve_device(device) == "cpu" and resolved.spec.resources.gpus and resolved.preset != "smoke":
+    spec = resolved.spec
+    if resolve_device(device) == "cpu" and spec.resources.gpus and resolved.preset not in spec.cpu_presets:
+        sized = " or ".join(f"`--config {p}`" for p in spec.cpu_presets)
         console(stderr=True).print(
-            f"note: {resolved.spec.name} '{resolved.preset}' is sized for a GPU and will be slow on this CPU (the ETA is "
-            f"shown); Ctrl-C stops with a checkpoint, `kb reproduce --resume RUN_ID` continues, `--config smoke` is a quick check")
+            f"note: {spec.name} '{resolved.preset}' is sized for a GPU and will be slow on this CPU (the ETA is "
+            f"shown); Ctrl-C stops with a checkpoint, `kb reproduce --resume RUN_ID` continues; {sized} "
+            f"{'is' if len(spec.cpu_presets) == 1 else 'are'} sized for a CPU")
     live = None if as_json else _LiveProgress()
     try:
         record = run_it(settings, request, reporter=live)

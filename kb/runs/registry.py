@@ -38,6 +38,7 @@ class RunnerSpec:
         entrypoint: ``module:function`` called as ``function(config, run)``.
         config: module holding ``Config`` (a frozen dataclass) and ``PRESETS`` (name -> Config).
         resources: per-run needs for cluster executors.
+        cpu_presets: presets sized for a CPU; the others get a note when they run without a GPU.
     """
 
     name: str
@@ -48,6 +49,7 @@ class RunnerSpec:
     entrypoint: str
     config: str
     resources: Resources = field(default_factory=Resources)
+    cpu_presets: tuple[str, ...] = ("smoke",)
 
 
 class Registry:

@@ -8,6 +8,7 @@ RUNNER = RunnerSpec(
     summary="Binarized MLP (+-1 weights and activations) on MNIST, packed bits and XNOR-popcount inference",
     datasets=("mnist",),
     presets=("default", "smoke", "paper"),
+    cpu_presets=("default", "smoke"),
     entrypoint="runners.bnn.train:main",
     config="runners.bnn.config",
     resources=Resources(gpus=1, cpus=8, mem_gb=16, time_min=24 * 60),

@@ -8,6 +8,7 @@ RUNNER = RunnerSpec(
     summary="LeNet-5 with kervolution (polynomial, Gaussian, Lp kernels) against the CNN on MNIST",
     datasets=("mnist",),
     presets=("default", "smoke", "paper", "paper-noact"),
+    cpu_presets=("default", "smoke"),
     entrypoint="runners.kervolution.train:main",
     config="runners.kervolution.config",
     resources=Resources(gpus=1, cpus=4, mem_gb=8, time_min=60),
