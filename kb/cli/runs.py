@@ -158,7 +158,9 @@ def _show_run(record, metrics_by_epoch: list[dict] | None = None) -> None:
 
 
 def _with_unit(value: float, unit: str) -> str:
-    return f"{value:g}{unit}" if unit in ("", "%") else f"{value:g} {unit}"
+    from kb.runs.verdict import unit_suffix
+
+    return f"{value:g}{unit_suffix(unit)}"
 
 
 runs_app = typer.Typer(rich_markup_mode=None, help="Run records: list, compare, export, import.", invoke_without_command=True)

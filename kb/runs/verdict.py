@@ -7,6 +7,11 @@ NOT_REPRODUCED = "not reproduced"
 NOT_COMPARABLE = "not comparable"
 
 
+def unit_suffix(unit: str | None) -> str:
+    """How a claim's unit follows a number: "99.1%", "4.2x", "45 frames/s", "0.3 points"."""
+    return "" if not unit else unit if unit in ("%", "x") else f" {unit}"
+
+
 def applies(claim: dict[str, Any], config: dict[str, Any]) -> bool:
     """A claim with ``when: {field: value}`` concerns only runs whose config has those values."""
     return not mismatches(claim, config)

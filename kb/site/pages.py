@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from kb.runs.verdict import unit_suffix
 from kb.site.claims import claim_results
 from kb.site.figures import FigurePlan, data_label, plan
 from kb.site.paths import listing, paper_page, relative, run_page, runner_folder, tag_folder
@@ -340,7 +341,7 @@ def _claims_section(site: _Site, paper: PaperView, page: str) -> str:
         ours = verdict.get("ours")
         rows.append([
             str(count), text(claim["metric"]), text(claim["dataset"]),
-            number(float(claim["value"])) + text(claim.get("unit") or ""), "" if ours is None else number(float(ours)),
+            number(float(claim["value"])) + text(unit_suffix(claim.get("unit"))), "" if ours is None else number(float(ours)),
             _data(result.run) if result.run else "", badge(result.label), _run_link(result.run, page) if result.run else "",
         ])
         details.append(_claim_detail(count, claim, verdict.get("reason")))
@@ -404,7 +405,7 @@ def _claim_detail(count: int, claim: dict[str, Any], reason: str | None = None) 
 
 
 def _claims_table(claims: tuple[dict[str, Any], ...]) -> str:
-    rows = [[str(n), text(c["metric"]), text(c["dataset"]), number(float(c["value"])) + text(c.get("unit") or ""),
+    rows = [[str(n), text(c["metric"]), text(c["dataset"]), number(float(c["value"])) + text(unit_suffix(c.get("unit"))),
              text(c["direction"]), number(float(c.get("tolerance") or 0))] for n, c in enumerate(claims, 1)]
     details = [_claim_detail(n, c) for n, c in enumerate(claims, 1)]
     return "\n\n".join([table(["#", "Metric", "Dataset", "Claimed", "Better", "Tolerance"], rows), *filter(None, details)])
