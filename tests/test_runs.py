@@ -184,6 +184,8 @@ def test_runs_export_and_import_round_trip(settings, kb, tmp_path, monkeypatch):
         copy = session.get(RunRecord, record.id)
         count = len(session.exec(Metric.__table__.select().where(Metric.run_id == record.id)).all())
     assert copy.final == record.final and copy.verdicts == record.verdicts and count == 21
+    document = json.loads(exported.read_text())
+    assert document["format"] == "kb-run/2" and "steps_thinned" not in document
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something-else"}')
     result = kb("runs", "import", str(bad))
@@ -209,3 +211,21 @@ def test_a_checkpoint_carries_the_cuda_random_state(tmp_path, monkeypatch):
     assert again.resume_state() == {"step": 5}
     again.close()
     assert [t.tolist() for t in restored] == [t.tolist() for t in states]
+
+
+def test_export_thins_long_step_curves_and_reads_old_files(settings, kb, tmp_path):
+    record = reproduce(settings, Request("counter", seed=1))          # 400 steps of loss
+    assert kb("runs", "export", record.id, "--out", str(tmp_path), "--max-points", "50").code == 0
+    path = tmp_path / f"{record.id}.json"
+    document = json.loads(path.read_text())
+    steps = [row for row in document["metrics"] if row[0] == "step" and row[3] == "loss"]
+    assert len(steps) == 50 and steps[-1][1] == 400 and steps[0][1] == 8          # every 8th step, the last kept
+    assert document["steps_thinned"]["every"]["loss"] == 8
+    assert len(path.read_text().splitlines()) < 200                      # one row per line, not one number
+    # A kb-run/1 file (metrics inside "run") still loads.
+    old = {"format": "kb-run/1", "run": {**document["run"], "metrics": document["metrics"]}}
+    path.write_text(json.dumps(old))
+    assert kb("runs", "import", str(path)).code == 0
+    with session_scope(settings) as session:
+        rows = session.exec(Metric.__table__.select().where(Metric.run_id == record.id, Metric.kind == "step")).all()
+    assert len([r for r in rows if r.name == "loss"]) == 50

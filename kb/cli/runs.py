@@ -225,15 +225,16 @@ def runs_compare(a: str, b: str, as_json: JsonOpt = False) -> None:
 def runs_export(
     run_ids: Annotated[Optional[list[str]], typer.Argument(help="Runs to export; all when none.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder (default papers/<slug>/runs/).")] = None,
+    max_points: Annotated[int, typer.Option(help="Values kept per step metric (every k-th step and the last); 0 = all.")] = 1000,
 ) -> None:
-    """Write run records to JSON files that can be committed."""
+    """Write run records to JSON files that can be committed (step curves thinned to --max-points)."""
     from kb.db import session_scope
     from kb.runs.records import export_runs
     from kb.settings import load_settings
 
     settings = load_settings()
     with session_scope(settings) as session:
-        written = export_runs(session, settings.papers, run_ids or [], out)
+        written = export_runs(session, settings.papers, run_ids or [], out, max_points=max_points)
     for path in written:
         console().print(f"wrote {path}")
 

@@ -16,7 +16,8 @@ from kb.errors import BadInput, NotFound
 from kb.files import write_atomic
 from kb.models import Metric, Paper, RunRecord
 
-FORMAT = "kb-run/1"
+FORMAT = "kb-run/2"
+_FORMATS = ("kb-run/1", FORMAT)
 _DATES = ("created", "started", "ended")
 
 
@@ -69,17 +70,60 @@ def compare(a: RunRecord, b: RunRecord) -> dict[str, Any]:
     return {"a": a.id, "b": b.id, "config": _diff(a.config, b.config), "env": _diff(env_a, env_b), "metrics": metrics}
 
 
-def to_document(session: Session, record: RunRecord) -> dict[str, Any]:
+def thin_steps(rows: list[Metric], max_points: int) -> tuple[list[Metric], dict[str, int]]:
+    """Keep at most ``max_points`` step values per metric: every k-th step and always the last.
+
+    Epoch metrics are all kept. Returns the rows and {metric: k} for the metrics that were thinned.
+    """
+    if max_points <= 0:
+        return rows, {}
+    by_name: dict[str, list[Metric]] = {}
+    for row in rows:
+        if row.kind == "step":
+            by_name.setdefault(row.name, []).append(row)
+    strides = {name: -(-len(values) // max_points) for name, values in by_name.items() if len(values) > max_points}
+    if not strides:
+        return rows, {}
+    kept = []
+    for row in rows:
+        stride = strides.get(row.name) if row.kind == "step" else None
+        if stride is None:
+            kept.append(row)
+            continue
+        values = by_name[row.name]
+        if row.step % stride == 0 or row is values[-1]:
+            kept.append(row)
+    return kept, strides
+
+
+def to_document(session: Session, record: RunRecord, *, max_points: int = 0) -> dict[str, Any]:
     data = record.model_dump()
     for key in _DATES:
         data[key] = data[key].isoformat() if data[key] else None
     data.pop("job_id", None)
-    data["metrics"] = [[m.kind, m.step, m.epoch, m.name, m.value] for m in metrics_of(session, record.id)]
-    return {"format": FORMAT, "run": data}
+    rows, strides = thin_steps(metrics_of(session, record.id), max_points)
+    document: dict[str, Any] = {"format": FORMAT, "run": data}
+    if strides:
+        document["steps_thinned"] = {"every": strides, "full_metrics": "metrics.csv in the run folder"}
+    document["metrics"] = [[m.kind, m.step, m.epoch, m.name, m.value] for m in rows]
+    return document
 
 
-def export_runs(session: Session, papers_root: Path, run_ids: list[str], out: Path | None) -> list[Path]:
-    """Write each run to ``out/<id>.json`` or, by default, ``papers/<slug>/runs/<id>.json``."""
+def dump_document(document: dict[str, Any]) -> str:
+    """JSON with the run readable (indented) and one metric row per line, so files stay small."""
+    parts = [f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False, indent=1)}".replace("\n", "\n ")
+             for k, v in document.items() if k != "metrics"]
+    rows = ",\n  ".join(json.dumps(row) for row in document.get("metrics", []))
+    parts.append(f'"metrics": [\n  {rows}\n ]' if rows else '"metrics": []')
+    return "{\n " + ",\n ".join(parts) + "\n}\n"
+
+
+def export_runs(session: Session, papers_root: Path, run_ids: list[str], out: Path | None, *,
+                max_points: int = 0) -> list[Path]:
+    """Write each run to ``out/<id>.json`` or, by default, ``papers/<slug>/runs/<id>.json``.
+
+    ``max_points`` > 0 keeps that many values per step metric (the curve, not every step).
+    """
     records = [get_run(session, r) for r in run_ids] if run_ids else list_runs(session)
     written = []
     for record in records:
@@ -90,16 +134,17 @@ def export_runs(session: Session, papers_root: Path, run_ids: list[str], out: Pa
             if paper is None:
                 raise NotFound(f"run {record.id} belongs to {record.paper_key}, which is not in the catalog; use --out DIR")
             target = papers_root / paper.slug / "runs" / f"{record.id}.json"
-        write_atomic(target, json.dumps(to_document(session, record), ensure_ascii=False, indent=1) + "\n")
+        write_atomic(target, dump_document(to_document(session, record, max_points=max_points)))
         written.append(target)
     return written
 
 
 def _from_document(document: Any, where: str) -> tuple[RunRecord, list[Metric]]:
-    if not isinstance(document, dict) or document.get("format") != FORMAT or not isinstance(document.get("run"), dict):
+    if not isinstance(document, dict) or document.get("format") not in _FORMATS or not isinstance(document.get("run"), dict):
         raise BadInput(f"{where}: not a kb run file (expected format {FORMAT})")
     data = dict(document["run"])
-    metrics = data.pop("metrics", [])
+    metrics = document.get("metrics", data.pop("metrics", []))   # kb-run/1 kept them inside "run"
+    data.pop("metrics", None)
     try:
         for key in _DATES:
             data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
