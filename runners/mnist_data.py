@@ -31,8 +31,8 @@ FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 FULL_TEST_SIZE = 10000
-HOW_TO_GET = ("with network access, torchvision.datasets.MNIST(ROOT, download=True) puts them in "
-              "ROOT/MNIST/raw/ (then pass --data ROOT), or copy them from http://yann.lecun.com/exdb/mnist/")
+HOW_TO_GET = ("with network access add --set download=true (torchvision fetches them into DIR/MNIST/raw/), "
+              "or copy them there from a machine that has them")
 
 
 @dataclass(frozen=True)
@@ -125,13 +125,42 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def load_mnist(data_dir: Path | None) -> Mnist:
-    """All of MNIST from ``data_dir`` (or ``KB_DATA``), checked for consistent shapes and labels.
+def download(root: Path) -> None:
+    """Fetch MNIST with torchvision into ``root/MNIST/raw/`` (needs network; never run in tests).
 
     Raises:
-        KBError: the files are missing, corrupt, or disagree with each other.
+        KBError: torchvision is not installed, or the download failed.
     """
-    folder = locate(data_dir)
+    try:
+        from torchvision.datasets import MNIST
+    except ImportError:
+        raise KBError("downloading MNIST needs torchvision: pip install torchvision (a build matching your torch), "
+                      "or copy the four files into the --data folder") from None
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        for train in (True, False):
+            MNIST(str(root), train=train, download=True)
+    except (OSError, RuntimeError) as exc:
+        raise KBError(f"could not download MNIST into {root} ({exc}); check the network, or copy the four files "
+                      "there from a machine that has them") from None
+
+
+def load_mnist(data_dir: Path | None, *, fetch: bool = False) -> Mnist:
+    """All of MNIST from ``data_dir`` (or ``KB_DATA``), checked for consistent shapes and labels.
+
+    With ``fetch``, files that are not there are downloaded first (torchvision).
+
+    Raises:
+        KBError: the files are missing (and not fetched), corrupt, or disagree with each other.
+    """
+    try:
+        folder = locate(data_dir)
+    except KBError:
+        root = data_dir if data_dir is not None else (Path(os.environ["KB_DATA"]) if os.environ.get("KB_DATA") else None)
+        if not fetch or root is None:
+            raise
+        download(root.expanduser())
+        folder = locate(data_dir)
     arrays = {}
     for key, name in FILES.items():
         path = find_file(folder, name)

@@ -101,7 +101,7 @@ def test_missing_files_name_what_and_where(tmp_path, monkeypatch):
     for name in NAMES.values():
         assert name in message
     assert str(tmp_path) in message and str(tmp_path / "MNIST" / "raw") in message
-    assert "torchvision.datasets.MNIST" in message and "download=True" in message
+    assert "--set download=true" in message and "torchvision" in message
     with pytest.raises(KBError, match="--data"):
         load_mnist(None)
     write_mnist(tmp_path, n_train=5, n_test=5)
@@ -154,3 +154,51 @@ def test_real_mnist_matches_its_published_facts():
     assert torch.bincount(data.train_labels.long()).tolist() == counts
     assert round(data.train_images.double().mean().item() / 255, 6) == 0.130660
     assert data.dataset_name == "mnist-test"
+
+
+def _fake_torchvision(monkeypatch, mnist_class):
+    import sys
+    import types
+
+    package = types.ModuleType("torchvision")
+    datasets = types.ModuleType("torchvision.datasets")
+    datasets.MNIST = mnist_class
+    package.datasets = datasets
+    monkeypatch.setitem(sys.modules, "torchvision", package)
+    monkeypatch.setitem(sys.modules, "torchvision.datasets", datasets)
+
+
+def test_download_fetches_into_the_data_folder_only_when_asked(tmp_path, monkeypatch):
+    calls = []
+
+    class FakeMNIST:            # torchvision's MNIST(root, train, download) writes ROOT/MNIST/raw/
+        def __init__(self, root, train=True, download=False):
+            calls.append((root, train, download))
+            write_mnist(Path(root) / "MNIST" / "raw", n_train=20, n_test=10, compress=False)
+
+    _fake_torchvision(monkeypatch, FakeMNIST)
+    with pytest.raises(KBError, match="download=true"):
+        load_mnist(tmp_path / "data")
+    assert calls == []
+    data = load_mnist(tmp_path / "data", fetch=True)
+    assert len(data.train_labels) == 20 and data.folder == tmp_path / "data" / "MNIST" / "raw"
+    assert calls == [(str(tmp_path / "data"), True, True), (str(tmp_path / "data"), False, True)]
+    load_mnist(tmp_path / "data", fetch=True)                       # already there: nothing fetched
+    assert len(calls) == 2
+
+
+def test_download_without_torchvision_or_network_is_one_clear_line(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torchvision", None)            # import fails
+    monkeypatch.setitem(sys.modules, "torchvision.datasets", None)
+    with pytest.raises(KBError, match="needs torchvision: pip install torchvision"):
+        load_mnist(tmp_path, fetch=True)
+
+    class Offline:
+        def __init__(self, root, train=True, download=False):
+            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    _fake_torchvision(monkeypatch, Offline)
+    with pytest.raises(KBError, match="could not download MNIST into .*check the network"):
+        load_mnist(tmp_path, fetch=True)

@@ -29,6 +29,7 @@ class Config:
     train_limit: int = 0               # use only the first N training images, validation included (0 = all)
     test_limit: int = 0                # evaluate on the first N test images (0 = all 10000: "mnist-test")
     eval_batch_size: int = 1000
+    download: bool = False             # fetch MNIST with torchvision into --data when it is not there
 
 
 PAPER = Config()

@@ -9,8 +9,9 @@ from runners.mnist_data import Mnist, load_mnist
 
 
 def load(config, data_dir: Path | None) -> Mnist:
-    """MNIST from ``data_dir`` (or ``KB_DATA``), cut to the config's train/test limits."""
-    data = load_mnist(data_dir).subset(config.train_limit, config.test_limit)
+    """MNIST from ``data_dir`` (or ``KB_DATA``; downloaded there with ``download``), cut to the
+    config's train/test limits."""
+    data = load_mnist(data_dir, fetch=config.download).subset(config.train_limit, config.test_limit)
     if not 0 < config.validation_size < len(data.train_labels):
         raise BadInput(f"validation_size={config.validation_size} must be between 0 and the "
                        f"{len(data.train_labels)} training images")

@@ -8,8 +8,9 @@ from runners.mnist_data import Mnist, load_mnist
 
 
 def load(config, data_dir: Path | None) -> Mnist:
-    """MNIST from ``data_dir`` (or ``KB_DATA``), cut to the config's train/test limits."""
-    return load_mnist(data_dir).subset(config.train_limit, config.test_limit)
+    """MNIST from ``data_dir`` (or ``KB_DATA``; downloaded there with ``download``), cut to the
+    config's train/test limits."""
+    return load_mnist(data_dir, fetch=config.download).subset(config.train_limit, config.test_limit)
 
 
 def as_input(images: torch.Tensor) -> torch.Tensor:
