@@ -9,7 +9,7 @@ from kb.errors import KBError, RunInterrupted
 from kb.runs.config import resolve
 from runners.kervolution import RUNNER
 from runners.kervolution.train import main
-from tests.test_mnist_data import new_run, write_mnist
+from tests.test_mnist_data import new_run, smoke_through_cli, write_mnist
 
 
 def test_presets_resolve_and_first_is_default():
@@ -63,3 +63,10 @@ def test_interrupted_then_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
         for key, value in reference_weights[name].items():
             assert torch.equal(final_weights[name][key], value), (name, key)
     assert json.dumps(resumed.epoch_metrics[-1]) == json.dumps(whole.epoch_metrics[-1])
+
+
+def test_smoke_through_kb_reproduce_with_the_shipped_claims(kb, kb_env, tmp_path):
+    run = smoke_through_cli(kb, kb_env, tmp_path, "kervolution", "kervolution")
+    assert run["verdict"] == "not comparable"          # 128 test images are not the paper's 10k
+    assert {v["metric"] for v in run["verdicts"]} == {"accuracy_gain", "mean_accuracy_gain"}
+    assert all("mnist-test-subset" in v["reason"] for v in run["verdicts"])

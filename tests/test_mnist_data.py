@@ -202,3 +202,26 @@ def test_download_without_torchvision_or_network_is_one_clear_line(tmp_path, mon
     _fake_torchvision(monkeypatch, Offline)
     with pytest.raises(KBError, match="could not download MNIST into .*check the network"):
         load_mnist(tmp_path, fetch=True)
+
+
+def smoke_through_cli(kb, settings, tmp_path, runner: str, slug: str) -> dict:
+    """``kb reproduce RUNNER --config smoke --data`` on a small MNIST in the IDX format, with the
+    shipped paper entry (and its claims) in the catalog; returns the run as ``kb runs --json`` shows it."""
+    import json
+    import shutil
+
+    from tests.conftest import ROOT
+
+    (settings.papers / slug).mkdir()
+    shutil.copy(ROOT / "papers" / slug / "paper.yaml", settings.papers / slug / "paper.yaml")
+    assert kb("sync").code == 0
+    missing = kb("reproduce", runner, "--config", "smoke")
+    assert missing.code != 0 and "--data" in missing.err and "train-images-idx3-ubyte" in missing.err
+    assert "Traceback" not in missing.err
+    write_mnist(tmp_path / "mnist")
+    result = kb("reproduce", runner, "--config", "smoke", "--data", str(tmp_path / "mnist"))
+    assert result.code == 0, result.err
+    runs = json.loads(kb("runs", "--runner", runner, "--json").out)
+    succeeded = [r for r in runs if r["status"] == "succeeded"]
+    assert len(succeeded) == 1
+    return succeeded[0]
