@@ -24,7 +24,7 @@ def runners(as_json: JsonOpt = False) -> None:
         return
     table("runners", ["name", "paper", "datasets", "presets", "claims", "last run"],
           [[r["name"], f"{r['paper']} {escape(r['paper_title'] or '')[:40]}", ", ".join(r["datasets"]), ", ".join(r["presets"]),
-            "\n".join(f"{c['metric']} {_with_unit(c['value'], c.get('unit', ''))} ({c['dataset']})" for c in r["claims"]),
+            "\n".join(f"{c['metric']} {_with_unit(c['value'], c.get('unit', ''))} ({c['dataset']}{_when(c)})" for c in r["claims"]),
             (f"{r['last_run']['id']} {r['last_run']['status']} · {r['last_run']['verdict']}" if r["last_run"] else "never run")]
            for r in rows])
 
@@ -155,6 +155,10 @@ def _show_run(record, metrics_by_epoch: list[dict] | None = None) -> None:
               [[v["metric"], v["dataset"], _with_unit(v["claimed"], v.get("unit", "")), "" if v["ours"] is None else f"{v['ours']:.4g}",
                 v["verdict"], escape(v.get("reason", ""))] for v in record.verdicts])
     out.print(f"run folder: {record.run_dir}")
+
+
+def _when(claim: dict) -> str:
+    return "".join(f", {k}={v}" for k, v in (claim.get("when") or {}).items())
 
 
 def _with_unit(value: float, unit: str) -> str:
