@@ -11,7 +11,7 @@ from kb.errors import KBError, NotFound
 from kb.models import Metric, RunRecord
 from kb.runs.execute import Request, mark_dead_runs, reproduce
 from kb.runs.registry import Registry, RunnerSpec, load_registry
-from kb.runs.verdict import judge_all
+from kb.runs.verdict import judge_all, summary
 from tests.conftest import write_paper
 
 RUNNERS = Path(__file__).parent / "fixtures" / "framework_runners"
@@ -74,6 +74,16 @@ def test_a_claim_for_another_setting_is_shown_as_not_comparable_with_the_differe
     assert by_source["Table 1"]["verdict"] == "not comparable" and "difference" not in by_source["Table 1"]
     assert by_source["Table 1"]["reason"] == "the claim is for hidden=4096; this run has hidden=1024"
     assert by_source["Table 1"]["claimed"] == 1.0 and by_source["Table 1"]["ours"] == 3.0
+
+
+def test_the_one_word_verdict_does_not_hide_a_claim_that_failed():
+    def v(word):
+        return {"verdict": word}
+
+    assert summary([v("reproduced"), v("not comparable")]) == "reproduced"
+    assert summary([v("reproduced"), v("not reproduced")]) == "partly reproduced (1 of 2)"
+    assert summary([v("not reproduced"), v("not comparable")]) == "not reproduced"
+    assert summary([v("not comparable")]) == "not comparable" and summary([]) == "no matching claim"
 
 
 def test_sync_judges_runs_again_when_the_claims_change(settings, kb, kb_env):

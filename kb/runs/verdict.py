@@ -70,6 +70,12 @@ def judge_all(claims: list[dict[str, Any]], *, config: dict[str, Any], final: di
 
 
 def summary(verdicts: list[dict[str, Any]]) -> str:
-    """One word for a run: the best verdict it earned (reproduced > not reproduced > not comparable)."""
-    kinds = {v["verdict"] for v in verdicts}
-    return next((k for k in (REPRODUCED, NOT_REPRODUCED, NOT_COMPARABLE) if k in kinds), "no matching claim")
+    """A run's verdicts in a few words: "reproduced" only when every comparable claim is,
+    "partly reproduced (1 of 2)" when some are, else "not reproduced" / "not comparable"."""
+    judged = [v for v in verdicts if v["verdict"] in (REPRODUCED, NOT_REPRODUCED)]
+    if not judged:
+        return NOT_COMPARABLE if verdicts else "no matching claim"
+    good = sum(v["verdict"] == REPRODUCED for v in judged)
+    if good == len(judged):
+        return REPRODUCED
+    return NOT_REPRODUCED if good == 0 else f"partly reproduced ({good} of {len(judged)})"

@@ -92,7 +92,8 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def badge(word: str) -> str:
-    return f"**{text(word)}**{{ .kb-badge .kb-{_BADGES.get(word, 'na')} }}" if word else ""
+    kind = "warn" if word.startswith("partly") else _BADGES.get(word, "na")
+    return f"**{text(word)}**{{ .kb-badge .kb-{kind} }}" if word else ""
 
 
 def code_block(value: str, lang: str = "") -> str:
