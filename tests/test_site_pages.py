@@ -218,3 +218,10 @@ def test_generation_is_deterministic():
 def test_bare_urls_in_notes_become_links_but_script_urls_do_not():
     html = markdown_renderer()("- arXiv: https://arxiv.org/abs/1506.02640\n- javascript:alert(1)")
     assert '<a href="https://arxiv.org/abs/1506.02640">' in html and 'href="javascript' not in html
+
+
+def test_claimed_values_keep_the_space_before_a_word_unit():
+    from kb.site.pages import with_unit
+
+    assert with_unit(0, "points") == "0 points" and with_unit(45, "frames/s") == "45 frames/s"
+    assert with_unit(63.4, "%") == "63.4%" and with_unit(4, "x") == "4x" and with_unit(0.5, None) == "0.5"

@@ -91,6 +91,12 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def with_unit(value: Any, unit: str | None) -> str:
+    """A claimed value with its unit: "63.4%", "45 frames/s" (``text`` would drop the space)."""
+    suffix = unit_suffix(unit)
+    return number(float(value)) + (" " if suffix.startswith(" ") else "") + text(suffix)
+
+
 def badge(word: str) -> str:
     kind = "warn" if word.startswith("partly") else _BADGES.get(word, "na")
     return f"**{text(word)}**{{ .kb-badge .kb-{kind} }}" if word else ""
@@ -342,7 +348,7 @@ def _claims_section(site: _Site, paper: PaperView, page: str) -> str:
         ours = verdict.get("ours")
         rows.append([
             str(count), text(claim["metric"]), text(claim["dataset"]),
-            number(float(claim["value"])) + text(unit_suffix(claim.get("unit"))), "" if ours is None else number(float(ours)),
+            with_unit(claim["value"], claim.get("unit")), "" if ours is None else number(float(ours)),
             _data(result.run) if result.run else "", badge(result.label), _run_link(result.run, page) if result.run else "",
         ])
         details.append(_claim_detail(count, claim, verdict.get("reason")))
@@ -406,7 +412,7 @@ def _claim_detail(count: int, claim: dict[str, Any], reason: str | None = None) 
 
 
 def _claims_table(claims: tuple[dict[str, Any], ...]) -> str:
-    rows = [[str(n), text(c["metric"]), text(c["dataset"]), number(float(c["value"])) + text(unit_suffix(c.get("unit"))),
+    rows = [[str(n), text(c["metric"]), text(c["dataset"]), with_unit(c["value"], c.get("unit")),
              text(c["direction"]), number(float(c.get("tolerance") or 0))] for n, c in enumerate(claims, 1)]
     details = [_claim_detail(n, c) for n, c in enumerate(claims, 1)]
     return "\n\n".join([table(["#", "Metric", "Dataset", "Claimed", "Better", "Tolerance"], rows), *filter(None, details)])
