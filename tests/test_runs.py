@@ -121,6 +121,8 @@ def test_a_crash_is_recorded_as_failed_with_the_error(settings, kb):
     assert "Traceback" in (Path(record.run_dir) / "log").read_text()
     result = kb("reproduce", "counter", "--set", "crash_at=3")
     assert result.code == 1 and "exploded on purpose" in result.err
+    assert "failed and is recorded (kb run show counter-" in result.err and "Traceback" not in result.err
+    assert result.err.count("exploded on purpose") == 1          # said once, not in a summary and again
 
 
 def test_a_corrupt_checkpoint_gives_a_clear_error(settings):

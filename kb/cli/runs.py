@@ -122,12 +122,15 @@ def reproduce(
             live.close()
     if as_json:
         print_json(record.model_dump())
+    elif record.status == "failed":
+        # The error line below says what went wrong; the record is kept for `kb run show`.
+        console(stderr=True).print(f"run {record.id} failed and is recorded (kb run show {record.id})", soft_wrap=True)
     else:
         _show_run(record)
     if record.status == "interrupted":
         raise KBError(f"run {record.id} interrupted; resume with: kb reproduce --resume {record.id}")
     if record.status != "succeeded":
-        raise KBError(f"run {record.id} failed: {record.error}")
+        raise KBError(f"{record.error}")
 
 
 def _show_run(record, metrics_by_epoch: list[dict] | None = None) -> None:
