@@ -162,6 +162,22 @@ def test_claims_prefer_a_run_on_the_claims_data_and_never_credit_synthetic_data(
     assert spec["panels"][0]["run_data"] == "generated (synthetic)" and spec["panels"][0]["verdict"] == "not comparable"
 
 
+def test_claims_show_every_seed_of_the_same_experiment():
+    from dataclasses import replace
+
+    runs = [replace(run_view(f"s{seed}", dataset="voc2007-test", synthetic=False, value=value, day=10 - seed),
+                    seed=seed, config={"lr": 0.01, **extra})
+            for seed, value, extra in ((0, 60.0, {}), (1, 62.0, {"download": False}), (2, 64.0, {}))]
+    other_preset = replace(runs[0], id="p", preset="paper", seed=3, final={"map": 10.0})
+    other_config = replace(runs[0], id="c", seed=4, config={"lr": 0.1}, final={"map": 20.0})
+    older_same_seed = replace(runs[0], id="old", final={"map": 1.0})
+    [result] = claim_results((CLAIM,), [*runs, other_preset, other_config, older_same_seed])
+    assert result.run.id == "s0" and result.seeds == (60.0, 62.0, 64.0)   # newest per seed, same config
+    assert result.seed_summary == "62 ± 2 (3 seeds)"
+    [single] = claim_results((CLAIM,), [runs[0]])
+    assert single.seeds == (60.0,) and single.seed_summary == ""
+
+
 def test_figure_files_are_named_by_their_data():
     one = run_view("a", dataset="generated", synthetic=True, value=1.0, day=1)
     first = figures.plan(Snapshot(runs=(one,))).runs["a"]

@@ -1,5 +1,6 @@
 """Claimed vs reproduced: each of a paper's claims beside the run that answers it best."""
 
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,14 @@ class ClaimResult:
     claim: dict[str, Any]
     run: RunView | None = None
     verdict: dict[str, Any] | None = None     # the run's verdict on this claim (kb/runs/verdict.py)
+    seeds: tuple[float, ...] = ()             # the claim's metric in every seed of the run's experiment
+
+    @property
+    def seed_summary(self) -> str:
+        """"-0.04 ± 0.07 (3 seeds)" when the experiment ran with more than one seed."""
+        if len(self.seeds) < 2:
+            return ""
+        return f"{statistics.mean(self.seeds):.4g} ± {statistics.stdev(self.seeds):.2g} ({len(self.seeds)} seeds)"
 
     @property
     def label(self) -> str:
@@ -40,6 +49,23 @@ def claim_results(claims: tuple[dict[str, Any], ...], runs: list[RunView]) -> li
     for claim in claims:
         judged = [(run, v) for run in runs for v in run.verdicts if _same_claim(claim, v)]
         comparable = [(run, v) for run, v in judged if v.get("verdict") != NOT_COMPARABLE]
-        best = (comparable or judged or [(None, None)])[0]
-        results.append(ClaimResult(claim=claim, run=best[0], verdict=best[1]))
+        run, verdict = (comparable or judged or [(None, None)])[0]
+        seeds = _seed_values(run, claim["metric"], runs) if run is not None else ()
+        results.append(ClaimResult(claim=claim, run=run, verdict=verdict, seeds=seeds))
     return results
+
+
+def _seed_values(run: RunView, metric: str, runs: list[RunView]) -> tuple[float, ...]:
+    """``metric`` in the newest succeeded run of each seed of the same experiment: same runner,
+    preset, data and config (fields that only one of the two runs has are ignored, so a field
+    added to the runner later does not split an experiment)."""
+    by_seed: dict[int, float] = {}
+    for other in runs:
+        if (other.status != "succeeded" or metric not in other.final or other.seed in by_seed
+                or (other.runner, other.preset, other.dataset, other.dataset_fingerprint)
+                != (run.runner, run.preset, run.dataset, run.dataset_fingerprint)):
+            continue
+        shared = set(other.config) & set(run.config)
+        if all(other.config[k] == run.config[k] for k in shared):
+            by_seed[other.seed] = float(other.final[metric])
+    return tuple(by_seed[seed] for seed in sorted(by_seed))

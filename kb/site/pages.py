@@ -349,10 +349,11 @@ def _claims_section(site: _Site, paper: PaperView, page: str) -> str:
         rows.append([
             str(count), text(claim["metric"]), text(claim["dataset"]),
             with_unit(claim["value"], claim.get("unit")), "" if ours is None else number(float(ours)),
-            _data(result.run) if result.run else "", badge(result.label), _run_link(result.run, page) if result.run else "",
+            text(result.seed_summary), _data(result.run) if result.run else "", badge(result.label),
+            _run_link(result.run, page) if result.run else "",
         ])
         details.append(_claim_detail(count, claim, verdict.get("reason")))
-    parts = [table(["#", "Metric", "Claim on", "Paper", "Ours", "Run data", "Verdict", "Run"], rows), *filter(None, details)]
+    parts = [table(["#", "Metric", "Claim on", "Paper", "Ours", "All seeds", "Run data", "Verdict", "Run"], rows), *filter(None, details)]
     chart = site.figures.papers.get(paper.slug)
     if chart:
         parts.append(_figure(chart, page, f"claimed vs reproduced for {paper.slug}"))
