@@ -10,6 +10,7 @@ from kb.db import session_scope
 from kb.errors import KBError, NotFound
 from kb.models import Metric, RunRecord
 from kb.runs.execute import Request, mark_dead_runs, reproduce
+from kb.runs.records import thin_steps
 from kb.runs.registry import Registry, RunnerSpec, load_registry
 from kb.runs.verdict import judge_all, summary
 from tests.conftest import write_paper
@@ -234,6 +235,9 @@ def test_export_thins_long_step_curves_and_reads_old_files(settings, kb, tmp_pat
     assert len(steps) == 50 and steps[-1][1] == 400 and steps[0][1] == 8          # every 8th step, the last kept
     assert document["steps_thinned"]["every"]["loss"] == 8
     assert len(path.read_text().splitlines()) < 200                      # one row per line, not one number
+    sparse = [Metric(run_id="x", kind="step", step=4 * i, name="loss", value=float(i)) for i in range(1, 101)]
+    kept, strides = thin_steps(sparse, 50)               # logged every 4th step: half of them stay
+    assert strides == {"loss": 2} and [m.step for m in kept][:3] == [8, 16, 24] and len(kept) == 50
     # A kb-run/1 file (metrics inside "run") still loads.
     old = {"format": "kb-run/1", "run": {**document["run"], "metrics": document["metrics"]}}
     path.write_text(json.dumps(old))

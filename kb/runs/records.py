@@ -84,16 +84,14 @@ def thin_steps(rows: list[Metric], max_points: int) -> tuple[list[Metric], dict[
     strides = {name: -(-len(values) // max_points) for name, values in by_name.items() if len(values) > max_points}
     if not strides:
         return rows, {}
-    kept = []
-    for row in rows:
-        stride = strides.get(row.name) if row.kind == "step" else None
-        if stride is None:
-            kept.append(row)
-            continue
-        values = by_name[row.name]
-        if row.step % stride == 0 or row is values[-1]:
-            kept.append(row)
-    return kept, strides
+    # By position among the metric's values, not by step number: a metric logged every 4th step
+    # thinned by 2 must lose half its values, which ``step % 2`` would not do.
+    keep = set()
+    for name, stride in strides.items():
+        values = by_name[name]
+        keep.update(id(row) for row in values[stride - 1::stride])
+        keep.add(id(values[-1]))
+    return [row for row in rows if row.kind != "step" or row.name not in strides or id(row) in keep], strides
 
 
 def to_document(session: Session, record: RunRecord, *, max_points: int = 0) -> dict[str, Any]:
