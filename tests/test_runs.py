@@ -103,13 +103,17 @@ def test_sync_judges_runs_again_when_the_claims_change(settings, kb, kb_env):
     assert result.code == 0 and "verdicts of 1 runs updated" in result.out
 
 
-def test_interrupted_run_resumes_to_the_same_result(settings):
+def test_interrupted_run_resumes_to_the_same_result(settings, kb):
     straight = reproduce(settings, Request("counter", seed=7))
     stopped = reproduce(settings, Request("counter", seed=7, overrides=("interrupt_at=25",)))
     assert stopped.status == "interrupted" and "--resume" in stopped.error
     assert (Path(stopped.run_dir) / "checkpoints" / "last.pt").exists()
     resumed = reproduce(settings, Request("", resume=stopped.id))
     assert resumed.id == stopped.id and resumed.status == "succeeded" and resumed.resumed == 1
+    assert resumed.info["earlier_segments"] == [{"git_commit": stopped.git_commit, "git_dirty": stopped.git_dirty,
+                                                 "device": stopped.device, "host": stopped.host,
+                                                 "torch": stopped.env["torch"], "torch_threads": stopped.env.get("torch_threads")}]
+    assert "segment 1 before a resume: code" in kb("run", "show", resumed.id).out
     assert resumed.final == straight.final
     with session_scope(settings) as session:
         steps = session.exec(Metric.__table__.select().where(Metric.run_id == resumed.id, Metric.kind == "step")).all()

@@ -147,6 +147,9 @@ def _show_run(record, metrics_by_epoch: list[dict] | None = None) -> None:
     if record.started:
         ended = record.ended.isoformat(timespec="seconds") if record.ended else "-"
         out.print(f"started {record.started.isoformat(timespec='seconds')} · ended {ended}" + (f" · resumed {record.resumed}x" if record.resumed else ""))
+    for number, segment in enumerate(record.info.get("earlier_segments", []), 1):
+        out.print(f"segment {number} before a resume: code {segment.get('git_commit')}" + (" (dirty)" if segment.get("git_dirty") else "")
+                  + f" · {escape(segment.get('device') or '')} · host {segment.get('host')} · torch {segment.get('torch')}")
     if record.throughput:
         out.print(f"throughput: {record.throughput:.1f} samples/s")
     if record.final:

@@ -236,6 +236,10 @@ def reproduce(settings: Settings, request: Request, *, reporter: Reporter | None
         else:
             record.resumed += 1
             record.status, record.error, record.ended = "running", None, None
+            # The record describes the last segment; earlier ones keep their code and machine here.
+            earlier = {"git_commit": record.git_commit, "git_dirty": record.git_dirty, "device": record.device,
+                       "host": record.host, "torch": record.env.get("torch"), "torch_threads": record.env.get("torch_threads")}
+            record.info = {**record.info, "earlier_segments": [*record.info.get("earlier_segments", []), earlier]}
         record.started = record.started or utcnow()
         record.env, record.device, record.host = env, env["device_name"], socket.gethostname()
         record.git_commit, record.git_dirty = commit, dirty
