@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from kb.errors import BadInput, KBError, RunInterrupted
+from kb.errors import BadInput, KBError
 from kb.runs.config import resolve
 from runners.bnn import RUNNER
 from runners.bnn.train import main
-from tests.test_mnist_data import new_run, smoke_through_cli, write_mnist
+from tests.test_mnist_data import new_run, smoke_through_cli, whole_and_resumed, write_mnist
 
 
 def test_presets_resolve_and_first_is_default():
@@ -48,18 +48,8 @@ def test_interrupted_then_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
     # dropout draws from torch's global generator, which kb checkpoints with the state
     write_mnist(tmp_path / "mnist", n_train=500, n_test=100)
     _, config = resolve(RUNNER, "smoke", ["epochs=3", "batch_size=50"])
-    whole = new_run(tmp_path / "whole", tmp_path / "mnist", config)
-    expected = main(config, whole)
-    whole.close()
     # 6 steps per epoch: stopping after step 9 interrupts the second epoch
-    interrupted = new_run(tmp_path / "split", tmp_path / "mnist", config, stop_after=9)
-    with pytest.raises(RunInterrupted):
-        main(config, interrupted)
-    interrupted.close()
-    resumed = new_run(tmp_path / "split", tmp_path / "mnist", config, resuming=True)
-    got = main(config, resumed)
-    resumed.close()
-    assert resumed.progress.resumed_step == 9  # it continued, it did not start over
+    (expected, whole), (got, resumed) = whole_and_resumed(main, config, tmp_path, stop_after=9)
     for key in ("test_error", "xnor_test_error", "memory_ratio"):
         assert got[key] == expected[key]
     assert resumed.epoch_metrics[-1] == whole.epoch_metrics[-1]

@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
-from kb.errors import KBError, RunInterrupted
+from kb.errors import KBError
 from kb.runs.config import resolve
 from runners.kervolution import RUNNER
 from runners.kervolution.train import main
-from tests.test_mnist_data import new_run, smoke_through_cli, write_mnist
+from tests.test_mnist_data import new_run, smoke_through_cli, whole_and_resumed, write_mnist
 
 
 def test_presets_resolve_and_first_is_default():
@@ -43,18 +43,8 @@ def test_missing_data_is_a_clear_error(tmp_path):
 def test_interrupted_then_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
     write_mnist(tmp_path / "mnist", n_train=192, n_test=64)
     _, config = resolve(RUNNER, "smoke", ["epochs=2", "lr=0.05"])
-    whole = new_run(tmp_path / "whole", tmp_path / "mnist", config)
-    expected = main(config, whole)
-    whole.close()
-
-    interrupted = new_run(tmp_path / "split", tmp_path / "mnist", config, stop_after=9)  # mid second epoch
-    with pytest.raises(RunInterrupted):
-        main(config, interrupted)
-    interrupted.close()
-    resumed = new_run(tmp_path / "split", tmp_path / "mnist", config, resuming=True)
-    got = main(config, resumed)
-    resumed.close()
-    assert resumed.progress.resumed_step == 9  # it continued, it did not start over
+    # stopping after step 9 interrupts the second epoch
+    (expected, whole), (got, resumed) = whole_and_resumed(main, config, tmp_path, stop_after=9)
     for key in ("test_accuracy", "baseline_test_accuracy"):
         assert got[key] == expected[key]
     final_weights = torch.load(tmp_path / "split" / "checkpoints" / "last.pt", weights_only=True)["models"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from kb.errors import KBError
+from kb.errors import KBError, RunInterrupted
 from kb.runs.context import Run
 from runners.mnist_data import epoch_order, load_mnist
 
@@ -225,3 +225,21 @@ def smoke_through_cli(kb, settings, tmp_path, runner: str, slug: str) -> dict:
     succeeded = [r for r in runs if r["status"] == "succeeded"]
     assert len(succeeded) == 1
     return succeeded[0]
+
+
+def whole_and_resumed(main, config, tmp_path, stop_after: int):
+    """Train once straight through, and once stopped after ``stop_after`` steps and resumed, in
+    ``tmp_path/whole`` and ``tmp_path/split``. Returns (final, run) of each, after checking that
+    the resumed run continued from the stop instead of starting over."""
+    whole = new_run(tmp_path / "whole", tmp_path / "mnist", config)
+    expected = main(config, whole)
+    whole.close()
+    interrupted = new_run(tmp_path / "split", tmp_path / "mnist", config, stop_after=stop_after)
+    with pytest.raises(RunInterrupted):
+        main(config, interrupted)
+    interrupted.close()
+    resumed = new_run(tmp_path / "split", tmp_path / "mnist", config, resuming=True)
+    got = main(config, resumed)
+    resumed.close()
+    assert resumed.progress.resumed_step == stop_after
+    return (expected, whole), (got, resumed)
