@@ -161,6 +161,7 @@ def sync(settings: Settings) -> SyncReport:
     A broken ``paper.yaml`` or note is named in ``problems``; everything else still loads.
     """
     from kb.importer import load_folder_notes
+    from kb.runs.execute import rejudge
 
     report = SyncReport()
     root = settings.papers
@@ -211,14 +212,8 @@ def sync(settings: Settings) -> SyncReport:
         report.notes = len(session.exec(select(Note.id)).all())
         report.runs_imported = _import_committed_runs(session, settings)
         session.flush()
-        report.verdicts_updated = _rejudge_runs(session, settings)
+        report.verdicts_updated = rejudge(session, settings)
     return report
-
-
-def _rejudge_runs(session: Session, settings: Settings) -> int:
-    from kb.runs.execute import rejudge
-
-    return rejudge(session, settings)
 
 
 def _import_committed_runs(session: Session, settings: Settings) -> int:

@@ -78,6 +78,12 @@ def find_file(folder: Path, name: str) -> Path | None:
     return None
 
 
+def data_root(data_dir: Path | None) -> Path | None:
+    """``--data`` if given, else ``KB_DATA``, else None."""
+    root = data_dir if data_dir is not None else (Path(os.environ["KB_DATA"]) if os.environ.get("KB_DATA") else None)
+    return root.expanduser() if root is not None else None
+
+
 def locate(data_dir: Path | None) -> Path:
     """The folder holding all four MNIST files, searched under ``data_dir`` or ``KB_DATA``.
 
@@ -85,10 +91,9 @@ def locate(data_dir: Path | None) -> Path:
         KBError: no root was given, or no candidate folder holds all four files.
     """
     expected = ", ".join(f"{name}[.gz]" for name in FILES.values())
-    root = data_dir if data_dir is not None else (Path(os.environ["KB_DATA"]) if os.environ.get("KB_DATA") else None)
+    root = data_root(data_dir)
     if root is None:
         raise KBError(f"MNIST needs its four IDX files ({expected}): pass --data DIR or set KB_DATA; {HOW_TO_GET}")
-    root = root.expanduser()
     searched = candidate_folders(root)
     for folder in searched:
         if all(find_file(folder, name) for name in FILES.values()):
@@ -156,10 +161,10 @@ def load_mnist(data_dir: Path | None, *, fetch: bool = False) -> Mnist:
     try:
         folder = locate(data_dir)
     except KBError:
-        root = data_dir if data_dir is not None else (Path(os.environ["KB_DATA"]) if os.environ.get("KB_DATA") else None)
+        root = data_root(data_dir)
         if not fetch or root is None:
             raise
-        download(root.expanduser())
+        download(root)
         folder = locate(data_dir)
     arrays = {}
     for key, name in FILES.items():

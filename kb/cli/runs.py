@@ -130,7 +130,7 @@ def reproduce(
     if record.status == "interrupted":
         raise KBError(f"run {record.id} interrupted; resume with: kb reproduce --resume {record.id}")
     if record.status != "succeeded":
-        raise KBError(f"{record.error}")
+        raise KBError(record.error or f"run {record.id} failed")
 
 
 def _show_run(record, metrics_by_epoch: list[dict] | None = None) -> None:

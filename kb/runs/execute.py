@@ -75,10 +75,13 @@ def rejudge(session: Session, settings: Settings) -> int:
     read in a table later, a tolerance argued over); ``kb sync`` calls this so the catalog never
     shows a verdict against a claim that is no longer in ``papers/``. Returns how many changed.
     """
+    records = list(session.exec(select(RunRecord).where(RunRecord.status == "succeeded")))
+    if not records:
+        return 0
     registry = load_registry(settings.runner_paths)
     claims_by_runner: dict[str, list[dict[str, Any]]] = {}
     changed = 0
-    for record in session.exec(select(RunRecord).where(RunRecord.status == "succeeded")):
+    for record in records:
         if record.runner not in claims_by_runner:
             try:
                 claims_by_runner[record.runner] = claims_for(session, settings, registry.get(record.runner))
