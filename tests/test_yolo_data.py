@@ -95,9 +95,16 @@ def test_vocdevkit_trains_on_07_plus_12_trainval_and_tests_on_07_test(tmp_path):
 
 
 def test_vocdevkit_without_test_list_is_a_clear_error(tmp_path):
-    _vocdevkit(tmp_path, {"2007": {"trainval": "000005"}})
-    with pytest.raises(KBError, match=r"VOC2007/ImageSets/Main/test.txt not found"):
+    _vocdevkit(tmp_path, {"2007": {"trainval": "000005"}, "2012": {"trainval": "2008_000002"}})
+    with pytest.raises(KBError, match=r"VOC2007/ImageSets/Main/test.txt not found.*VOCtest_06-Nov-2007.tar"):
         load_data(tmp_path, CONFIG)
+
+
+def test_a_home_made_voc2007_folder_without_test_list_holds_out_images(tmp_path):
+    devkit = _vocdevkit(tmp_path, {"2007": {"train": "a b c d e f"}})
+    data = load_data(tmp_path, CONFIG)
+    assert data.name == "voc-folder:VOC2007" and (len(data.train), len(data.test)) == (5, 1)
+    assert load_data(devkit / "VOC2007", CONFIG).fingerprint == data.fingerprint
 
 
 def test_wrong_data_path(tmp_path):
@@ -225,3 +232,96 @@ def test_augment_drops_boxes_pushed_out_and_keeps_hue():
             unclipped = hsv_out[:, channel] < 1 - 1e-6
             ratio = hsv_out[unclipped, channel] / hsv_in[unclipped, channel]
             assert np.ptp(ratio) < 1e-3 and 1 / 1.5 - 1e-4 <= ratio[0] <= 1.5 + 1e-4
+
+
+def _voc_folder(folder: Path, objects_of: dict[str, list], lists: dict[str, str] | None = None) -> Path:
+    """A single VOC-format folder: Annotations/ + JPEGImages/ (+ ImageSets/Main lists)."""
+    (folder / "Annotations").mkdir(parents=True)
+    for image_id, objects in objects_of.items():
+        _jpeg(folder / "JPEGImages" / f"{image_id}.jpg", 200, 100)
+        (folder / "Annotations" / f"{image_id}.xml").write_text(_voc_xml(objects))
+    for split, ids in (lists or {}).items():
+        (folder / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
+        (folder / "ImageSets" / "Main" / f"{split}.txt").write_text(ids.replace(" ", "\n") + "\n")
+    return folder
+
+
+def test_labelimg_style_voc_folder_without_lists_and_with_own_classes(tmp_path):
+    # LabelImg writes 0-based corners and one-past-the-end maxima; custom class names.
+    objects = {f"img{i}": [("widget", False, (0, 0, 201, 50)), ("gadget", i == 3, (100, 50, 200, 100))] for i in range(5)}
+    data = load_data(_voc_folder(tmp_path / "parts", objects), CONFIG)
+    assert data.name == "voc-folder:parts" and data.classes == ("gadget", "widget")
+    assert (len(data.train), len(data.test)) == (4, 1) and "no ImageSets/Main lists" in data.detail
+    np.testing.assert_allclose(data.train.targets[0].boxes[0], [0.0, 0.0, 1.0, 0.5], atol=1e-6)  # clipped
+    assert data.train.targets[0].labels.tolist() == [1, 0] and data.train.num_classes == 2
+
+
+def test_voc_year_folder_given_directly_or_2012_alone(tmp_path):
+    devkit = _vocdevkit(tmp_path, {"2007": {"trainval": "000005 000007", "test": "000001"}})
+    data = load_data(devkit / "VOC2007", CONFIG)
+    assert data.name == "voc2007-test" and (len(data.train), len(data.test)) == (2, 1)
+    assert data.classes[11] == "dog" and len(data.classes) == 20
+
+    only_2012 = _vocdevkit(tmp_path / "b", {"2012": {"train": "2008_000002 2008_000003", "val": "2008_000004"}})
+    for given in (tmp_path / "b", only_2012, only_2012 / "VOC2012"):
+        data = load_data(given, CONFIG)
+        assert data.name == "voc-folder:VOC2012" and (len(data.train), len(data.test)) == (2, 1)
+        assert "trained on train (2 images), evaluated on val (1 images)" in data.detail
+
+
+@pytest.mark.parametrize("box, complaint", [((50, 10, 40, 20), "inverted"), ((1, 1, 203, 50), "outside the 200x100")])
+def test_voc_boxes_far_outside_or_inverted_are_errors(tmp_path, box, complaint):
+    path = tmp_path / "a.xml"
+    path.write_text(_voc_xml([("dog", False, box)]))
+    with pytest.raises(KBError, match=complaint):
+        parse_voc_xml(path)
+
+
+def test_voc_folder_missing_image_is_named(tmp_path):
+    folder = _voc_folder(tmp_path / "v", {f"{i}": [("cat", False, (1, 1, 9, 9))] for i in range(6)})
+    (folder / "JPEGImages" / "3.jpg").unlink()
+    with pytest.raises(KBError, match=r"for 3 JPEGImages/3\.jpg is missing"):
+        load_data(folder, CONFIG)
+
+
+def _split_folder(root: Path, split: str, count: int, label: int = 0) -> None:
+    for i in range(count):
+        _jpeg(root / split / "images" / f"{split}{i}.jpg", 64, 64)
+        (root / split / "labels").mkdir(parents=True, exist_ok=True)
+        (root / split / "labels" / f"{split}{i}.txt").write_text(f"{label} 0.5 0.5 0.3 0.3\n")
+
+
+def test_roboflow_layout_evaluates_on_valid_and_never_trains_on_test(tmp_path):
+    root = tmp_path / "export"
+    _split_folder(root, "train", 6)
+    _split_folder(root, "valid", 2, label=1)
+    _split_folder(root, "test", 3, label=2)
+    (root / "data.yaml").write_text("train: train/images\nval: valid/images\nnc: 3\nnames: {0: ant, 1: bee, 2: cow}\n")
+    data = load_data(root, CONFIG)
+    assert data.name == "yolo-folder:export" and data.classes == ("ant", "bee", "cow")
+    assert (len(data.train), len(data.test)) == (6, 2)
+    assert "split 'valid' held out" in data.detail and "test not used" in data.detail
+    assert {int(t.labels[0]) for t in data.train.targets} == {0}
+
+
+def test_flat_layout_with_train_and_test_splits_evaluates_on_test(tmp_path):
+    folder = _yolo_folder(tmp_path / "d", 4, "train")
+    _yolo_folder(folder, 3, "test")
+    (folder / "data.yaml").write_text("names: [a, b, c]\n")
+    data = load_data(folder, CONFIG)
+    assert (len(data.train), len(data.test)) == (4, 3) and data.classes == ("a", "b", "c")
+
+
+def test_yolo_folder_without_any_label_file_or_with_a_broken_yaml(tmp_path):
+    folder = _yolo_folder(tmp_path / "d", 5, None)
+    for label in (folder / "labels").glob("*.txt"):
+        label.rename(label.with_suffix(".TXT.bak"))
+    with pytest.raises(KBError, match=r"none of the 5 images has a label file \(expected e\.g\. labels/000\.txt"):
+        load_data(folder, CONFIG)
+    folder = _yolo_folder(tmp_path / "e", 5, None)
+    (folder / "data.yaml").write_text("names: [a, b\n")
+    with pytest.raises(KBError, match=r"data\.yaml: not a readable dataset YAML"):
+        load_data(folder, CONFIG)
+    (folder / "data.yaml").write_text("names: 3\n")
+    with pytest.raises(KBError, match=r"'names' should be a list"):
+        load_data(folder, CONFIG)

@@ -42,10 +42,10 @@ class Config:
         nms_iou: IoU above which non-maximum suppression removes a lower-scored box of the same class.
         max_detections: detections kept per image after NMS.
         eval_every: evaluate mAP every this many epochs (and always after the last one).
-        num_classes: YOLO-format folders without a names file: the number of classes (0 = the largest
-            label + 1). Ignored for VOC (20) and the generated set.
-        holdout_every: YOLO-format folders without a val split: every n-th image (sorted by path) is
-            held out for evaluation.
+        num_classes: YOLO-format folders without a names file (classes.txt, obj.names, data.yaml): the
+            number of classes (0 = the largest label + 1). Ignored for VOC and the generated set.
+        holdout_every: YOLO-format folders without a val or test split, and VOC-format folders without
+            ImageSets lists: every n-th image (sorted by path) is held out for evaluation.
         generated_train: images in the generated training set (used when no ``--data`` is given).
         generated_test: images in the generated test set.
         generated_seed: seed of the generated set (fixed, so runs with different seeds see the same data).

@@ -1,13 +1,17 @@
 """Detection data for the YOLOv1 runner, and its on-device augmentation.
 
-Three sources, chosen by what ``--data`` points at:
+Four sources, chosen by what ``--data`` points at:
 
 - a PASCAL VOC devkit (``VOCdevkit/`` holding ``VOC2007/`` and optionally ``VOC2012/``): trained on
   2007 + 2012 trainval and evaluated on 2007 test, as in the paper (Sec. 2.2, Table 1);
-- a YOLO-format folder (``images/`` + ``labels/*.txt`` rows ``class cx cy w h``, normalised), with the
-  images directly in ``images/`` or in split subfolders (``images/train2017`` ...). A ``val*`` split is
-  used for evaluation if there is one; otherwise every ``holdout_every``-th image (sorted by path) is
-  held out, the same images on every run;
+- one VOC-format folder (``Annotations/*.xml`` + ``JPEGImages/``, e.g. ``VOCdevkit/VOC2012`` or a set
+  made with LabelImg): split by its ``ImageSets/Main`` lists (trainval/test, train/val or train/test),
+  else every ``holdout_every``-th annotation is held out; classes are the VOC 20 or the names found;
+- a YOLO-format folder (rows ``class cx cy w h``, normalised): ``images/[split/]`` + ``labels/[split/]``
+  as in coco128, or ``<split>/images`` + ``<split>/labels`` as Roboflow and Ultralytics export. A
+  ``val*`` split (else a ``test*`` split) is used for evaluation; otherwise every ``holdout_every``-th
+  image (sorted by path) is held out, the same images on every run. Class names come from
+  ``classes.txt``, ``obj.names`` or ``data.yaml``;
 - nothing: a generated set of coloured shapes on textured backgrounds, deterministic from a seed.
 
 Boxes are kept as corner coordinates in fractions of the image; evaluation converts them to pixels.
@@ -118,13 +122,21 @@ def load_data(data_dir: Path | None, config) -> DetectionData:
     if not data_dir.is_dir():
         raise BadInput(f"--data {data_dir}: no such folder (expected a VOCdevkit folder or a YOLO-format folder)")
     for root in (data_dir, data_dir / "VOCdevkit"):
-        if (root / "VOC2007").is_dir():
+        # The paper's setting: VOC 2007 with its test list, or 2007 and 2012 together.
+        if (root / "VOC2007/ImageSets/Main/test.txt").is_file() or (
+                (root / "VOC2007").is_dir() and (root / "VOC2012").is_dir()):
             return voc_data(root, config)
-    if (data_dir / "images").is_dir():
+    if _is_voc_folder(data_dir):
+        return voc_folder_data(data_dir, config)
+    for root in (data_dir, data_dir / "VOCdevkit"):
+        years = sorted(p for p in root.glob("VOC*") if _is_voc_folder(p)) if root.is_dir() else []
+        if years:
+            return voc_folder_data(years[-1], config)
+    if (data_dir / "images").is_dir() or any((data_dir / s / "images").is_dir() for s in _split_dirs(data_dir)):
         return yolo_folder_data(data_dir, config)
     raise BadInput(
-        f"--data {data_dir}: expected a VOCdevkit folder (holding VOC2007/) or a YOLO-format folder "
-        "(holding images/ and labels/)"
+        f"--data {data_dir}: expected a VOCdevkit folder (holding VOC2007/), a VOC-format folder (Annotations/ "
+        "and JPEGImages/) or a YOLO-format folder (images/ and labels/, or train/images and train/labels)"
     )
 
 
@@ -173,10 +185,33 @@ def _fingerprint(paths: list[Path], root: Path, annotations: list[bytes]) -> str
 
 # -- PASCAL VOC -----------------------------------------------------------------------------------
 
-def parse_voc_xml(path: Path) -> tuple[tuple[int, int], Annotation]:
-    """Read one VOC annotation file: ((width, height), objects), boxes turned into image fractions.
+@dataclass
+class VOCObjects:
+    """One VOC annotation file as written: image size, corner boxes as image fractions, names, difficult."""
+
+    size: tuple[int, int]
+    boxes: list[list[float]]
+    names: list[str]
+    difficult: list[bool]
+
+    def annotation(self, classes: tuple[str, ...], path: Path) -> Annotation:
+        unknown = next((n for n in self.names if n not in classes), None)
+        if unknown is not None:
+            which = "VOC classes" if classes == VOC_CLASSES else f"classes ({', '.join(classes)})"
+            raise KBError(f"{path}: object class {unknown!r} is not one of the {len(classes)} {which}")
+        return Annotation(
+            boxes=torch.tensor(self.boxes, dtype=torch.float32).reshape(-1, 4),
+            labels=torch.tensor([classes.index(n) for n in self.names], dtype=torch.long),
+            difficult=torch.tensor(self.difficult, dtype=torch.bool),
+        )
+
+
+def read_voc_xml(path: Path) -> VOCObjects:
+    """Read one VOC annotation file; boxes become fractions of the image.
 
     VOC boxes are 1-based inclusive pixels, so pixels x1..x2 span [x1 - 1, x2] of a width-W image.
+    Annotation tools that write 0-based or one-past-the-end corners (LabelImg, CVAT) are accepted by
+    clipping to the image; a box more than one pixel outside it, or inverted, is an error.
     """
     try:
         root = ET.parse(path).getroot()
@@ -196,64 +231,140 @@ def parse_voc_xml(path: Path) -> tuple[tuple[int, int], Annotation]:
     width, height = int(number(size, "width")), int(number(size, "height"))
     if width <= 0 or height <= 0:
         raise KBError(f"{path}: image size {width}x{height} is not positive")
-    boxes, labels, difficult = [], [], []
+    objects = VOCObjects((width, height), [], [], [])
     for obj in root.iter("object"):
         name = (obj.findtext("name") or "").strip()
-        if name not in VOC_CLASSES:
-            raise KBError(f"{path}: object class {name!r} is not one of the 20 VOC classes")
+        if not name:
+            raise KBError(f"{path}: an <object> has no <name>")
         box = obj.find("bndbox")
         if box is None:
             raise KBError(f"{path}: object {name!r} has no <bndbox>")
         x1, y1, x2, y2 = (number(box, tag) for tag in ("xmin", "ymin", "xmax", "ymax"))
-        if not (1 <= x1 <= x2 <= width and 1 <= y1 <= y2 <= height):
-            raise KBError(f"{path}: box ({x1}, {y1}, {x2}, {y2}) of {name!r} is outside the {width}x{height} image")
-        boxes.append([(x1 - 1) / width, (y1 - 1) / height, x2 / width, y2 / height])
-        labels.append(VOC_CLASSES.index(name))
-        difficult.append(obj.findtext("difficult", "0").strip() == "1")
-    return (width, height), Annotation(
-        boxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-        labels=torch.tensor(labels, dtype=torch.long),
-        difficult=torch.tensor(difficult, dtype=torch.bool),
-    )
+        if not (0 <= x1 <= x2 <= width + 1 and 0 <= y1 <= y2 <= height + 1):
+            raise KBError(f"{path}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) of {name!r} is outside the "
+                          f"{width}x{height} image or inverted")
+        x1, y1, x2, y2 = max(x1, 1), max(y1, 1), min(x2, width), min(y2, height)
+        objects.boxes.append([(x1 - 1) / width, (y1 - 1) / height, x2 / width, y2 / height])
+        objects.names.append(name)
+        objects.difficult.append(obj.findtext("difficult", "0").strip() == "1")
+    return objects
 
 
-def _voc_split(root: Path, year: str, split: str):
-    listing = root / f"VOC{year}" / "ImageSets" / "Main" / f"{split}.txt"
+def parse_voc_xml(path: Path, classes: tuple[str, ...] = VOC_CLASSES) -> tuple[tuple[int, int], Annotation]:
+    """Read one VOC annotation file: ((width, height), objects), labels indexing ``classes``."""
+    objects = read_voc_xml(path)
+    return objects.size, objects.annotation(classes, path)
+
+
+def _is_voc_folder(folder: Path) -> bool:
+    return (folder / "Annotations").is_dir() and (folder / "JPEGImages").is_dir()
+
+
+def _voc_image(folder: Path, image_id: str) -> Path | None:
+    for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
+        path = folder / "JPEGImages" / f"{image_id}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+@dataclass
+class _Split:
+    """Images of one VOC split with their parsed annotation files."""
+
+    paths: list[Path]
+    objects: list[VOCObjects]
+    xmls: list[Path]
+
+    def part(self, classes: tuple[str, ...], config) -> DetectionSet:
+        targets = [o.annotation(classes, x) for o, x in zip(self.objects, self.xmls)]
+        return DetectionSet(_image_source(self.paths, config.image_size, config), [o.size for o in self.objects],
+                            targets, config.image_size, len(classes))
+
+    def __add__(self, other: "_Split") -> "_Split":
+        return _Split(self.paths + other.paths, self.objects + other.objects, self.xmls + other.xmls)
+
+
+def _voc_ids(folder: Path, image_ids: list[str], listing: Path | None = None) -> _Split:
+    """Parse the annotation and find the image of each id (``listing`` names the list they came from)."""
+    split = _Split([], [], [])
+    for image_id in image_ids:
+        xml_path = folder / "Annotations" / f"{image_id}.xml"
+        image_path = _voc_image(folder, image_id)
+        if not xml_path.is_file() or image_path is None:
+            where = f"{listing} lists {image_id}, but" if listing else f"{folder}: for {image_id}"
+            missing = " and ".join(n for n, ok in ((f"Annotations/{image_id}.xml", xml_path.is_file()),
+                                                   (f"JPEGImages/{image_id}.jpg", image_path)) if not ok)
+            raise BadInput(f"{where} {missing} is missing")
+        split.paths.append(image_path)
+        split.objects.append(read_voc_xml(xml_path))
+        split.xmls.append(xml_path)
+    return split
+
+
+def _voc_listed(folder: Path, name: str) -> _Split:
+    listing = folder / "ImageSets" / "Main" / f"{name}.txt"
     if not listing.is_file():
-        raise BadInput(f"{listing} not found: expected the VOC{year} {split} image list of a VOCdevkit")
-    paths, sizes, targets, raw = [], [], [], []
-    for image_id in listing.read_text().split():
-        xml_path = root / f"VOC{year}" / "Annotations" / f"{image_id}.xml"
-        image_path = root / f"VOC{year}" / "JPEGImages" / f"{image_id}.jpg"
-        if not xml_path.is_file() or not image_path.is_file():
-            raise BadInput(f"{listing} lists {image_id}, but {xml_path.name} or {image_path.name} is missing")
-        size, target = parse_voc_xml(xml_path)
-        paths.append(image_path)
-        sizes.append(size)
-        targets.append(target)
-        raw.append(xml_path.read_bytes())
-    return paths, sizes, targets, raw
+        hint = " (VOC 2007 test comes in its own archive, VOCtest_06-Nov-2007.tar)" if name == "test" else ""
+        raise BadInput(f"{listing} not found: expected the {folder.name} {name} image list of a VOCdevkit{hint}")
+    return _voc_ids(folder, listing.read_text().split(), listing)
 
 
 def voc_data(root: Path, config) -> DetectionData:
     """VOC 2007 + 2012 trainval for training (2012 if present), VOC 2007 test for evaluation."""
-    train = [_voc_split(root, "2007", "trainval")]
+    train = _voc_listed(root / "VOC2007", "trainval")
     years = ["2007"]
     if (root / "VOC2012").is_dir():
-        train.append(_voc_split(root, "2012", "trainval"))
+        train = train + _voc_listed(root / "VOC2012", "trainval")
         years.append("2012")
-    test = _voc_split(root, "2007", "test")
-    paths, sizes, targets, raw = ([item for part in train for item in part[k]] for k in range(4))
-    n = len(VOC_CLASSES)
+    test = _voc_listed(root / "VOC2007", "test")
     return DetectionData(
-        train=DetectionSet(_image_source(paths, config.image_size, config), sizes, targets, config.image_size, n),
-        test=DetectionSet(_image_source(test[0], config.image_size, config), test[1], test[2], config.image_size, n),
+        train=train.part(VOC_CLASSES, config),
+        test=test.part(VOC_CLASSES, config),
         classes=VOC_CLASSES,
         name="voc2007-test",
-        fingerprint=_fingerprint(paths + test[0], root, raw + test[3]),
+        fingerprint=_fingerprint(train.paths + test.paths, root, [x.read_bytes() for x in train.xmls + test.xmls]),
         synthetic=False,
-        detail=f"trained on VOC {'+'.join(years)} trainval ({len(paths)} images), evaluated on VOC 2007 test "
-               f"({len(test[0])} images)",
+        detail=f"trained on VOC {'+'.join(years)} trainval ({len(train.paths)} images), evaluated on VOC 2007 test "
+               f"({len(test.paths)} images)",
+    )
+
+
+def voc_folder_data(folder: Path, config) -> DetectionData:
+    """One VOC-format folder (``Annotations/``, ``JPEGImages/``, optionally ``ImageSets/Main/``).
+
+    The splits are the first pair of image lists found among trainval/test, train/val and train/test;
+    without lists every ``holdout_every``-th annotation (sorted by name) is held out. The classes are
+    the 20 VOC classes when every object is one of them, else the names found, sorted.
+    """
+    lists = folder / "ImageSets" / "Main"
+    pair = next(((a, b) for a, b in (("trainval", "test"), ("train", "val"), ("train", "test"))
+                 if (lists / f"{a}.txt").is_file() and (lists / f"{b}.txt").is_file()), None)
+    if pair:
+        train, test = _voc_listed(folder, pair[0]), _voc_listed(folder, pair[1])
+        how = f"trained on {pair[0]} ({len(train.paths)} images), evaluated on {pair[1]} ({len(test.paths)} images)"
+    else:
+        ids = sorted(p.stem for p in (folder / "Annotations").glob("*.xml"))
+        if not ids:
+            raise BadInput(f"{folder / 'Annotations'}: no .xml annotation files")
+        held = [i % config.holdout_every == config.holdout_every - 1 for i in range(len(ids))]
+        train = _voc_ids(folder, [i for i, h in zip(ids, held) if not h])
+        test = _voc_ids(folder, [i for i, h in zip(ids, held) if h])
+        how = (f"{len(train.paths)} training, {len(test.paths)} test images (every {config.holdout_every}th "
+               "annotation, sorted by name, held out; no ImageSets/Main lists)")
+        if not train.paths or not test.paths:
+            raise BadInput(f"{folder}: {len(ids)} images are too few to hold out a test split")
+    names = {n for o in train.objects + test.objects for n in o.names}
+    classes = VOC_CLASSES if names <= set(VOC_CLASSES) else tuple(sorted(names))
+    comparable = folder.name == "VOC2007" and pair == ("trainval", "test")
+    return DetectionData(
+        train=train.part(classes, config),
+        test=test.part(classes, config),
+        classes=classes,
+        name="voc2007-test" if comparable else f"voc-folder:{folder.resolve().name}",
+        fingerprint=_fingerprint(train.paths + test.paths, folder, [x.read_bytes() for x in train.xmls + test.xmls]),
+        synthetic=False,
+        detail=f"{folder}: {how}; {len(classes)} classes",
     )
 
 
@@ -288,48 +399,98 @@ def parse_yolo_labels(path: Path, num_classes: int | None) -> Annotation:
                       torch.tensor(labels, dtype=torch.long), torch.zeros(len(labels), dtype=torch.bool))
 
 
-def _label_path(image: Path, images_dir: Path, labels_dir: Path) -> Path:
-    return (labels_dir / image.relative_to(images_dir)).with_suffix(".txt")
+def _split_dirs(folder: Path) -> list[str]:
+    """Subfolders laid out as ``<split>/images`` + ``<split>/labels`` (Roboflow and Ultralytics exports)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if (p / "images").is_dir())
+
+
+def _is_val(split: str) -> bool:
+    return split.lower().startswith("val")
+
+
+def _is_test(split: str) -> bool:
+    return split.lower().startswith("test")
+
+
+def _class_names(folder: Path) -> tuple[str, ...]:
+    """Class names from ``classes.txt`` / ``obj.names`` (a name per line) or ``data.yaml`` (``names:``)."""
+    for name in ("classes.txt", "obj.names"):
+        if (folder / name).is_file():
+            return tuple(n.strip() for n in (folder / name).read_text().splitlines() if n.strip())
+    for name in ("data.yaml", "dataset.yaml"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        import yaml
+
+        try:
+            names = (yaml.safe_load(path.read_text()) or {}).get("names")
+        except (yaml.YAMLError, AttributeError) as exc:
+            raise KBError(f"{path}: not a readable dataset YAML ({str(exc).splitlines()[0]})") from None
+        if isinstance(names, dict) and sorted(names) == list(range(len(names))):
+            return tuple(str(names[i]) for i in range(len(names)))
+        if isinstance(names, list) and names:
+            return tuple(str(n) for n in names)
+        raise KBError(f"{path}: 'names' should be a list of class names or a mapping 0: name, 1: name, ...")
+    return ()
 
 
 def yolo_folder_data(folder: Path, config) -> DetectionData:
-    """A YOLO-format folder; class names from ``classes.txt`` or ``obj.names`` if present."""
-    images_dir, labels_dir = folder / "images", folder / "labels"
-    if not labels_dir.is_dir():
-        raise BadInput(f"{folder}: has images/ but no labels/ folder (YOLO format: labels/<image>.txt)")
-    names_file = next((folder / n for n in ("classes.txt", "obj.names") if (folder / n).is_file()), None)
-    names = tuple(n.strip() for n in names_file.read_text().splitlines() if n.strip()) if names_file else ()
-    known = len(names) or config.num_classes or None
-    files = sorted(p for p in images_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise BadInput(f"{images_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
-    targets = [parse_yolo_labels(_label_path(p, images_dir, labels_dir), known) for p in files]
-    num_classes = known or max([int(t.labels.max()) + 1 for t in targets if len(t.labels)], default=1)
-    splits = {p.relative_to(images_dir).parts[0] for p in files if len(p.relative_to(images_dir).parts) > 1}
-    val = sorted(s for s in splits if s.lower().startswith("val"))
-    if val:
-        is_test = [p.relative_to(images_dir).parts[0] == val[0] for p in files]
-        how = f"split {val[0]!r} held out for evaluation"
+    """A YOLO-format folder: ``images/[split/]x.jpg`` with ``labels/[split/]x.txt``, or ``split/images``
+    with ``split/labels``. Evaluated on a ``val*`` split, else a ``test*`` split (a test split is never
+    trained on), else on every ``holdout_every``-th image sorted by path."""
+    if (folder / "images").is_dir():
+        layout = [(folder / "images", folder / "labels")]
     else:
-        is_test = [i % config.holdout_every == config.holdout_every - 1 for i in range(len(files))]
+        layout = [(folder / s / "images", folder / s / "labels") for s in _split_dirs(folder)]
+    for _, labels_dir in layout:
+        if not labels_dir.is_dir():
+            raise BadInput(f"{labels_dir.parent}: has images/ but no labels/ folder (YOLO format: labels/<image>.txt)")
+    names = _class_names(folder)
+    known = len(names) or config.num_classes or None
+    files, label_files, splits = [], [], []
+    for images_dir, labels_dir in layout:
+        for path in sorted(p for p in images_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+            inner = path.relative_to(images_dir)
+            files.append(path)
+            label_files.append((labels_dir / inner).with_suffix(".txt"))
+            splits.append(images_dir.parent.name if len(layout) > 1 else (inner.parts[0] if len(inner.parts) > 1 else ""))
+    if not files:
+        raise BadInput(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) under {' or '.join(str(i.relative_to(folder)) for i, _ in layout)}")
+    if not any(p.is_file() for p in label_files):
+        raise BadInput(f"{folder}: none of the {len(files)} images has a label file "
+                       f"(expected e.g. {label_files[0].relative_to(folder)} for {files[0].relative_to(folder)})")
+    targets = [parse_yolo_labels(p, known) for p in label_files]
+    num_classes = known or max([int(t.labels.max()) + 1 for t in targets if len(t.labels)], default=1)
+    held_split = next((s for s in sorted(set(splits)) if _is_val(s)), None) or \
+        next((s for s in sorted(set(splits)) if _is_test(s)), None)
+    if held_split is not None:
+        role = ["test" if s == held_split else "skip" if _is_test(s) or _is_val(s) else "train" for s in splits]
+        unused = sorted({s for s, r in zip(splits, role) if r == "skip"})
+        how = f"split {held_split!r} held out for evaluation" + (f" ({', '.join(unused)} not used)" if unused else "")
+    else:
+        role = ["test" if i % config.holdout_every == config.holdout_every - 1 else "train" for i in range(len(files))]
         how = f"every {config.holdout_every}th image (sorted by path) held out for evaluation"
     parts = {}
-    for held in (False, True):
-        chosen = [i for i, t in enumerate(is_test) if t == held]
+    for which in ("train", "test"):
+        chosen = [i for i, r in enumerate(role) if r == which]
         paths = [files[i] for i in chosen]
-        parts[held] = DetectionSet(_image_source(paths, config.image_size, config),
-                                   [image_size_of(p) for p in paths], [targets[i] for i in chosen],
-                                   config.image_size, num_classes)
-    if len(parts[True]) == 0 or len(parts[False]) == 0:
+        parts[which] = DetectionSet(_image_source(paths, config.image_size, config),
+                                    [image_size_of(p) for p in paths], [targets[i] for i in chosen],
+                                    config.image_size, num_classes)
+    if len(parts["test"]) == 0 or len(parts["train"]) == 0:
         raise BadInput(f"{folder}: {len(files)} images are too few to hold out a test split")
-    raw = [_label_path(p, images_dir, labels_dir) for p in files]
+    used = [i for i, r in enumerate(role) if r != "skip"]
     return DetectionData(
-        train=parts[False], test=parts[True],
+        train=parts["train"], test=parts["test"],
         classes=names or tuple(str(i) for i in range(num_classes)),
         name=f"yolo-folder:{folder.resolve().name}",
-        fingerprint=_fingerprint(files, folder, [r.read_bytes() if r.is_file() else b"" for r in raw]),
+        fingerprint=_fingerprint([files[i] for i in used], folder,
+                                 [label_files[i].read_bytes() if label_files[i].is_file() else b"" for i in used]),
         synthetic=False,
-        detail=f"{folder}: {len(parts[False])} training, {len(parts[True])} test images; {how}",
+        detail=f"{folder}: {len(parts['train'])} training, {len(parts['test'])} test images; {how}",
     )
 
 

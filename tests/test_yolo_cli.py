@@ -1,0 +1,74 @@
+"""`kb reproduce yolo` as a new user runs it: the smoke preset on the generated set, a VOC devkit and a
+Roboflow-style YOLO folder given with --data, and one-line errors for a wrong path or a broken file."""
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_yolo_data import _split_folder, _vocdevkit
+
+
+@pytest.fixture
+def catalog(kb, kb_env):
+    """The shipped YOLO entry (with its Table 1 claims) in a fresh catalog."""
+    (kb_env.papers / "yolo").mkdir()
+    shutil.copy(ROOT / "papers" / "yolo" / "paper.yaml", kb_env.papers / "yolo" / "paper.yaml")
+    assert kb("sync").code == 0
+    return kb_env
+
+
+def _only_run(kb) -> dict:
+    """The one yolo run, as `kb run show --json` records it."""
+    (row,) = json.loads(kb("runs", "--runner", "yolo", "--json").out)
+    return json.loads(kb("run", "show", row["id"], "--json").out)
+
+
+def test_smoke_on_the_generated_set_has_a_full_record_and_verdicts(kb, catalog):
+    result = kb("reproduce", "yolo", "--config", "smoke", "--seed", "3")
+    assert result.code == 0, result.err
+    assert "generated-shapes" in result.out + result.err  # says what data it used
+    run = _only_run(kb)
+    assert run["status"] == "succeeded" and run["preset"] == "smoke" and run["seed"] == 3
+    assert run["dataset"] == "generated-shapes" and run["dataset_fingerprint"]
+    assert {"map", "map_allpoint", "fps", "fps_batch64"} <= set(run["final"])
+    verdicts = {(v["metric"], v["claimed"]): v for v in run["verdicts"]}
+    assert set(verdicts) == {("map", 63.4), ("fps", 45), ("map", 52.7), ("fps", 155)}
+    assert all(v["verdict"] == "not comparable" for v in verdicts.values())
+    shown = kb("run", "show", run["id"])
+    assert shown.code == 0 and "63.4" in shown.out and "not comparable" in shown.out
+
+
+def test_a_vocdevkit_trains_and_is_scored_on_voc2007_test(kb, catalog, tmp_path):
+    _vocdevkit(tmp_path, {"2007": {"trainval": "000005 000007 000009 000011", "test": "000001 000002"}})
+    result = kb("reproduce", "yolo", "--config", "smoke", "--data", str(tmp_path / "VOCdevkit"))
+    assert result.code == 0, result.err
+    run = _only_run(kb)
+    assert run["status"] == "succeeded" and run["dataset"] == "voc2007-test"
+    # The right test set, but the smoke net is not Fast YOLO at 448 px: shown, named, not judged.
+    fast = next(v for v in run["verdicts"] if v["metric"] == "map" and v["claimed"] == 52.7)
+    assert fast["verdict"] == "not comparable" and "image_size=448" in fast["reason"]
+
+
+def test_a_roboflow_export_trains_and_evaluates_on_valid(kb, catalog, tmp_path):
+    root = tmp_path / "export"
+    _split_folder(root, "train", 8)
+    _split_folder(root, "valid", 3)
+    (root / "data.yaml").write_text("names: [box]\n")
+    result = kb("reproduce", "yolo", "--config", "smoke", "--data", str(root))
+    assert result.code == 0, result.err
+    run = _only_run(kb)
+    assert run["status"] == "succeeded" and run["dataset"] == "yolo-folder:export"
+
+
+def test_wrong_path_and_malformed_annotation_are_one_line(kb, catalog, tmp_path):
+    missing = kb("reproduce", "yolo", "--config", "smoke", "--data", str(tmp_path / "nope"))
+    assert missing.code == 2 and "no such file or folder" in missing.err
+    devkit = _vocdevkit(tmp_path, {"2007": {"trainval": "000005 000007", "test": "000001"}})
+    (devkit / "VOC2007" / "Annotations" / "000007.xml").write_text("<annotation><size><width>200")
+    broken = kb("reproduce", "yolo", "--config", "smoke", "--data", str(devkit))
+    assert broken.code != 0 and "Traceback" not in broken.err
+    (line,) = [l for l in broken.err.splitlines() if "000007.xml" in l]
+    assert "not a readable VOC annotation XML" in line
+    assert all(r["status"] != "running" for r in json.loads(kb("runs", "--json").out))
