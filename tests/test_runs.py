@@ -120,6 +120,15 @@ def test_interrupted_run_resumes_to_the_same_result(settings, kb):
     assert sorted(m.step for m in steps) == list(range(1, 401))
 
 
+def test_ctrl_c_before_training_starts_stops_at_once(settings, kb):
+    result = kb("reproduce", "counter", "--set", "slow_setup=true")
+    assert result.code == 1 and "interrupted; resume with: kb reproduce --resume counter-" in result.err
+    assert "preparing a lot of data" in result.err  # the runner's set-up note is shown
+    (row,) = json.loads(kb("runs", "--json").out)
+    record = json.loads(kb("run", "show", row["id"], "--json").out)
+    assert record["status"] == "interrupted" and record["dataset"] == "points-test"  # set-up did not finish
+
+
 def test_a_crash_is_recorded_as_failed_with_the_error(settings, kb):
     record = reproduce(settings, Request("counter", overrides=("crash_at=5",)))
     assert record.status == "failed" and "ValueError: exploded on purpose" in record.error

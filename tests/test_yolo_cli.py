@@ -72,3 +72,27 @@ def test_wrong_path_and_malformed_annotation_are_one_line(kb, catalog, tmp_path)
     (line,) = [l for l in broken.err.splitlines() if "000007.xml" in l]
     assert "not a readable VOC annotation XML" in line
     assert all(r["status"] != "running" for r in json.loads(kb("runs", "--json").out))
+
+
+def test_no_flags_on_a_machine_without_gpu_runs_the_cpu_preset(kb, catalog, monkeypatch):
+    plain = kb("reproduce", "yolo", "--dry-run", "--device", "cpu")
+    assert plain.code == 0 and "preset: cpu" in plain.out
+    assert "no GPU found: running yolo's CPU preset 'cpu' instead of 'default'" in plain.err
+    assert "data: the runner's default data" in plain.out
+    named = kb("reproduce", "yolo", "--dry-run", "--device", "cpu", "--config", "default")
+    assert "preset: default" in named.out and "no GPU found" not in named.err
+    queued = kb("reproduce", "yolo", "--queue", "--device", "cpu", "--json")  # the worker's machine decides
+    assert json.loads(queued.out)["preset"] == "default"
+
+
+def test_fit_to_machine_keeps_gpu_runs_and_named_presets(catalog, monkeypatch):
+    import kb.runs.environment as environment
+    from kb.runs.execute import Request, fit_to_machine
+    from kb.settings import load_settings
+
+    settings = load_settings()
+    assert fit_to_machine(settings, Request("yolo", device="cpu")) == (Request("yolo", preset="cpu", device="cpu"), "default")
+    assert fit_to_machine(settings, Request("yolo", preset="paper", device="cpu"))[1] is None
+    assert fit_to_machine(settings, Request("kervolution", device="cpu"))[1] is None  # its default fits a CPU
+    monkeypatch.setattr(environment, "resolve_device", lambda requested: "cuda:0")
+    assert fit_to_machine(settings, Request("yolo")) == (Request("yolo"), None)

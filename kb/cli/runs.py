@@ -40,6 +40,9 @@ class _LiveProgress:
         self.task = None
 
     def update(self, run, line: dict[str, Any]) -> None:
+        if "note" in line:
+            self.progress.console.print(escape(line["note"]), soft_wrap=True)
+            return
         p = run.progress
         if self.task is None:
             if run.dataset is not None:
@@ -49,7 +52,7 @@ class _LiveProgress:
             self.task = self.progress.add_task(run.id, total=p.total_steps or None, info="")
         eta = p.eta_seconds()
         shown = [f"epoch {p.epoch}" + (f"/{p.epochs}" if p.epochs else ""), f"step {p.step}" + (f"/{p.total_steps}" if p.total_steps else "")]
-        shown += [f"{k} {v:.4g}" for k, v in line.items() if k not in ("step", "epoch", "eval") and isinstance(v, (int, float))][:4]
+        shown += [f"{k} {v:.4g}" for k, v in line.items() if k not in ("step", "epoch", "eval", "started") and isinstance(v, (int, float))][:4]
         shown.append(f"{p.throughput():.0f} samples/s")
         if eta is not None:
             shown.append(f"ETA {int(eta // 60)}m{int(eta % 60):02d}s")
@@ -83,6 +86,14 @@ def reproduce(
     settings = load_settings()
     request = Request(runner=name or "", preset=preset, overrides=tuple(overrides or ()), device=device, data=data,
                       seed=seed, resume=resume)
+    if not queue:
+        from kb.runs.execute import fit_to_machine
+
+        request, instead_of = fit_to_machine(settings, request)
+        if instead_of and not as_json:
+            console(stderr=True).print(
+                f"no GPU found: running {request.runner}'s CPU preset '{request.preset}' instead of '{instead_of}' "
+                f"(sized for one GPU; `--config {instead_of}` runs it here anyway)", soft_wrap=True)
     if queue:
         from kb.jobs import enqueue
 

@@ -81,6 +81,7 @@ class Run:
         self.info: dict[str, Any] = {}
         self.epoch_metrics: list[dict[str, float]] = []
         self.progress = Progress()
+        self.started = False                   # set by start(): training has begun
         self._reporter = reporter
         self._stop = threading.Event()
         self._metrics_file = (dir / "metrics.csv").open("a", newline="", encoding="utf-8")
@@ -107,9 +108,18 @@ class Run:
         """Extra facts a reviewer needs (``backbone_pretrained=False``, ``parameters=...``)."""
         self.info.update(info)
 
+    def note(self, text: str) -> None:
+        """Say what a long set-up phase is doing (generating data, compiling), before ``start``."""
+        self._emit({"note": text})
+
     def start(self, *, total_steps: int, epochs: int = 0, step: int = 0) -> None:
-        """Announce the length of training (for the ETA); ``step`` > 0 when resuming."""
+        """Announce the length of training (for the ETA); ``step`` > 0 when resuming.
+
+        From here on Ctrl-C stops at the next step with a checkpoint; before it, at once.
+        """
         self.progress = Progress(total_steps=total_steps, epochs=epochs, step=step, resumed_step=step)
+        self.started = True
+        self._emit({"started": True, "step": step})
 
     def log(self, step: int, *, epoch: int | None = None, samples: int = 0, **metrics: float) -> None:
         """Per-step metrics; ``samples`` is how many examples this step consumed (throughput)."""

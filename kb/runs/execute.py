@@ -15,6 +15,7 @@ import signal
 import socket
 import threading
 import traceback
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -134,6 +135,21 @@ def plan(settings: Settings, request: Request) -> Plan:
     return Plan(spec, preset, config, data, request.seed, request.device)
 
 
+def fit_to_machine(settings: Settings, request: Request) -> tuple[Request, str | None]:
+    """A foreground request naming no preset, on a machine without a GPU, gets the runner's
+    ``cpu_default``; returns (request, the preset it replaced or None)."""
+    if request.preset is not None or request.resume:
+        return request, None
+    spec = load_registry(settings.runner_paths).get(request.runner)
+    if not spec.cpu_default or spec.cpu_default == spec.presets[0]:
+        return request, None
+    from kb.runs.environment import resolve_device
+
+    if resolve_device(request.device) != "cpu":
+        return request, None
+    return dataclasses.replace(request, preset=spec.cpu_default), spec.presets[0]
+
+
 def _seed_everything(seed: int) -> None:
     import numpy as np
     import torch
@@ -144,14 +160,16 @@ def _seed_everything(seed: int) -> None:
 
 
 class _Signals:
-    """Ctrl-C / SIGTERM ask the run to stop at its next step; a second Ctrl-C stops at once."""
+    """Ctrl-C / SIGTERM ask the run to stop at its next step (with a checkpoint); a second Ctrl-C, or one
+    before training has started, stops at once."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
         self.previous: dict[int, Any] = {}
 
     def _handle(self, signum, _frame) -> None:
-        if self.run.stop_requested and signum == signal.SIGINT:
+        # Before training starts (data loading, model set-up) there is nothing to checkpoint: stop at once.
+        if not self.run.started or (self.run.stop_requested and signum == signal.SIGINT):
             raise KeyboardInterrupt
         self.run.request_stop()
 

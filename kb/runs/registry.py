@@ -39,6 +39,8 @@ class RunnerSpec:
         config: module holding ``Config`` (a frozen dataclass) and ``PRESETS`` (name -> Config).
         resources: per-run needs for cluster executors.
         cpu_presets: presets sized for a CPU; the others get a note when they run without a GPU.
+        cpu_default: the preset ``kb reproduce NAME`` runs when no preset is named and no GPU is
+            found (None: the first preset, wherever it runs).
     """
 
     name: str
@@ -50,6 +52,7 @@ class RunnerSpec:
     config: str
     resources: Resources = field(default_factory=Resources)
     cpu_presets: tuple[str, ...] = ("smoke",)
+    cpu_default: str | None = None
 
 
 class Registry:

@@ -12,6 +12,7 @@ RUNNER = RunnerSpec(
     datasets=("voc", "yolo-folder", "generated"),
     presets=("default", "cpu", "smoke", "paper"),
     cpu_presets=("smoke", "cpu"),
+    cpu_default="cpu",
     entrypoint="runners.yolo.train:main",
     config="runners.yolo.config",
     resources=Resources(gpus=1, cpus=8, mem_gb=32, time_min=240),

@@ -139,6 +139,11 @@ def main(config, run) -> dict[str, float]:
     amp, channels_last = config.amp and cuda, config.channels_last and cuda
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
+    if run.data_dir is None:
+        run.note(f"no --data: generating {config.generated_train} training and {config.generated_test} test images "
+                 f"of {config.image_size}x{config.image_size} (shapes, seed {config.generated_seed})")
+    else:
+        run.note(f"reading {run.data_dir}")
     data = load_data(run.data_dir, config)
     run.set_dataset(data.name, fingerprint=data.fingerprint, synthetic=data.synthetic, detail=data.detail)
     classes = data.classes
@@ -168,6 +173,8 @@ def main(config, run) -> dict[str, float]:
         epoch, batches_done, step = state["epoch"], state["batches_done"], state["step"]
         losses, evaluations = [tuple(x) for x in state["losses"]], state["evaluations"]
     network = torch.compile(model) if config.compile and cuda else model
+    if network is not model:
+        run.note("torch.compile: the first training and evaluation steps compile the model (a minute or two)")
 
     def checkpoint_state() -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
