@@ -64,8 +64,10 @@ def judge_all(claims: list[dict[str, Any]], *, config: dict[str, Any], final: di
         settings = ", ".join(f"{k}={want}" for k, (want, _) in differs.items())
         ours = ", ".join(f"{k}={got}" for k, (_, got) in differs.items())
         base.pop("difference", None)
-        verdicts.append({**base, "verdict": NOT_COMPARABLE,
-                         "reason": f"the claim is for {settings}; this run has {ours}"})
+        reason = f"the claim is for {settings}; this run has {ours}"
+        if base["verdict"] == NOT_COMPARABLE:  # other data or hardware too: say that first
+            reason = f"{base['reason']}; and the claim is for {settings} (this run: {ours})"
+        verdicts.append({**base, "verdict": NOT_COMPARABLE, "reason": reason})
     return verdicts
 
 
