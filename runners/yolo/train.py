@@ -203,7 +203,7 @@ def main(config, run) -> dict[str, float]:
                 mean_loss, coord, obj, noobj, cls = torch.stack(window).mean(0).tolist()
                 if not math.isfinite(mean_loss):
                     raise KBError(f"training diverged at step {step} (loss {mean_loss}); try a lower lr")
-                run.log(step, epoch=epoch, samples=len(window) * batch_size, loss=mean_loss, lr=lr,
+                run.log(step, epoch=epoch + 1, samples=len(window) * batch_size, loss=mean_loss, lr=lr,
                         loss_coord=coord, loss_obj=obj, loss_noobj=noobj, loss_class=cls)
                 losses.append((step, mean_loss))
                 window = []
