@@ -18,3 +18,13 @@ def test_bench_yolo_prints_every_mode_with_mfu():
     for mode in ("fp32 eager", "bf16+channels_last", "bf16+channels_last+compile"):
         images_per_s, gflop, tflops, mfu = rows[mode][-4:]
         assert float(images_per_s) > 0 and float(gflop) > 0 and mfu.endswith("%"), rows[mode]
+
+
+def test_gpu_session_script_explains_itself_without_wheels(tmp_path):
+    script = tmp_path / "tests" / "benchmarks" / "gpu_session.sh"
+    script.parent.mkdir(parents=True)
+    script.write_text((ROOT / "tests" / "benchmarks" / "gpu_session.sh").read_text())
+    usage = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "gpu_session.sh train 540" in usage.stderr
+    bare = subprocess.run(["bash", str(script), "train", "10"], capture_output=True, text=True, timeout=60)
+    assert bare.returncode == 2 and "no .whl/ here" in bare.stderr

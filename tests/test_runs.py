@@ -258,3 +258,14 @@ def test_export_thins_long_step_curves_and_reads_old_files(settings, kb, tmp_pat
     with session_scope(settings) as session:
         rows = session.exec(Metric.__table__.select().where(Metric.run_id == record.id, Metric.kind == "step")).all()
     assert len([r for r in rows if r.name == "loss"]) == 50
+
+
+def test_git_state_of_a_copied_tree_comes_from_the_sender(tmp_path, monkeypatch):
+    from kb.runs.environment import git_state
+
+    monkeypatch.delenv("KB_GIT_COMMIT", raising=False)
+    assert git_state(tmp_path) == (None, None)  # not a git checkout, nothing said
+    monkeypatch.setenv("KB_GIT_COMMIT", "abc1234")
+    assert git_state(tmp_path) == ("abc1234", None)
+    monkeypatch.setenv("KB_GIT_DIRTY", "1")
+    assert git_state(tmp_path) == ("abc1234", True)

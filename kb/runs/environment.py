@@ -10,7 +10,19 @@ from typing import Any
 
 
 def git_state(project: Path) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the checkout kb runs from, or (None, None) outside git."""
+    """(commit, dirty) of the checkout kb runs from, or (None, None) outside git.
+
+    A tree copied without ``.git`` (a lent GPU machine) takes the commit it was copied from from
+    ``KB_GIT_COMMIT``, and ``KB_GIT_DIRTY`` (1/0) if the sender knows it.
+    """
+    commit, dirty = _git(project)
+    if commit is None and os.environ.get("KB_GIT_COMMIT", "").strip():
+        flag = os.environ.get("KB_GIT_DIRTY", "").strip().lower()
+        return os.environ["KB_GIT_COMMIT"].strip(), (flag in ("1", "true", "yes")) if flag else None
+    return commit, dirty
+
+
+def _git(project: Path) -> tuple[str | None, bool | None]:
     try:
         commit = subprocess.run(["git", "-C", str(project), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
