@@ -74,6 +74,12 @@ def test_wrong_path_and_malformed_annotation_are_one_line(kb, catalog, tmp_path)
     assert all(r["status"] != "running" for r in json.loads(kb("runs", "--json").out))
 
 
+def test_a_setting_out_of_range_is_refused_before_a_run_exists(kb, catalog):
+    refused = kb("reproduce", "yolo", "--config", "smoke", "--set", "batch_size=0")
+    assert refused.code == 2 and refused.err.strip() == "kb: error: batch_size=0: must be at least 1"
+    assert json.loads(kb("runs", "--json").out) == []
+
+
 def test_no_flags_on_a_machine_without_gpu_runs_the_cpu_preset(kb, catalog, monkeypatch):
     plain = kb("reproduce", "yolo", "--dry-run", "--device", "cpu")
     assert plain.code == 0 and "preset: cpu" in plain.out

@@ -124,8 +124,16 @@ def test_backbone_weights(tmp_path):
         load_backbone(target, str(tmp_path / "missing.pt"))
 
 
-def test_bad_image_size_is_rejected(tmp_path):
-    config, run = _run(tmp_path, ["image_size=100"])
-    with pytest.raises(BadInput, match="multiple of 64"):
-        main(config, run)
-    run.close()
+@pytest.mark.parametrize("override, complaint", [
+    ("image_size=100", "image_size=100: must be a multiple of 64"),
+    ("batch_size=0", "batch_size=0: must be at least 1"),
+    ("grid=0", "grid=0: must be at least 1"),
+    ("arch=resnet", "arch='resnet': expected one of 'yolo', 'fast'"),
+    ("dropout=1", "dropout=1.0: must be less than 1"),
+    ("decay_fractions=0.5,1.5", "decay_fractions=1.5: must be at most 1"),
+    ("width=0", "width=0.0: must be greater than 0"),
+])
+def test_a_config_out_of_range_is_refused_before_any_run(override, complaint):
+    with pytest.raises(BadInput) as caught:
+        resolve(RUNNER, "smoke", [override])
+    assert str(caught.value).startswith(complaint)

@@ -11,6 +11,8 @@ scaled by Glorot's initialization coefficient.
 
 from dataclasses import dataclass, replace
 
+from kb.runs.config import check
+
 
 @dataclass(frozen=True)
 class Config:
@@ -30,6 +32,14 @@ class Config:
     test_limit: int = 0                # evaluate on the first N test images (0 = all 10000: "mnist-test")
     eval_batch_size: int = 1000
     download: bool = False             # fetch MNIST with torchvision into --data when it is not there
+
+    def __post_init__(self) -> None:
+        check(self, at_least={"hidden": 1, "layers": 1, "batch_size": 1, "epochs": 1, "eval_batch_size": 1,
+                              "dropout_in": 0, "dropout_hidden": 0, "bn_momentum": 0, "validation_size": 0,
+                              "train_limit": 0, "test_limit": 0},
+              above={"bn_eps": 0, "lr_start": 0, "lr_end": 0},
+              at_most={"bn_momentum": 1},
+              below={"dropout_in": 1, "dropout_hidden": 1})
 
 
 PAPER = Config()

@@ -9,6 +9,8 @@ re-implementations attribute to Sec. 4; it could not be read in the paper's own 
 
 from dataclasses import dataclass, replace
 
+from kb.runs.config import check
+
 
 @dataclass(frozen=True)
 class Config:
@@ -32,6 +34,12 @@ class Config:
     test_limit: int = 0                 # evaluate on the first N test images (0 = all 10000: "mnist-test")
     eval_batch_size: int = 1000
     download: bool = False              # fetch MNIST with torchvision into --data when it is not there
+
+    def __post_init__(self) -> None:
+        check(self, choices={"kernel": ("linear", "polynomial", "gaussian", "l1", "l2"), "pooling": ("max", "avg")},
+              at_least={"dp": 1, "epochs": 1, "batch_size": 1, "eval_batch_size": 1, "momentum": 0, "weight_decay": 0,
+                        "train_limit": 0, "test_limit": 0, "lr_milestones": 1},
+              above={"lr": 0, "lr_decay": 0, "gamma": 0})
 
 
 PAPER = Config()

@@ -5,6 +5,9 @@ No torch here: kb imports this module to list presets.
 
 from dataclasses import dataclass, replace
 
+from kb.errors import BadInput
+from kb.runs.config import check
+
 
 @dataclass(frozen=True)
 class Config:
@@ -98,6 +101,20 @@ class Config:
     cache_gb: float = 4.0
     log_every: int = 10
     speed_iters: int = 50
+
+    def __post_init__(self) -> None:
+        check(self, choices={"arch": ("yolo", "fast")},
+              at_least={"image_size": 64, "grid": 1, "boxes": 1, "hidden": 1, "epochs": 1, "batch_size": 1,
+                        "eval_every": 1, "log_every": 1, "speed_iters": 1, "generated_train": 1, "generated_test": 1,
+                        "holdout_every": 2, "max_detections": 1, "exposure": 1, "saturation": 1, "momentum": 0,
+                        "weight_decay": 0, "clip_grad": 0, "workers": 0, "cache_gb": 0, "num_classes": 0,
+                        "lambda_coord": 0, "lambda_noobj": 0, "dropout": 0, "jitter": 0, "warmup_fraction": 0,
+                        "score_threshold": 0, "warmup_lr": 0},
+              above={"width": 0, "lr": 0, "nms_iou": 0, "decay_fractions": 0},
+              at_most={"nms_iou": 1, "decay_fractions": 1},
+              below={"dropout": 1, "jitter": 1, "warmup_fraction": 1, "score_threshold": 1})
+        if self.image_size % 64:
+            raise BadInput(f"image_size={self.image_size}: must be a multiple of 64 (the network's stride)")
 
 
 PAPER = Config()

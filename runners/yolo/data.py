@@ -114,8 +114,6 @@ def batches(dataset: DetectionSet, index_batches: list[list[int]], workers: int,
 
 def load_data(data_dir: Path | None, config) -> DetectionData:
     """The train and test sets for ``--data`` (or the generated set when it is None)."""
-    if config.image_size % 64 or config.image_size <= 0:
-        raise BadInput(f"image_size={config.image_size}: must be a positive multiple of 64 (the network's stride)")
     if data_dir is None:
         return generated_data(config)
     data_dir = Path(data_dir).expanduser()

@@ -130,10 +130,6 @@ def _plot(run, losses: list[tuple[int, float]], evaluations: list[dict], classes
 
 def main(config, run) -> dict[str, float]:
     """Train YOLOv1 per ``config`` and return the final VOC mAP, speeds and test loss."""
-    if config.arch not in ("yolo", "fast"):
-        raise BadInput(f"arch={config.arch!r}: expected 'yolo' or 'fast'")
-    if config.epochs < 1:
-        raise BadInput(f"epochs={config.epochs}: must be at least 1")
     device = torch.device(run.device)
     cuda = device.type == "cuda"
     amp, channels_last = config.amp and cuda, config.channels_last and cuda
