@@ -280,7 +280,7 @@ def test_voc_boxes_far_outside_or_inverted_are_errors(tmp_path, box, complaint):
 def test_voc_folder_missing_image_is_named(tmp_path):
     folder = _voc_folder(tmp_path / "v", {f"{i}": [("cat", False, (1, 1, 9, 9))] for i in range(6)})
     (folder / "JPEGImages" / "3.jpg").unlink()
-    with pytest.raises(KBError, match=r"for 3 JPEGImages/3\.jpg is missing"):
+    with pytest.raises(KBError, match=r"v: 3 has an annotation, but JPEGImages/3\.jpg is missing"):
         load_data(folder, CONFIG)
 
 

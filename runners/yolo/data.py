@@ -290,10 +290,10 @@ def _voc_ids(folder: Path, image_ids: list[str], listing: Path | None = None) ->
         xml_path = folder / "Annotations" / f"{image_id}.xml"
         image_path = _voc_image(folder, image_id)
         if not xml_path.is_file() or image_path is None:
-            where = f"{listing} lists {image_id}, but" if listing else f"{folder}: for {image_id}"
-            missing = " and ".join(n for n, ok in ((f"Annotations/{image_id}.xml", xml_path.is_file()),
-                                                   (f"JPEGImages/{image_id}.jpg", image_path)) if not ok)
-            raise BadInput(f"{where} {missing} is missing")
+            missing = [f"Annotations/{image_id}.xml"] * (not xml_path.is_file()) + \
+                [f"JPEGImages/{image_id}.jpg"] * (image_path is None)
+            lead = f"{listing} lists {image_id}, but" if listing else f"{folder}: {image_id} has an annotation, but"
+            raise BadInput(f"{lead} {' and '.join(missing)} is missing")
         split.paths.append(image_path)
         split.objects.append(read_voc_xml(xml_path))
         split.xmls.append(xml_path)
