@@ -64,7 +64,8 @@ def train_step(network, optimizer, batch, generator: torch.Generator, config, de
     (bfloat16 autocast if ``amp``), the loss of Sec. 2.2, backward, update.
 
     Returns:
-        (5,) tensor, not synced: the loss and its coord, obj, noobj and class parts.
+        (6,) tensor, not synced: the loss, its coord, obj, noobj and class parts, and the gradient norm
+        before clipping (whether ``clip_grad`` normalises every step or only catches spikes).
     """
     images, gt_boxes, gt_labels = (t.to(device, non_blocking=True) for t in batch)
     images, gt_boxes, gt_labels = augment(images.float() / 255, gt_boxes, gt_labels, generator,
@@ -76,10 +77,9 @@ def train_step(network, optimizer, batch, generator: torch.Generator, config, de
                             lambda_coord=config.lambda_coord, lambda_noobj=config.lambda_noobj)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if config.clip_grad > 0:
-        torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip_grad)
+    grad_norm = torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip_grad or float("inf"))
     optimizer.step()
-    return torch.stack([loss, *parts.values()]).detach()
+    return torch.stack([loss, *parts.values(), grad_norm]).detach()
 
 
 def make_optimizer(model: YOLO, config) -> torch.optim.SGD:
@@ -196,11 +196,11 @@ def main(config, run) -> dict[str, float]:
             step += 1
             batches_done += 1
             if step % config.log_every == 0 or batches_done == steps_per_epoch:
-                mean_loss, coord, obj, noobj, cls = torch.stack(window).mean(0).tolist()
+                mean_loss, coord, obj, noobj, cls, grad_norm = torch.stack(window).mean(0).tolist()
                 if not math.isfinite(mean_loss):
                     raise KBError(f"training diverged at step {step} (loss {mean_loss}); try a lower lr")
                 run.log(step, epoch=epoch + 1, samples=len(window) * batch_size, loss=mean_loss, lr=lr,
-                        loss_coord=coord, loss_obj=obj, loss_noobj=noobj, loss_class=cls)
+                        loss_coord=coord, loss_obj=obj, loss_noobj=noobj, loss_class=cls, grad_norm=grad_norm)
                 losses.append((step, mean_loss))
                 window = []
         if cuda:
