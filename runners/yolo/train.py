@@ -198,7 +198,8 @@ def main(config, run) -> dict[str, float]:
             if step % config.log_every == 0 or batches_done == steps_per_epoch:
                 mean_loss, coord, obj, noobj, cls, grad_norm = torch.stack(window).mean(0).tolist()
                 if not math.isfinite(mean_loss):
-                    raise KBError(f"training diverged at step {step} (loss {mean_loss}); try a lower lr")
+                    raise KBError(f"training diverged at step {step} (loss {mean_loss}); lower lr, or clip "
+                                  "gradients (--set clip_grad=10)")
                 run.log(step, epoch=epoch + 1, samples=len(window) * batch_size, loss=mean_loss, lr=lr,
                         loss_coord=coord, loss_obj=obj, loss_noobj=noobj, loss_class=cls, grad_norm=grad_norm)
                 losses.append((step, mean_loss))
