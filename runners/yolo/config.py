@@ -120,10 +120,13 @@ class Config:
 PAPER = Config()
 
 PRESETS: dict[str, Config] = {
-    # Single GPU on the default (generated) data: the paper's network and recipe, shortened, with batch
-    # norm and gradient clipping because there is no ImageNet-pretrained backbone to start from.
-    "default": replace(PAPER, batch_norm=True, clip_grad=10.0, epochs=100, eval_every=20, generated_train=8000,
-                       compile=True),
+    # Single GPU on the default (generated) data: Fast YOLO (Table 1's second network) at 448 px with the
+    # paper's recipe, shortened, plus batch norm and gradient clipping because there is no ImageNet-
+    # pretrained backbone to start from. Fast YOLO, not the 24-conv network: from scratch on the CPU-sized
+    # version of this run the 24-conv network reached 29 mAP where Fast YOLO reached 76 (README, "Our
+    # measurements"). `--set arch=yolo` trains the 24-conv network; the `paper` preset is its recipe.
+    "default": replace(PAPER, arch="fast", batch_norm=True, clip_grad=10.0, epochs=100, eval_every=20,
+                       generated_train=8000, compile=True),
     # CPU, well under a minute: every code path (augmentation, loss, eval, fps, checkpoint) on tiny data.
     "smoke": replace(
         PAPER, arch="fast", image_size=64, width=0.125, hidden=64, batch_norm=True, clip_grad=10.0, epochs=2,
