@@ -102,3 +102,21 @@ def test_fit_to_machine_keeps_gpu_runs_and_named_presets(catalog, monkeypatch):
     assert fit_to_machine(settings, Request("kervolution", device="cpu"))[1] is None  # its default fits a CPU
     monkeypatch.setattr(environment, "resolve_device", lambda requested: "cuda:0")
     assert fit_to_machine(settings, Request("yolo")) == (Request("yolo"), None)
+
+
+def test_scheduling_a_gpu_preset_on_a_machine_without_gpu_says_so(kb, catalog):
+    gpu = kb("schedule", "add", "yolo", "--cron", "0 3 * * 1")
+    assert gpu.code == 0 and "yolo 'default' is sized for a GPU (`--config smoke` or `--config cpu` are" in gpu.err
+    assert "a `kb worker` here would take hours per run" in gpu.err
+    assert "sized for a GPU" not in kb("schedule", "add", "yolo", "--cron", "0 3 * * 1", "--config", "smoke").err
+    assert "sized for a GPU" not in kb("schedule", "add", "yolo", "--cron", "0 3 * * 1", "--executor", "slurm").err
+
+
+def test_a_gpu_preset_named_on_a_cpu_runs_with_a_note(kb, catalog):
+    tiny = ["--set", "generated_train=4", "--set", "generated_test=2", "--set", "epochs=1", "--set", "batch_size=2",
+            "--set", "image_size=64", "--set", "width=0.125", "--set", "hidden=16", "--set", "speed_iters=1"]
+    result = kb("reproduce", "yolo", "--config", "default", "--device", "cpu", *tiny)
+    assert result.code == 0, result.err
+    assert "note: yolo 'default' is sized for a GPU (`--config smoke` or `--config cpu` are sized for a CPU) and " \
+           "will be slow on this CPU" in result.err
+    assert _only_run(kb)["preset"] == "default"

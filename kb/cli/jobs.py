@@ -38,6 +38,16 @@ def schedule_add(
         return
     console().print(f"schedule {row['id']}: {row['runner']} ({row['preset']}) at {escape(row['cron'])} {row['tz']}; "
                     f"next due {row['next_due_local']}")
+    if row["executor"] != "slurm":
+        from kb.cli.runs import gpu_sized
+        from kb.runs.environment import resolve_device
+        from kb.runs.registry import load_registry
+
+        sized = gpu_sized(load_registry(settings.runner_paths).get(row["runner"]), row["preset"])
+        if sized and resolve_device("auto") == "cpu":
+            console(stderr=True).print(f"note: {sized}, and this machine has none: a `kb worker` here would take "
+                                       "hours per run; a SLURM worker (`--executor slurm`) runs it on a GPU node",
+                                       soft_wrap=True)
 
 
 @schedule_app.command("list")

@@ -63,6 +63,15 @@ class _LiveProgress:
             self.progress.stop()
 
 
+def gpu_sized(spec, preset: str) -> str | None:
+    """A few words when ``preset`` of the runner is sized for a GPU, naming the presets sized for a CPU."""
+    if not spec.resources.gpus or preset in spec.cpu_presets:
+        return None
+    sized = " or ".join(f"`--config {p}`" for p in spec.cpu_presets)
+    return (f"{spec.name} '{preset}' is sized for a GPU ({sized} {'is' if len(spec.cpu_presets) == 1 else 'are'} "
+            "sized for a CPU)")
+
+
 def reproduce(
     name: Annotated[Optional[str], typer.Argument(help="Runner name (see kb runners).")] = None,
     preset: Annotated[Optional[str], typer.Option("--config", "-c", help="Preset: smoke, default, paper ...")] = None,
@@ -119,12 +128,10 @@ def reproduce(
 
     resolved = plan(settings, request)
     spec = resolved.spec
-    if resolve_device(device) == "cpu" and spec.resources.gpus and resolved.preset not in spec.cpu_presets:
-        sized = " or ".join(f"`--config {p}`" for p in spec.cpu_presets)
+    if resolve_device(device) == "cpu" and gpu_sized(spec, resolved.preset):
         console(stderr=True).print(
-            f"note: {spec.name} '{resolved.preset}' is sized for a GPU and will be slow on this CPU (the ETA is "
-            f"shown); Ctrl-C stops with a checkpoint, `kb reproduce --resume RUN_ID` continues; {sized} "
-            f"{'is' if len(spec.cpu_presets) == 1 else 'are'} sized for a CPU")
+            f"note: {gpu_sized(spec, resolved.preset)} and will be slow on this CPU (the ETA is shown); Ctrl-C "
+            f"stops with a checkpoint, `kb reproduce --resume RUN_ID` continues", soft_wrap=True)
     live = None if as_json else _LiveProgress()
     try:
         record = run_it(settings, request, reporter=live)
