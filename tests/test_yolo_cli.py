@@ -120,3 +120,11 @@ def test_a_gpu_preset_named_on_a_cpu_runs_with_a_note(kb, catalog):
     assert "note: yolo 'default' is sized for a GPU (`--config smoke` or `--config cpu` are sized for a CPU) and " \
            "will be slow on this CPU" in result.err
     assert _only_run(kb)["preset"] == "default"
+
+
+def test_the_paper_recipe_from_scratch_warns_before_it_diverges(kb, catalog):
+    tiny = ["--set", "generated_train=32", "--set", "generated_test=4", "--set", "epochs=1", "--set", "batch_size=4",
+            "--set", "image_size=64", "--set", "width=0.125", "--set", "hidden=16", "--set", "speed_iters=1"]
+    result = kb("reproduce", "yolo", "--config", "paper", "--device", "cpu", *tiny)
+    assert "no backbone_weights: the paper's recipe starts from ImageNet-pretrained conv layers" in result.err
+    assert "Traceback" not in result.err

@@ -146,6 +146,10 @@ def main(config, run) -> dict[str, float]:
 
     model = YOLO(config, len(classes))
     pretrained = load_backbone(model, config.backbone_weights)
+    if not pretrained and not config.batch_norm and not config.clip_grad:
+        run.note("no backbone_weights: the paper's recipe starts from ImageNet-pretrained conv layers; from scratch, "
+                 "without batch norm or gradient clipping, it usually diverges in the first hundred steps "
+                 "(--set backbone_weights=PATH, or --set batch_norm=true --set clip_grad=10)")
     model.to(device, memory_format=memory_format)
     optimizer = make_optimizer(model, config)
     run.record(
