@@ -454,16 +454,18 @@ def yolo_folder_data(folder: Path, config) -> DetectionData:
             inner = path.relative_to(images_dir)
             files.append(path)
             label_files.append((labels_dir / inner).with_suffix(".txt"))
-            splits.append(images_dir.parent.name if len(layout) > 1 else (inner.parts[0] if len(inner.parts) > 1 else ""))
+            nested = inner.parts[0] if len(inner.parts) > 1 else ""
+            splits.append(images_dir.parent.name if len(layout) > 1 else nested)
     if not files:
-        raise BadInput(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) under {' or '.join(str(i.relative_to(folder)) for i, _ in layout)}")
+        where = " or ".join(str(images.relative_to(folder)) for images, _ in layout)
+        raise BadInput(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) under {where}")
     if not any(p.is_file() for p in label_files):
         raise BadInput(f"{folder}: none of the {len(files)} images has a label file "
                        f"(expected e.g. {label_files[0].relative_to(folder)} for {files[0].relative_to(folder)})")
     targets = [parse_yolo_labels(p, known) for p in label_files]
     num_classes = known or max([int(t.labels.max()) + 1 for t in targets if len(t.labels)], default=1)
-    held_split = next((s for s in sorted(set(splits)) if _is_val(s)), None) or \
-        next((s for s in sorted(set(splits)) if _is_test(s)), None)
+    ordered = sorted(set(splits))
+    held_split = next((s for s in ordered if _is_val(s)), None) or next((s for s in ordered if _is_test(s)), None)
     if held_split is not None:
         role = ["test" if s == held_split else "skip" if _is_test(s) or _is_val(s) else "train" for s in splits]
         unused = sorted({s for s, r in zip(splits, role) if r == "skip"})
@@ -471,6 +473,8 @@ def yolo_folder_data(folder: Path, config) -> DetectionData:
     else:
         role = ["test" if i % config.holdout_every == config.holdout_every - 1 else "train" for i in range(len(files))]
         how = f"every {config.holdout_every}th image (sorted by path) held out for evaluation"
+    if "test" not in role or "train" not in role:
+        raise BadInput(f"{folder}: {len(files)} images are too few to hold out a test split")
     parts = {}
     for which in ("train", "test"):
         chosen = [i for i, r in enumerate(role) if r == which]
@@ -478,8 +482,6 @@ def yolo_folder_data(folder: Path, config) -> DetectionData:
         parts[which] = DetectionSet(_image_source(paths, config.image_size, config),
                                     [image_size_of(p) for p in paths], [targets[i] for i in chosen],
                                     config.image_size, num_classes)
-    if len(parts["test"]) == 0 or len(parts["train"]) == 0:
-        raise BadInput(f"{folder}: {len(files)} images are too few to hold out a test split")
     used = [i for i, r in enumerate(role) if r != "skip"]
     return DetectionData(
         train=parts["train"], test=parts["test"],
