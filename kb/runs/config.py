@@ -66,14 +66,14 @@ def resolve(spec: RunnerSpec, preset: str | None, overrides: list[str] | tuple[s
 def check(config, *, at_least: dict | None = None, above: dict | None = None, at_most: dict | None = None,
           below: dict | None = None, choices: dict | None = None) -> None:
     """Refuse a config with a field out of range, naming it: ``at_least={"epochs": 1}`` (>=),
-    ``above={"lr": 0}`` (>), ``at_most`` (<=), ``below={"dropout": 1}`` (<), each applied to every item of a tuple field,
-    and ``choices={"arch": ("yolo", "fast")}``.
+    ``above={"lr": 0}`` (>), ``at_most`` (<=), ``below={"dropout": 1}`` (<), each applied to every item
+    of a tuple field, and ``choices={"arch": ("yolo", "fast")}``.
 
     Runners call it from their Config's ``__post_init__``, so a bad ``--set`` is refused in one line
     before a run is created, instead of failing inside training.
     """
-    bounds = {"at least": (operator.ge, at_least), "greater than": (operator.gt, above), "at most": (operator.le, at_most),
-              "less than": (operator.lt, below)}
+    bounds = {"at least": (operator.ge, at_least), "greater than": (operator.gt, above),
+              "at most": (operator.le, at_most), "less than": (operator.lt, below)}
     for words, (holds, limits) in bounds.items():
         for name, limit in (limits or {}).items():
             values = getattr(config, name)

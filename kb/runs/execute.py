@@ -6,6 +6,7 @@ the outcome with its verdicts. A run ends ``succeeded``, ``failed`` (with the er
 ``interrupted`` (with a checkpoint to resume from); never ``running`` once kb has returned.
 """
 
+import dataclasses
 import json
 import logging
 import os
@@ -15,7 +16,6 @@ import signal
 import socket
 import threading
 import traceback
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
