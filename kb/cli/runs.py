@@ -128,9 +128,10 @@ def reproduce(
 
     resolved = plan(settings, request)
     spec = resolved.spec
-    if resolve_device(device) == "cpu" and gpu_sized(spec, resolved.preset):
+    sized = gpu_sized(spec, resolved.preset)
+    if sized and resolve_device(device) == "cpu":
         console(stderr=True).print(
-            f"note: {gpu_sized(spec, resolved.preset)} and will be slow on this CPU (the ETA is shown); Ctrl-C "
+            f"note: {sized} and will be slow on this CPU (the ETA is shown); Ctrl-C "
             f"stops with a checkpoint, `kb reproduce --resume RUN_ID` continues", soft_wrap=True)
     live = None if as_json else _LiveProgress()
     try:

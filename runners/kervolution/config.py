@@ -11,6 +11,9 @@ from dataclasses import dataclass, replace
 
 from kb.runs.config import check
 
+# Kernel functions of Sec. 3.3 ("linear" is the plain convolution); Kerv2d accepts these.
+KERNELS = ("linear", "polynomial", "gaussian", "l1", "l2")
+
 
 @dataclass(frozen=True)
 class Config:
@@ -36,7 +39,7 @@ class Config:
     download: bool = False              # fetch MNIST with torchvision into --data when it is not there
 
     def __post_init__(self) -> None:
-        check(self, choices={"kernel": ("linear", "polynomial", "gaussian", "l1", "l2"), "pooling": ("max", "avg")},
+        check(self, choices={"kernel": KERNELS, "pooling": ("max", "avg")},
               at_least={"dp": 1, "epochs": 1, "batch_size": 1, "eval_batch_size": 1, "momentum": 0, "weight_decay": 0,
                         "train_limit": 0, "test_limit": 0, "lr_milestones": 1},
               above={"lr": 0, "lr_decay": 0, "gamma": 0})

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-KERNELS = ("linear", "polynomial", "gaussian", "l1", "l2")
+from runners.kervolution.config import KERNELS
+
 
 
 class Kerv2d(nn.Conv2d):
