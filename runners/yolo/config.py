@@ -57,8 +57,13 @@ class Config:
         channels_last: NHWC memory format on CUDA.
         compile: torch.compile the model.
         workers: DataLoader processes for datasets decoded from files on the fly.
+        data_on_gpu: keep a pre-decoded dataset in GPU memory when it takes at most half the free memory
+            (batches are then gathered on the GPU: no per-step host copy, pinning or transfer).
         cache_gb: pre-decode the whole dataset into memory when it fits in this many GB.
         log_every: log the training loss every this many steps.
+        checkpoint_minutes: save a checkpoint at the end of an epoch when this many minutes have passed
+            since the last one, and after the last epoch (a large model's checkpoint takes seconds to
+            write). Ctrl-C and SIGTERM always save one at the step they stop.
         speed_iters: timed iterations for the inference speed measurement.
     """
 
@@ -98,8 +103,10 @@ class Config:
     channels_last: bool = True
     compile: bool = False
     workers: int = 8
+    data_on_gpu: bool = True
     cache_gb: float = 4.0
     log_every: int = 10
+    checkpoint_minutes: float = 10.0
     speed_iters: int = 50
 
     def __post_init__(self) -> None:
@@ -107,7 +114,7 @@ class Config:
               at_least={"image_size": 64, "grid": 1, "boxes": 1, "hidden": 1, "epochs": 1, "batch_size": 1,
                         "eval_every": 1, "log_every": 1, "speed_iters": 1, "generated_train": 1, "generated_test": 1,
                         "holdout_every": 2, "max_detections": 1, "exposure": 1, "saturation": 1, "momentum": 0,
-                        "weight_decay": 0, "clip_grad": 0, "workers": 0, "cache_gb": 0, "num_classes": 0,
+                        "weight_decay": 0, "clip_grad": 0, "checkpoint_minutes": 0, "workers": 0, "cache_gb": 0, "num_classes": 0,
                         "lambda_coord": 0, "lambda_noobj": 0, "dropout": 0, "jitter": 0, "warmup_fraction": 0,
                         "score_threshold": 0, "warmup_lr": 0},
               above={"width": 0, "lr": 0, "nms_iou": 0, "decay_fractions": 0},

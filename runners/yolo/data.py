@@ -60,6 +60,7 @@ class DetectionSet(torch.utils.data.Dataset):
     def __init__(self, images, sizes, targets, image_size: int, num_classes: int) -> None:
         self.images, self.sizes, self.targets = images, sizes, targets
         self.image_size, self.num_classes = image_size, num_classes
+        self._padded: tuple[torch.Tensor, torch.Tensor] | None = None  # the objects of every image, on the device
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -68,23 +69,48 @@ class DetectionSet(torch.utils.data.Dataset):
     def decoded(self) -> bool:
         return isinstance(self.images, torch.Tensor)
 
+    @property
+    def on_device(self) -> bool:
+        """True for a set made by ``to``: batches are cut from whole-set tensors where they live."""
+        return self._padded is not None
+
+    def to(self, device: torch.device) -> "DetectionSet":
+        """This (pre-decoded) set with its images and padded objects on ``device``.
+
+        For sets that fit in GPU memory: a batch is then a gather on the GPU, with no host-side copy,
+        pinning or transfer per step, which otherwise starve a fast GPU.
+        """
+        moved = DetectionSet(self.images.to(device), self.sizes, self.targets, self.image_size, self.num_classes)
+        moved._padded = tuple(t.to(device) for t in _pad_objects(self.targets, range(len(self.targets))))
+        return moved
+
     def __getitem__(self, indices: list[int]):
         """A batch: uint8 images (B, 3, H, W), boxes (B, M, 4), labels (B, M) with -1 as padding.
 
-        Difficult objects are left out (Darknet's VOC labels leave them out of training too).
+        Difficult objects are left out (Darknet's VOC labels leave them out of training too). On the
+        device (``to``), M is the most objects of any image in the set, else of any in the batch.
         """
+        if self.on_device:
+            index = torch.as_tensor(indices, device=self.images.device)
+            boxes, labels = self._padded
+            return self.images[index], boxes[index], labels[index]
         if self.decoded:
             images = self.images[torch.as_tensor(indices)]
         else:
             images = torch.stack([decode_image(self.images[i], self.image_size) for i in indices])
-        kept = [self.targets[i].boxes[~self.targets[i].difficult] for i in indices]
-        labels = [self.targets[i].labels[~self.targets[i].difficult] for i in indices]
-        most = max(1, max(len(k) for k in kept))
-        boxes = torch.zeros(len(indices), most, 4)
-        padded = torch.full((len(indices), most), -1, dtype=torch.long)
-        for row, (b, l) in enumerate(zip(kept, labels)):
-            boxes[row, : len(b)], padded[row, : len(l)] = b, l
-        return images, boxes, padded
+        return (images, *_pad_objects(self.targets, indices))
+
+
+def _pad_objects(targets: list[Annotation], indices) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, M, 4) boxes and (B, M) labels (-1 = padding) of the non-difficult objects of ``indices``."""
+    kept = [targets[i].boxes[~targets[i].difficult] for i in indices]
+    labels = [targets[i].labels[~targets[i].difficult] for i in indices]
+    most = max(1, max((len(k) for k in kept), default=0))
+    boxes = torch.zeros(len(kept), most, 4)
+    padded = torch.full((len(kept), most), -1, dtype=torch.long)
+    for row, (b, l) in enumerate(zip(kept, labels)):
+        boxes[row, : len(b)], padded[row, : len(l)] = b, l
+    return boxes, padded
 
 
 @dataclass
@@ -104,8 +130,11 @@ def batches(dataset: DetectionSet, index_batches: list[list[int]], workers: int,
     """Iterate over ``index_batches`` of ``dataset``; files are decoded in ``workers`` processes.
 
     The loader gets its own generator so that it draws nothing from the global torch RNG (a resumed
-    run must consume the same random numbers as an uninterrupted one).
+    run must consume the same random numbers as an uninterrupted one). A set already on the GPU needs
+    no loader: each batch is a gather there.
     """
+    if dataset.on_device:
+        return (dataset[indices] for indices in index_batches)
     return torch.utils.data.DataLoader(
         dataset, batch_size=None, sampler=index_batches, num_workers=0 if dataset.decoded else workers,
         pin_memory=pin_memory, generator=torch.Generator(),

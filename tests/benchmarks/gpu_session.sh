@@ -7,7 +7,7 @@
 # is warm (30 s after a call), so send the next call promptly.
 #
 #   here:  bash tests/benchmarks/gpu_session.sh wheels        # once, where pip reaches PyPI (Python 3.12 wheels)
-#   there: bash tests/benchmarks/gpu_session.sh bench         # bench_yolo.py table -> $OUT/bench_yolo.txt
+#   there: bash tests/benchmarks/gpu_session.sh bench [ARGS]  # bench_yolo.py table -> $OUT/bench_yolo.txt
 #          bash tests/benchmarks/gpu_session.sh train 540     # kb reproduce yolo (default preset) for at most
 #                                                             # 540 s, then Ctrl-C: a checkpoint; the next
 #                                                             # `train` resumes it -> $OUT/train.log
@@ -56,7 +56,7 @@ wheels)
 bench)
     install
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt" || true
-    python3 tests/benchmarks/bench_yolo.py 2>&1 | tee "$OUT/bench_yolo.txt"
+    python3 tests/benchmarks/bench_yolo.py "${@:2}" 2>&1 | tee -a "$OUT/bench_yolo.txt"
     ;;
 train)
     install
