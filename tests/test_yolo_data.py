@@ -12,6 +12,7 @@ from PIL import Image
 from kb.errors import KBError
 from runners.yolo.config import PRESETS
 from runners.yolo.data import (
+    apply_augmentation,
     augment,
     generate_shapes,
     load_data,
@@ -325,3 +326,19 @@ def test_yolo_folder_without_any_label_file_or_with_a_broken_yaml(tmp_path):
     (folder / "data.yaml").write_text("names: 3\n")
     with pytest.raises(KBError, match=r"'names' should be a list"):
         load_data(folder, CONFIG)
+
+
+def test_augment_warps_as_affine_grid_would():
+    """The broadcast sampling grid equals affine_grid's for the same scale and shift (x and y differ)."""
+    images = torch.rand(3, 3, 24, 40, generator=torch.Generator().manual_seed(1))
+    boxes, labels = torch.tensor([[[0.2, 0.3, 0.6, 0.7]]] * 3), torch.zeros(3, 1, dtype=torch.long)
+    draw = torch.rand(3, 5, generator=torch.Generator().manual_seed(2))
+    draw[:, 3:] = 0.5  # exposure and saturation factors of 1: the warp alone
+    out, _, _ = apply_augmentation(images, boxes, labels, draw, jitter=0.2, exposure=1.5, saturation=1.5)
+    scale, shift = 1 + 0.2 * (2 * draw[:, 0] - 1), 0.2 * (2 * draw[:, 1:3] - 1)
+    theta = torch.zeros(3, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
+    theta[:, :, 2] = -2 * shift / scale[:, None]
+    grid = torch.nn.functional.affine_grid(theta, [3, 3, 24, 40], align_corners=False)
+    expected = torch.nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)

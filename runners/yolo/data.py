@@ -636,15 +636,31 @@ def augment(images: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, gen
     Returns:
         The augmented images, boxes and labels.
     """
-    n, device = images.shape[0], images.device
-    draw = torch.rand(n, 5, generator=generator).to(device)
+    draw = augmentation_draws(images.shape[0], generator).to(images.device)
+    return apply_augmentation(images, boxes, labels, draw, jitter=jitter, exposure=exposure, saturation=saturation)
+
+
+def augmentation_draws(n: int, generator: torch.Generator) -> torch.Tensor:
+    """The (n, 5) uniform random numbers of ``augment``: scale, x and y shift, exposure, saturation."""
+    return torch.rand(n, 5, generator=generator)
+
+
+def apply_augmentation(images: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, draw: torch.Tensor, *,
+                       jitter: float, exposure: float, saturation: float):
+    """``augment`` given its random numbers (``augmentation_draws``, on the images' device). Tensor code
+    only, so that torch.compile can fuse it into a few kernels."""
+    n, size_y, size_x = images.shape[0], images.shape[2], images.shape[3]
     scale = 1 + jitter * (2 * draw[:, 0] - 1)
     shift = jitter * (2 * draw[:, 1:3] - 1)  # (N, 2) as a fraction of the image
-    # Output pixel u (in [0, 1]) shows input pixel (u - 0.5 - shift) / scale + 0.5.
-    theta = torch.zeros(n, 2, 3, device=device)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
-    theta[:, :, 2] = -2 * shift / scale[:, None]
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    # Output pixel u (in [0, 1]) shows input pixel (u - 0.5 - shift) / scale + 0.5. In grid_sample's
+    # [-1, 1] coordinates of pixel centres (align_corners=False) that is (u' - 2 shift) / scale; built
+    # by broadcasting, as affine_grid would with a diagonal matrix but without its batched matmul.
+    along_x = (torch.arange(size_x, device=images.device, dtype=images.dtype) * 2 + 1) / size_x - 1
+    along_y = (torch.arange(size_y, device=images.device, dtype=images.dtype) * 2 + 1) / size_y - 1
+    inverse = (1 / scale).view(n, 1, 1)
+    grid_x = ((along_x.view(1, 1, size_x) - 2 * shift[:, 0].view(n, 1, 1)) * inverse).expand(n, size_y, size_x)
+    grid_y = ((along_y.view(1, size_y, 1) - 2 * shift[:, 1].view(n, 1, 1)) * inverse).expand(n, size_y, size_x)
+    grid = torch.stack([grid_x, grid_y], dim=-1)
     images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     moved = ((boxes - 0.5) * scale.view(n, 1, 1) + 0.5 + shift.repeat(1, 2).view(n, 1, 4)).clamp(0, 1)
     gone = ((moved[..., 2] - moved[..., 0]) < 0.01) | ((moved[..., 3] - moved[..., 1]) < 0.01)

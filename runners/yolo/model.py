@@ -148,11 +148,11 @@ def assign_targets(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, grid: int):
     col = (centre[..., 0] * grid).floor().clamp(0, grid - 1).long()
     row = (centre[..., 1] * grid).floor().clamp(0, grid - 1).long()
     flat_cell = torch.arange(n, device=gt_labels.device).view(n, 1) * grid * grid + row * grid + col
-    valid = gt_labels >= 0
-    order = torch.arange(m, device=gt_labels.device).expand(n, m)
-    # Lowest object index per cell; m marks an empty cell.
+    # Lowest object index per cell; m marks an empty cell, and padding (label -1) bids m, so never wins.
+    # No boolean indexing: shapes stay fixed, so torch.compile traces the whole loss as one graph.
+    order = torch.where(gt_labels >= 0, torch.arange(m, device=gt_labels.device).expand(n, m), m)
     winner = torch.full((n * grid * grid,), m, dtype=torch.long, device=gt_labels.device)
-    winner = winner.scatter_reduce(0, flat_cell[valid], order[valid], reduce="amin")
+    winner = winner.scatter_reduce(0, flat_cell.reshape(-1), order.reshape(-1), reduce="amin")
     has_object = (winner < m).view(n, grid, grid)
     index = winner.clamp(max=m - 1).view(n, grid * grid)
     cxcywh = torch.cat([centre, size], dim=-1).gather(1, index[..., None].expand(-1, -1, 4))

@@ -5,6 +5,7 @@ the first epochs, stays at 1e-2 until 75/135 of training, then 1e-3 until 105/13
 scaling/translation and exposure/saturation jitter on the device. Evaluation: VOC mAP at IoU 0.5.
 """
 
+import functools
 import math
 import pickle
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 import torch
 
 from kb.errors import BadInput, KBError
-from runners.yolo.data import augment, batches, load_data
+from runners.yolo.data import apply_augmentation, augmentation_draws, batches, load_data
 from runners.yolo.evaluate import evaluate, measure_fps
 from runners.yolo.model import YOLO, yolo_loss
 
@@ -59,27 +60,42 @@ def load_backbone(model: YOLO, path: str) -> bool:
 
 
 def train_step(network, optimizer, batch, generator: torch.Generator, config, device: torch.device, *,
-               amp: bool, memory_format: torch.memory_format) -> torch.Tensor:
+               amp: bool, memory_format: torch.memory_format, compiled: bool = False) -> torch.Tensor:
     """One SGD step on a batch of (uint8 images, gt boxes, gt labels): augment on the device, forward
     (bfloat16 autocast if ``amp``), the loss of Sec. 2.2, backward, update.
+
+    With ``compiled`` (pass it with a compiled ``network``), the augmentation and the loss are compiled
+    too: eager, their hundred-odd small kernels cost the GPU more than the conv layers of Fast YOLO.
 
     Returns:
         (6,) tensor, not synced: the loss, its coord, obj, noobj and class parts, and the gradient norm
         before clipping (whether ``clip_grad`` normalises every step or only catches spikes).
     """
     images, gt_boxes, gt_labels = (t.to(device, non_blocking=True) for t in batch)
-    images, gt_boxes, gt_labels = augment(images.float() / 255, gt_boxes, gt_labels, generator,
-                                          jitter=config.jitter, exposure=config.exposure,
-                                          saturation=config.saturation)
+    draw = augmentation_draws(len(images), generator).to(device, non_blocking=True)
+    prepare, loss_fn = (_compiled(_prepare), _compiled(yolo_loss)) if compiled else (_prepare, yolo_loss)
+    images, gt_boxes, gt_labels = prepare(images, gt_boxes, gt_labels, draw, config, memory_format)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        pred = network(images.contiguous(memory_format=memory_format))
-    loss, parts = yolo_loss(pred.float(), gt_boxes, gt_labels, boxes=config.boxes,
-                            lambda_coord=config.lambda_coord, lambda_noobj=config.lambda_noobj)
+        pred = network(images)
+    loss, parts = loss_fn(pred.float(), gt_boxes, gt_labels, boxes=config.boxes,
+                          lambda_coord=config.lambda_coord, lambda_noobj=config.lambda_noobj)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip_grad or float("inf"))
     optimizer.step()
     return torch.stack([loss, *parts.values(), grad_norm]).detach()
+
+
+def _prepare(images, gt_boxes, gt_labels, draw, config, memory_format):
+    """uint8 images -> augmented float images in the network's memory format, and the moved objects."""
+    images, gt_boxes, gt_labels = apply_augmentation(images.float() / 255, gt_boxes, gt_labels, draw, jitter=config.jitter,
+                                                     exposure=config.exposure, saturation=config.saturation)
+    return images.contiguous(memory_format=memory_format), gt_boxes, gt_labels
+
+
+@functools.cache
+def _compiled(function):
+    return torch.compile(function)
 
 
 def make_optimizer(model: YOLO, config) -> torch.optim.SGD:
@@ -220,7 +236,7 @@ def main(config, run) -> dict[str, float]:
             # Augmentation randomness depends only on (seed, step), so a resumed run redraws it exactly.
             generator = torch.Generator().manual_seed(run.seed * 1_000_003 + step)
             window.append(train_step(network, optimizer, (images, gt_boxes, gt_labels), generator, config,
-                                     device, amp=amp, memory_format=memory_format))
+                                     device, amp=amp, memory_format=memory_format, compiled=network is not model))
             step += 1
             batches_done += 1
             if step % config.log_every == 0 or batches_done == steps_per_epoch:

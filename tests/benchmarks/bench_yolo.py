@@ -99,7 +99,7 @@ def bench_training(mode: str, dataset: DetectionSet, config, device: torch.devic
 
     def step(i):
         return train_step(network, optimizer, next(loader), torch.Generator().manual_seed(i), config, device,
-                          amp=amp, memory_format=memory_format)
+                          amp=amp, memory_format=memory_format, compiled=compiled)
 
     for i in range(2):  # warm-up: cuDNN autotuning, compilation
         step(i)
@@ -111,7 +111,8 @@ def bench_training(mode: str, dataset: DetectionSet, config, device: torch.devic
     speed = steps * batch / (time.perf_counter() - start)
     if profile:
         print_profile(lambda i: train_step(network, optimizer, dataset[list(range(batch))], torch.Generator().manual_seed(i),
-                                           config, device, amp=amp, memory_format=memory_format), device, mode)
+                                           config, device, amp=amp, memory_format=memory_format, compiled=compiled),
+                      device, mode)
     return speed
 
 
