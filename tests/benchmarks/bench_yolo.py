@@ -130,6 +130,18 @@ def print_profile(step, device: torch.device, mode: str, steps: int = 3, rows: i
     print(prof.key_averages().table(sort_by=key, row_limit=rows, max_name_column_width=60))
 
 
+def show(row: dict) -> dict:
+    """Print one row of the table as soon as it is measured (a long run cut short keeps its rows)."""
+    if "error" in row:
+        print(f"{row['mode']:<46} {row['error']}", flush=True)
+        return row
+    gflop = f"{row['gflop_per_image']:.2f}" if "gflop_per_image" in row else "-"
+    tflops = f"{row['tflops']:.2f}" if "tflops" in row else "-"
+    mfu = f"{100 * row['mfu']:.1f}%" if row.get("mfu") is not None else "-"
+    print(f"{row['mode']:<46} {row['images_per_s']:>10.1f} {gflop:>10} {tflops:>9} {mfu:>7}", flush=True)
+    return row
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -153,30 +165,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
         dataset = dataset.to(device)  # as training keeps a pre-decoded set that fits on the GPU
     peak = peak_tflops(device, args.peak_tflops)
 
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"YOLOv1 {args.arch} {args.size}x{args.size}, width {args.width}, batch {args.batch}, "
+          f"{args.steps} steps on {name}; peak {peak or '-'} TFLOP/s (bf16 dense)")
+    print(f"{'mode':<46} {'images/s':>10} {'GFLOP/img':>10} {'TFLOP/s':>9} {'MFU':>7}", flush=True)
     flops = training_flops(dataset, config, device, args.batch)
-    rows = [{"mode": "input pipeline only", "images_per_s": bench_pipeline(dataset, config, device, args.batch, args.steps)}]
+    rows = [show({"mode": "input pipeline only",
+                  "images_per_s": bench_pipeline(dataset, config, device, args.batch, args.steps)})]
     for mode in args.modes.split(","):
         try:
             speed = bench_training(mode, dataset, config, device, args.batch, args.steps, args.profile)
         except RuntimeError as exc:  # e.g. torch.compile without a C++ compiler: report, keep going
-            rows.append({"mode": mode, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"})
+            rows.append(show({"mode": mode, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"}))
             continue
         achieved = speed / args.batch * flops / 1e12
-        rows.append({"mode": mode, "images_per_s": speed, "gflop_per_image": flops / args.batch / 1e9,
-                     "tflops": achieved, "mfu": achieved / peak if peak else None})
-
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"YOLOv1 {args.arch} {args.size}x{args.size}, width {args.width}, batch {args.batch}, "
-          f"{args.steps} steps on {name}; peak {peak or '-'} TFLOP/s (bf16 dense)")
-    print(f"{'mode':<46} {'images/s':>10} {'GFLOP/img':>10} {'TFLOP/s':>9} {'MFU':>7}")
-    for row in rows:
-        if "error" in row:
-            print(f"{row['mode']:<46} {row['error']}")
-            continue
-        gflop = f"{row['gflop_per_image']:.2f}" if "gflop_per_image" in row else "-"
-        tflops = f"{row['tflops']:.2f}" if "tflops" in row else "-"
-        mfu = f"{100 * row['mfu']:.1f}%" if row.get("mfu") is not None else "-"
-        print(f"{row['mode']:<46} {row['images_per_s']:>10.1f} {gflop:>10} {tflops:>9} {mfu:>7}")
+        rows.append(show({"mode": mode, "images_per_s": speed, "gflop_per_image": flops / args.batch / 1e9,
+                          "tflops": achieved, "mfu": achieved / peak if peak else None}))
     return rows
 
 
