@@ -2,6 +2,7 @@
 
 import json
 import random
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -15,7 +16,7 @@ from runners.yolo import RUNNER
 from runners.yolo.config import PAPER
 from runners.yolo.data import batches, generated_data
 from runners.yolo.model import YOLO
-from runners.yolo.train import learning_rate, load_backbone, main, make_optimizer, train_step
+from runners.yolo.train import checkpoint_due, learning_rate, load_backbone, main, make_optimizer, train_step
 
 TIMING = {"fps", "fps_batch64", "images_per_s"}
 
@@ -168,11 +169,26 @@ def test_a_set_kept_on_the_device_trains_exactly_like_the_loader():
         torch.testing.assert_close(moved_state[key], value, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize(("minutes", "saves"), [(10.0, 1), (0.0, 2)])
-def test_checkpoints_after_the_last_epoch_and_every_so_many_minutes(tmp_path, minutes, saves):
-    config, run = _run(tmp_path, [f"checkpoint_minutes={minutes}"])
+def test_checkpoint_cadence_keeps_saving_cheap():
+    assert checkpoint_due(since_last=5.0, last_save=0.0, minutes=10)  # nothing saved yet: save, and time it
+    assert checkpoint_due(since_last=5.0, last_save=0.1, minutes=10)  # a small model: every epoch
+    assert not checkpoint_due(since_last=100.0, last_save=4.0, minutes=10)  # 1.9 GB in 4 s: every 200 s
+    assert checkpoint_due(since_last=200.0, last_save=4.0, minutes=10)
+    assert checkpoint_due(since_last=600.0, last_save=60.0, minutes=10)  # at least every `minutes`
+    assert not checkpoint_due(since_last=599.0, last_save=60.0, minutes=10)
+
+
+@pytest.mark.parametrize(("minutes", "saves"), [(10.0, [1, 3]), (1e-9, [1, 2, 3])])
+def test_a_slow_save_is_skipped_until_due_and_the_last_epoch_always_saves(tmp_path, minutes, saves):
+    config, run = _run(tmp_path, [f"checkpoint_minutes={minutes}", "epochs=3"])
     save, saved = run.checkpoint, []
-    run.checkpoint = lambda state: saved.append(state["epoch"]) or save(state)
+
+    def slow_save(state):  # 0.2 s: the next save is due 10 s later (unless `minutes` is shorter)
+        saved.append(state["epoch"])
+        time.sleep(0.2)
+        return save(state)
+
+    run.checkpoint = slow_save
     main(config, run)
     run.close()
-    assert len(saved) == saves and saved[-1] == config.epochs
+    assert saved == saves

@@ -61,9 +61,11 @@ class Config:
             (batches are then gathered on the GPU: no per-step host copy, pinning or transfer).
         cache_gb: pre-decode the whole dataset into memory when it fits in this many GB.
         log_every: log the training loss every this many steps.
-        checkpoint_minutes: save a checkpoint at the end of an epoch when this many minutes have passed
-            since the last one, and after the last epoch (a large model's checkpoint takes seconds to
-            write). Ctrl-C and SIGTERM always save one at the step they stop.
+        checkpoint_minutes: the longest time between checkpoints. One is saved at the end of an epoch
+            once this many minutes, or 50 times the last save's duration, have passed since the last
+            (at most ~2% of the time goes to saving: Fast YOLO's 1.9 GB took 4 s of each 6.5 s epoch on
+            an H100 when saved every epoch; a small model still saves every epoch), and after the last
+            epoch. Ctrl-C and SIGTERM always save one at the step they stop.
         speed_iters: timed iterations for the inference speed measurement.
     """
 
