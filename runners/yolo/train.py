@@ -268,10 +268,10 @@ def main(config, run) -> dict[str, float]:
             evaluations.append({"epoch": epoch, **result})
             run.log_epoch(epoch, map=result["map"], map_allpoint=result["map_allpoint"], test_loss=result["loss"])
         if epoch == config.epochs or checkpoint_due(time.monotonic() - saved, save_seconds, config.checkpoint_minutes):
-            started = time.monotonic()
+            save_started = time.monotonic()
             run.checkpoint(checkpoint_state())
             saved = time.monotonic()
-            save_seconds = saved - started
+            save_seconds = saved - save_started
 
     final = evaluations[-1]
     sample = data.test[list(range(min(64, len(data.test))))][0]
