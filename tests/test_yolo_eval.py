@@ -7,6 +7,7 @@ import torch
 from mean_average_precision import MetricBuilder
 
 from runners.yolo.evaluate import batched_nms, detect, to_devkit_pixels, voc_map
+from runners.yolo.model import decode
 
 
 def _dets(*rows):
@@ -145,3 +146,22 @@ def test_agrees_with_the_mean_average_precision_package(seed):
     assert ours["map"] / 100 == pytest.approx(eleven["mAP"], abs=1e-4)
     assert ours["map_allpoint"] / 100 == pytest.approx(allpoint["mAP"], abs=1e-4)
     assert 5 < ours["map"] < 95  # the case is neither trivial nor hopeless
+
+
+@pytest.mark.parametrize(("images", "threshold", "max_detections"), [(5, 0.05, 100), (3, 0.0, 4), (2, 2.0, 10)])
+def test_batched_detect_equals_per_image_greedy_nms(images, threshold, max_detections):
+    """Detection over a batch (ranked and suppressed together) equals thresholding, ranking and NMS
+    image by image; with a tiny max_detections the candidate cut (10x) and the final cut both bind."""
+    pred = torch.rand(images, 7, 7, 2 * 5 + 6, generator=torch.Generator().manual_seed(3))
+    got = detect(pred, boxes=2, score_threshold=threshold, iou_threshold=0.5, max_detections=max_detections)
+    corners, scores = decode(pred, 2)
+    assert len(got) == images
+    for (boxes, kept_scores, labels), image_boxes, image_scores in zip(got, corners, scores):
+        box_index, label = (image_scores > threshold).nonzero(as_tuple=True)
+        candidate_scores = image_scores[box_index, label]
+        best = torch.sort(candidate_scores, descending=True, stable=True).indices[: 10 * max_detections]
+        box_index, label, candidate_scores = box_index[best], label[best], candidate_scores[best]
+        keep = batched_nms(image_boxes[box_index], candidate_scores, label, 0.5)[:max_detections]
+        assert torch.equal(labels, label[keep]) and torch.equal(kept_scores, candidate_scores[keep])
+        assert torch.equal(boxes, image_boxes[box_index[keep]])
+        assert len(labels) <= max_detections
