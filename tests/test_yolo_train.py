@@ -16,7 +16,14 @@ from runners.yolo import RUNNER
 from runners.yolo.config import PAPER
 from runners.yolo.data import batches, generated_data
 from runners.yolo.model import YOLO
-from runners.yolo.train import checkpoint_due, learning_rate, load_backbone, main, make_optimizer, train_step
+from runners.yolo.train import (
+    checkpoint_due,
+    learning_rate,
+    load_backbone,
+    main,
+    make_optimizer,
+    train_step,
+)
 
 TIMING = {"fps", "fps_batch64", "images_per_s"}
 
