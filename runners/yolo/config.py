@@ -132,7 +132,7 @@ PRESETS: dict[str, Config] = {
     # Single GPU on the default (generated) data: Fast YOLO (Table 1's second network) at 448 px with the
     # paper's recipe, shortened, plus batch norm and gradient clipping because there is no ImageNet-
     # pretrained backbone to start from. Fast YOLO, not the 24-conv network: from scratch on the CPU-sized
-    # version of this run Fast YOLO reached 76 mAP, the 24-conv network 29 at this rate and 67 at lr 3e-3
+    # version of this run Fast YOLO reached 60-76 mAP (two runs), the 24-conv network 29 at this rate and 67 at lr 3e-3
     # (README, "Our measurements"). `--set arch=yolo --set lr=0.003` trains the 24-conv network; the
     # `paper` preset is its recipe with ImageNet weights.
     "default": replace(PAPER, arch="fast", batch_norm=True, clip_grad=10.0, epochs=100, eval_every=20,
