@@ -88,8 +88,9 @@ def train_step(network, optimizer, batch, generator: torch.Generator, config, de
 
 def _prepare(images, gt_boxes, gt_labels, draw, config, memory_format):
     """uint8 images -> augmented float images in the network's memory format, and the moved objects."""
-    images, gt_boxes, gt_labels = apply_augmentation(images.float() / 255, gt_boxes, gt_labels, draw, jitter=config.jitter,
-                                                     exposure=config.exposure, saturation=config.saturation)
+    images, gt_boxes, gt_labels = apply_augmentation(images.float() / 255, gt_boxes, gt_labels, draw,
+                                                     jitter=config.jitter, exposure=config.exposure,
+                                                     saturation=config.saturation)
     return images.contiguous(memory_format=memory_format), gt_boxes, gt_labels
 
 

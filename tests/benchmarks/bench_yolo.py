@@ -38,6 +38,8 @@ MODES = {  # name -> (bf16 autocast, channels_last, torch.compile, batch norm)
     "bf16+channels_last+compile (paper net: no BN)": (True, True, True, False),
 }
 
+PROFILED_STEPS = 3  # training steps under the profiler with --profile
+
 
 def peak_tflops(device: torch.device, override: float | None) -> float | None:
     if override:
@@ -55,7 +57,8 @@ def sync(device: torch.device) -> None:
 
 def plan(dataset: DetectionSet, batch: int, steps: int) -> list[list[int]]:
     """``steps`` batches of shuffled indices, cycling through the set."""
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0)).tolist() * (steps * batch // len(dataset) + 1)
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0)).tolist()
+    order *= steps * batch // len(dataset) + 1
     return [order[i * batch : (i + 1) * batch] for i in range(steps)]
 
 
@@ -95,7 +98,9 @@ def bench_training(mode: str, dataset: DetectionSet, config, device: torch.devic
     model = YOLO(config, dataset.num_classes).to(device, memory_format=memory_format)
     optimizer = make_optimizer(model, config)
     network = torch.compile(model) if compiled else model
-    loader = iter(batches(dataset, plan(dataset, batch, steps + 2), config.workers, device.type == "cuda"))
+    # Batches for the 2 warm-up steps, the timed ones and the profiled ones.
+    loader = iter(batches(dataset, plan(dataset, batch, 2 + steps + PROFILED_STEPS), config.workers,
+                          device.type == "cuda"))
 
     def step(i):
         return train_step(network, optimizer, next(loader), torch.Generator().manual_seed(i), config, device,
@@ -110,13 +115,11 @@ def bench_training(mode: str, dataset: DetectionSet, config, device: torch.devic
     sync(device)
     speed = steps * batch / (time.perf_counter() - start)
     if profile:
-        print_profile(lambda i: train_step(network, optimizer, dataset[list(range(batch))], torch.Generator().manual_seed(i),
-                                           config, device, amp=amp, memory_format=memory_format, compiled=compiled),
-                      device, mode)
+        print_profile(step, device, mode)
     return speed
 
 
-def print_profile(step, device: torch.device, mode: str, steps: int = 3, rows: int = 20) -> None:
+def print_profile(step, device: torch.device, mode: str, steps: int = PROFILED_STEPS, rows: int = 20) -> None:
     """Where a training step's time goes: the kernels (or CPU ops) with the most total time."""
     from torch.profiler import ProfilerActivity, profile
 

@@ -11,7 +11,7 @@
 #          bash tests/benchmarks/gpu_session.sh train 540     # kb reproduce yolo (default preset) for at most
 #                                                             # 540 s, then Ctrl-C: a checkpoint; the next
 #                                                             # `train` resumes it -> $OUT/train.log
-#          bash tests/benchmarks/gpu_session.sh export        # the finished run -> $OUT/<run id>.json
+#          bash tests/benchmarks/gpu_session.sh export [ID]   # a finished run (the newest) -> $OUT/<run id>.json
 #
 # `train` takes extra `kb reproduce` arguments after the seconds (e.g. --config paper --data ...).
 # The copied tree has no .git: say which commit it is, or runs record none. A device call, composed here:
@@ -74,7 +74,7 @@ train)
     ;;
 export)
     install
-    run=$(last_yolo_run succeeded)
+    run="${2:-$(last_yolo_run succeeded)}"  # the newest succeeded run, unless one is named
     [ -n "$run" ] || { echo "gpu_session: no succeeded yolo run to export yet" >&2; exit 1; }
     kb runs export "$run" --out "$OUT"
     kb run show "$run" > "$OUT/$run.txt"
