@@ -23,6 +23,7 @@ import pytest
 from sqlmodel import select
 
 from kb.db import engine_for, session_scope
+from kb.ingest.sync import sync
 from kb.jobs import Timing, Worker, WorkerReport, enqueue, new_job
 from kb.models import Job, RunRecord, Schedule
 from kb.runs.execute import Request
@@ -93,6 +94,7 @@ def make_kb(root: Path, monkeypatch, database_url: str | None = None) -> KB:
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    sync(load_settings())          # claims are judged from the catalog
     return KB(root=root, ledger=root / "ledger")
 
 

@@ -7,11 +7,16 @@ import pytest
 import yaml
 from sqlmodel import select
 
-from kb.catalog import add_papers, export_bibtex, list_papers, retag, sync
+from kb.bibtex import export_bibtex
+from kb.ingest.add import add_papers
+from kb.ingest.edits import retag
+from kb.ingest.sync import sync
+from kb.queries import list_papers
 from kb.db import session_scope
 from kb.errors import BadInput, NetworkError
 from kb.models import Paper
-from kb.papers import find_paper, slugify
+from kb.paperfile import slugify
+from kb.queries import find_paper
 from tests.conftest import write_paper
 
 
@@ -162,7 +167,7 @@ def test_unsafe_slugs_are_refused(arxiv_server, kb_env, kb):
 
 
 def test_failed_command_leaves_files_and_catalog_as_they_were(arxiv_server, kb_env, monkeypatch):
-    import kb.catalog as catalog
+    import kb.ingest.add as catalog
 
     def explode(*_a, **_k):
         raise RuntimeError("disk gone")

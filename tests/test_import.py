@@ -2,9 +2,9 @@
 
 import json
 
-from kb.catalog import sync
+from kb.ingest.sync import sync
 from kb.db import session_scope
-from kb.importer import import_notes, match_title
+from kb.ingest.notes import import_notes, match_title
 from kb.models import Note
 from tests.conftest import SHARED, write_paper
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.catalog import sync
+from kb.ingest.sync import sync
 from kb.db import session_scope
 from kb.errors import KBError, NotFound
 from kb.models import Metric, RunRecord

@@ -2,7 +2,7 @@
 
 import json
 
-from kb.catalog import sync
+from kb.ingest.sync import sync
 from kb.db import session_scope
 from kb.search import parse_query, search, tokenize
 from tests.conftest import write_paper

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from kb.ids import parse_id
-from kb.papers import parse_paper_yaml
+from kb.paperfile import parse_paper_yaml
 from tests.conftest import ROOT, SHARED
 
 PAPERS = ROOT / "papers"
@@ -56,7 +56,7 @@ def test_ids_and_slugs_are_unique():
 
 
 def test_the_shipped_catalog_syncs_offline_without_problems(kb_env, monkeypatch):
-    from kb.catalog import sync
+    from kb.ingest.sync import sync
     from kb.settings import load_settings
 
     monkeypatch.setenv("KB_PAPERS", str(PAPERS))

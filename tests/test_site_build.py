@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kb.catalog import sync
+from kb.ingest.sync import sync
 from kb.db import session_scope
 from kb.models import Metric, RunRecord
 from kb.runs.verdict import judge_all

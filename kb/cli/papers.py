@@ -22,7 +22,7 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add papers from arXiv (or refresh them), writing papers/<slug>/paper.yaml."""
-    from kb.catalog import add_papers, read_id_file
+    from kb.ingest.add import add_papers, read_id_file
     from kb.errors import BadInput, NotFound
     from kb.settings import load_settings
 
@@ -51,7 +51,7 @@ def add(
 
 def sync(as_json: JsonOpt = False) -> None:
     """Rebuild the catalog from papers/ (no network; idempotent)."""
-    from kb.catalog import sync as do_sync
+    from kb.ingest.sync import sync as do_sync
     from kb.errors import KBError
     from kb.settings import load_settings
 
@@ -80,7 +80,7 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Import notes (Markdown with front matter, blog/Qiita exports), one note per paper."""
-    from kb.importer import import_notes
+    from kb.ingest.notes import import_notes
     from kb.settings import load_settings
 
     report = import_notes(load_settings(), paths, dry_run=dry_run, offline=offline)
@@ -117,7 +117,7 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List papers in the catalog."""
-    from kb.catalog import list_papers, note_languages
+    from kb.queries import list_papers, note_languages
     from kb.db import session_scope
     from kb.settings import load_settings
 
@@ -137,9 +137,9 @@ def list_(
 
 def show(paper_ref: Annotated[str, typer.Argument(metavar="PAPER", help="Slug or any id form.")], as_json: JsonOpt = False) -> None:
     """Show one paper: metadata, notes present, claims, links."""
-    from kb.catalog import paper_links
+    from kb.queries import paper_links
     from kb.db import session_scope
-    from kb.papers import get_paper, notes_of
+    from kb.queries import get_paper, notes_of
     from kb.settings import load_settings
 
     with session_scope(load_settings()) as session:
@@ -206,7 +206,7 @@ def tag(
     as_json: JsonOpt = False,
 ) -> None:
     """Add or remove tags: kb tag yolo +real-time -old."""
-    from kb.catalog import retag
+    from kb.ingest.edits import retag
     from kb.settings import load_settings
 
     paper = retag(load_settings(), paper_ref, changes)
@@ -221,10 +221,10 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
     """Remove a paper and its folder in papers/ (asks first)."""
-    from kb.catalog import remove_paper
+    from kb.ingest.edits import remove_paper
     from kb.db import session_scope
     from kb.errors import KBError
-    from kb.papers import get_paper
+    from kb.queries import get_paper
     from kb.settings import load_settings
 
     settings = load_settings()
@@ -242,10 +242,10 @@ def note(
     edit: Annotated[bool, typer.Option("--edit", help="Open the note in $EDITOR, then re-import it.")] = False,
 ) -> None:
     """Print a paper's notes, or edit one with --edit."""
-    from kb.catalog import sync_paper_notes
+    from kb.ingest.notes import sync_paper_notes
     from kb.db import session_scope
     from kb.errors import KBError, NotFound
-    from kb.papers import get_paper, notes_of
+    from kb.queries import get_paper, notes_of
     from kb.settings import load_settings
 
     settings = load_settings()
@@ -281,7 +281,7 @@ def export_bibtex(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """BibTeX with eprint/archivePrefix/primaryClass, stable keys."""
-    from kb.catalog import export_bibtex as make_bibtex
+    from kb.bibtex import export_bibtex as make_bibtex
     from kb.db import session_scope
     from kb.files import write_atomic
     from kb.settings import load_settings

@@ -27,6 +27,7 @@ from kb.db import session_scope
 from kb.errors import BadInput, KBError, NotFound, RunInterrupted
 from kb.files import write_atomic
 from kb.models import Metric, Paper, RunRecord, utcnow
+from kb.queries import claims_of
 from kb.runs import config as run_config
 from kb.runs.context import Reporter, Run
 from kb.runs.registry import RunnerSpec, load_entrypoint, load_registry
@@ -50,52 +51,6 @@ class Request:
 
 def new_run_id(runner: str) -> str:
     return f"{runner}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-
-
-def claims_for(session: Session, settings: Settings, spec: RunnerSpec) -> list[dict[str, Any]]:
-    """The claims of the runner's paper: from the catalog, else straight from papers/."""
-    paper = session.exec(select(Paper).where(Paper.key == spec.paper)).first()
-    if paper is not None:
-        return list(paper.claims)
-    from kb.papers import parse_paper_yaml
-
-    for path in sorted(settings.papers.glob("*/paper.yaml")):
-        try:
-            found = parse_paper_yaml(path.read_text(encoding="utf-8"), where=str(path), folder_slug=path.parent.name)
-        except (KBError, OSError, UnicodeDecodeError):
-            continue
-        if found.key == spec.paper:
-            return list(found.fields["claims"])
-    return []
-
-
-def rejudge(session: Session, settings: Settings) -> int:
-    """Judge every succeeded run again against its paper's claims as they are now.
-
-    Verdicts are stored with a run, but claims are data that people correct and extend (a number
-    read in a table later, a tolerance argued over); ``kb sync`` calls this so the catalog never
-    shows a verdict against a claim that is no longer in ``papers/``. Returns how many changed.
-    """
-    records = list(session.exec(select(RunRecord).where(RunRecord.status == "succeeded")))
-    if not records:
-        return 0
-    registry = load_registry(settings.runner_paths)
-    claims_by_runner: dict[str, list[dict[str, Any]]] = {}
-    changed = 0
-    for record in records:
-        if record.runner not in claims_by_runner:
-            try:
-                claims_by_runner[record.runner] = claims_for(session, settings, registry.get(record.runner))
-            except NotFound:
-                claims_by_runner[record.runner] = []   # a run imported from a machine with other runners
-        verdicts = judge_all(claims_by_runner[record.runner], config=record.config, final=record.final,
-                             dataset=record.dataset, synthetic=record.dataset_synthetic,
-                             device_name=record.device or "")
-        if verdicts != record.verdicts:
-            record.verdicts = verdicts
-            session.add(record)
-            changed += 1
-    return changed
 
 
 @dataclass
@@ -268,6 +223,7 @@ def reproduce(settings: Settings, request: Request, *, reporter: Reporter | None
         if request.job_id is not None:
             record.job_id = request.job_id
         session.add(record)
+        paper_known = session.exec(select(Paper.id).where(Paper.key == spec.paper)).first() is not None
     write_atomic(run_dir / "config.json", json.dumps({"runner": spec.name, "preset": resolved.preset, "seed": resolved.seed,
                                                       "config": config_dict}, indent=2) + "\n")
     write_atomic(run_dir / "env.json", json.dumps({**env, "git_commit": commit, "git_dirty": dirty}, indent=2) + "\n")
@@ -277,6 +233,8 @@ def reproduce(settings: Settings, request: Request, *, reporter: Reporter | None
     _seed_everything(resolved.seed)
     run = Run(id=run_id, dir=run_dir, device=device, data_dir=resolved.data, seed=resolved.seed,
               config=resolved.config, reporter=_LogReporter(logger, reporter), resuming=resolved.record is not None)
+    if not paper_known:
+        run.note(f"paper {spec.paper} is not in the catalog, so no claim is judged now; `kb sync` judges this run")
     status, error, final = "failed", None, {}
     try:
         with _Signals(run):
@@ -316,8 +274,7 @@ def finish(settings: Settings, run_id: str, run: Run, *, status: str, error: str
             record.dataset_fingerprint = run.dataset.fingerprint
             record.dataset_synthetic = run.dataset.synthetic
             record.info["dataset_detail"] = run.dataset.detail
-        spec = load_registry(settings.runner_paths).get(record.runner)
-        claims = claims_for(session, settings, spec)
+        claims = claims_of(session, record.paper_key)
         record.verdicts = judge_all(claims, config=record.config, final=final, dataset=record.dataset,
                                     synthetic=record.dataset_synthetic, device_name=record.device or "") if status == "succeeded" else []
         session.exec(delete(Metric).where(Metric.run_id == run_id))

@@ -5,7 +5,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from kb.models import Paper, RunRecord
-from kb.runs.execute import claims_for
+from kb.queries import claims_of
 from kb.runs.records import list_runs
 from kb.runs.registry import load_registry
 from kb.runs.verdict import summary
@@ -38,7 +38,7 @@ def runner_overview(session: Session, settings: Settings) -> list[dict[str, Any]
         rows.append({
             "name": spec.name, "paper": spec.paper, "paper_title": paper.title if paper else None,
             "summary": spec.summary, "datasets": list(spec.datasets), "presets": list(spec.presets),
-            "claims": claims_for(session, settings, spec),
+            "claims": claims_of(session, spec.paper),
             "last_run": run_row(last) if last else None,
         })
     return rows

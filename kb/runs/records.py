@@ -15,6 +15,8 @@ from sqlmodel import Session, select
 from kb.errors import BadInput, NotFound
 from kb.files import write_atomic
 from kb.models import Metric, Paper, RunRecord
+from kb.queries import claims_of
+from kb.runs.verdict import judge_all
 
 FORMAT = "kb-run/2"
 _FORMATS = ("kb-run/1", FORMAT)
@@ -178,3 +180,25 @@ def import_run_files(session: Session, files: list[Path], *, skip_existing: bool
         session.flush()
         loaded += 1
     return loaded
+
+
+def rejudge(session: Session) -> int:
+    """Judge every succeeded run again against its paper's claims as the catalog has them now.
+
+    Verdicts are stored with a run, but claims are data that people correct and extend (a number
+    read in a table later, a tolerance argued over); ``kb sync`` calls this so the catalog never
+    shows a verdict against a claim that is no longer in ``papers/``. Returns how many changed.
+    """
+    changed = 0
+    claims_by_paper: dict[str, list[dict[str, Any]]] = {}
+    for record in session.exec(select(RunRecord).where(RunRecord.status == "succeeded")):
+        if record.paper_key not in claims_by_paper:
+            claims_by_paper[record.paper_key] = claims_of(session, record.paper_key)
+        verdicts = judge_all(claims_by_paper[record.paper_key], config=record.config, final=record.final,
+                             dataset=record.dataset, synthetic=record.dataset_synthetic,
+                             device_name=record.device or "")
+        if verdicts != record.verdicts:
+            record.verdicts = verdicts
+            session.add(record)
+            changed += 1
+    return changed

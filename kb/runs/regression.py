@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from kb.db import session_scope
 from kb.errors import BadInput
 from kb.models import Job, Regression, RunRecord
+from kb.queries import claims_of
 from kb.runs.records import compare
 from kb.runs.verdict import REPRODUCED, applies
 from kb.settings import Settings
@@ -117,13 +118,10 @@ def findings(record: RunRecord, baseline: RunRecord | None, claims: list[dict[st
 def detect(settings: Settings, record: RunRecord, *, session: Session, failure: str | None = None,
            job_id: int | None = None, policy: Policy = Policy()) -> Regression | None:
     """Store a regression for ``record`` when it has findings, and flag the run; None otherwise."""
-    from kb.runs.execute import claims_for
-    from kb.runs.registry import load_registry
-
     if session.exec(select(Regression).where(Regression.run_id == record.id)).first() is not None:
         return None
     baseline = baseline_for(record, session=session)
-    claims = claims_for(session, settings, load_registry(settings.runner_paths).get(record.runner))
+    claims = claims_of(session, record.paper_key)
     found = findings(record, baseline, claims, failure=failure, policy=policy)
     if not found:
         return None

@@ -145,8 +145,7 @@ def _run_view(record: RunRecord, curves: tuple[Curve, ...]) -> RunView:
 
 def load_snapshot(session: Session, settings: Settings) -> Snapshot:
     """Papers with their notes, the registered runners, and every run with its curves."""
-    from kb.catalog import paper_links
-    from kb.runs.execute import claims_for
+    from kb.queries import claims_of, paper_links
     from kb.runs.registry import load_registry
 
     notes: dict[int, list[NoteView]] = {}
@@ -165,7 +164,7 @@ def load_snapshot(session: Session, settings: Settings) -> Snapshot:
     )
     runners = tuple(
         RunnerView(name=spec.name, paper=spec.paper, summary=spec.summary, datasets=tuple(spec.datasets),
-                   presets=tuple(spec.presets), claims=tuple(claims_for(session, settings, spec)))
+                   presets=tuple(spec.presets), claims=tuple(claims_of(session, spec.paper)))
         for spec in load_registry(settings.runner_paths).specs()
     )
     curves = _curves(session)

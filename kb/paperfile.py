@@ -1,7 +1,8 @@
-"""``papers/<slug>/``: the git-tracked source of truth, its schema, and ``kb sync``.
+"""``papers/<slug>/paper.yaml``: the git-tracked source of a paper, its schema and its text.
 
 A paper folder holds ``paper.yaml`` (metadata snapshot, tags, runners, claims) and notes
-``notes.<lang>.md`` (written for kb) or ``notes/<name>.<lang>.md`` (imported).
+``notes.<lang>.md`` (written for kb) or ``notes/<name>.<lang>.md`` (imported). This module only
+parses and writes that text; ``kb/ingest`` puts it in the catalog.
 """
 
 import datetime as dt
@@ -12,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlmodel import Session, select
 
-from kb.errors import BadInput, NotFound
+from kb.errors import BadInput
 from kb.ids import parse_id
-from kb.models import Note, Paper, utcnow
+from kb.models import Paper, utcnow
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 DIRECTIONS = ("higher", "lower")
@@ -187,27 +187,3 @@ def note_files(folder: Path) -> list[Path]:
     if (folder / "notes").is_dir():
         files += sorted((folder / "notes").glob("*.md"))
     return files
-
-
-def find_paper(session: Session, ref: str) -> Paper | None:
-    """A paper by slug or by any id form."""
-    ref = ref.strip()
-    paper = session.exec(select(Paper).where(Paper.slug == ref.lower())).first()
-    if paper is not None:
-        return paper
-    try:
-        key = parse_id(ref).key
-    except BadInput:
-        return None
-    return session.exec(select(Paper).where(Paper.key == key)).first()
-
-
-def get_paper(session: Session, ref: str) -> Paper:
-    paper = find_paper(session, ref)
-    if paper is None:
-        raise NotFound(f"no paper {ref!r} in the catalog; see `kb list`, or add it with `kb add {ref}`")
-    return paper
-
-
-def notes_of(session: Session, paper: Paper) -> list[Note]:
-    return list(session.exec(select(Note).where(Note.paper_id == paper.id).order_by(Note.lang, Note.path)))

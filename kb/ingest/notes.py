@@ -1,4 +1,4 @@
-"""``kb import``: notes from files into ``papers/<slug>/notes/`` and the catalog.
+"""``kb import`` and ``kb note --edit``: notes from files into ``papers/<slug>/notes/`` and the catalog.
 
 Parsing (splitting exports into one note per paper) lives in kb/notes.py; this module links each
 parsed note to a paper (front matter, arXiv links, then titles: the catalog's, then arXiv's title
@@ -16,13 +16,14 @@ import yaml
 from sqlmodel import Session, select
 
 from kb.arxiv_api import Arxiv, Policy
-from kb.catalog import arxiv_for, upsert_from_metadata
+from kb.ingest.add import arxiv_for, upsert_from_metadata
 from kb.errors import BadInput, KBError, NetworkError
 from kb.files import FileChanges, transaction
 from kb.ids import parse_id
 from kb.models import Note, Paper, utcnow
 from kb.notes import ParsedNote, content_hash, parse_file
-from kb.papers import find_paper, note_files
+from kb.paperfile import note_files
+from kb.queries import find_paper, get_paper
 from kb.search import index_paper
 from kb.settings import Settings
 
@@ -263,3 +264,14 @@ def import_notes(settings: Settings, paths: list[Path], *, dry_run: bool = False
     except _DryRun:
         pass
     return report
+
+
+def sync_paper_notes(settings: Settings, ref: str) -> Paper:
+    """Re-read one paper's note files (after ``kb note --edit``)."""
+    with transaction(settings) as (session, _files):
+        paper = get_paper(session, ref)
+        _changed, problems = load_folder_notes(session, settings, paper, settings.papers / paper.slug)
+        if problems:
+            raise BadInput("; ".join(problems))
+        index_paper(session, paper)
+        return paper

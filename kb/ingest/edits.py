@@ -1,0 +1,43 @@
+"""Edits of one paper: ``kb tag`` and ``kb remove``."""
+
+import re
+
+from sqlmodel import select
+
+from kb.errors import BadInput
+from kb.files import transaction
+from kb.ingest.add import save_paper
+from kb.models import Note, Paper
+from kb.queries import get_paper
+from kb.search import unindex_paper
+from kb.settings import Settings
+
+
+def retag(settings: Settings, ref: str, changes: list[str]) -> Paper:
+    """``+tag`` adds, ``-tag`` removes, a bare ``tag`` adds."""
+    with transaction(settings) as (session, files):
+        paper = get_paper(session, ref)
+        tags = set(paper.tags)
+        for change in changes:
+            name = change.lstrip("+-").strip().lower()
+            if not name or not re.fullmatch(r"[\w][\w\-.]*", name):
+                raise BadInput(f"tag {change!r} is not allowed: use letters, digits, '-', '_' or '.'")
+            if change.startswith("-"):
+                tags.discard(name)
+            else:
+                tags.add(name)
+        paper.tags = sorted(tags)
+        save_paper(session, files, paper)
+        return paper
+
+
+def remove_paper(settings: Settings, ref: str) -> Paper:
+    """Remove a paper from the catalog and its folder from ``papers/`` (runs are kept)."""
+    with transaction(settings) as (session, files):
+        paper = get_paper(session, ref)
+        unindex_paper(session, paper.id)
+        for note in session.exec(select(Note).where(Note.paper_id == paper.id)):
+            session.delete(note)
+        session.delete(paper)
+        files.remove_tree(paper.slug)
+        return paper
