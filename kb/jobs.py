@@ -40,7 +40,7 @@ from kb.db import engine_for, session_scope
 from kb.errors import BadInput, KBError, NotFound
 from kb.models import Job, RunRecord, utcnow
 from kb.runs.registry import Resources, RunnerSpec
-from kb.settings import Settings
+from kb.settings import Settings, read_environment
 
 ACTIVE = ("submitted", "running")
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -69,7 +69,7 @@ class Timing:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Timing":
-        env = dict(os.environ if env is None else env)
+        env = read_environment(env)
         names = {"heartbeat_s": "KB_JOB_HEARTBEAT", "stale_s": "KB_JOB_STALE", "backoff_s": "KB_JOB_BACKOFF",
                  "grace_s": "KB_JOB_GRACE"}
         values = {}
@@ -100,7 +100,7 @@ class SlurmOptions:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "SlurmOptions":
-        env = dict(os.environ if env is None else env)
+        env = read_environment(env)
         cluster = env.get("KB_SLURM_CLUSTER") or "slurm"
         if cluster not in ("slurm", "local", "debug"):
             raise BadInput(f"KB_SLURM_CLUSTER={cluster!r}: use slurm, local or debug")
@@ -398,7 +398,7 @@ def _check_regression(settings: Settings, job_id: int) -> None:
     """A finished scheduled job's run is compared with the last good one (kb/runs/regression.py)."""
     from kb.runs.regression import Policy, check_job
 
-    check_job(settings, job_id, policy=Policy.from_env(), command=os.environ.get("KB_ON_REGRESSION") or None)
+    check_job(settings, job_id, policy=Policy.from_env(), command=settings.get("KB_ON_REGRESSION"))
 
 
 def _die_with(parent: int) -> None:

@@ -178,20 +178,17 @@ class InstallFiles:
     units: dict[str, str]
 
 
-_PASSED_ON = ("KB_HOME", "KB_PAPERS", "KB_DATABASE_URL", "KB_RUNNERS", "KB_DATA", "KB_ON_REGRESSION",
-              "KB_SLURM_PARTITION", "KB_SLURM_ACCOUNT", "KB_EXECUTOR")
-
-
-def install_files(settings: Settings, *, kb_command: str, env: dict[str, str]) -> InstallFiles:
+def install_files(settings: Settings, *, kb_command: str) -> InstallFiles:
     """A crontab (tick every minute, a worker at boot) and systemd units doing the same.
 
     Args:
         settings: where the catalog and papers are; written into the files so they need no shell.
         kb_command: how to call kb (an absolute path).
-        env: the environment whose ``KB_*`` values the scheduled commands must see.
+
+    Every setting a worker needs (``kb.settings.VARIABLES``) that is set here is written into the
+    files, so a tick or worker started by cron or systemd sees what this shell sees.
     """
-    values: dict[str, Any] = {"KB_HOME": str(settings.home), "KB_PAPERS": str(settings.papers),
-                              **{k: env[k] for k in _PASSED_ON if env.get(k)}}
+    values = settings.passed_on()
     exports = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in values.items())
     project, log = shlex.quote(str(settings.project)), shlex.quote(str(settings.home / "schedule.log"))
     crontab = (f"* * * * * cd {project} && {exports} {kb_command} schedule tick >> {log} 2>&1\n"

@@ -104,11 +104,20 @@ def test_schedule_commands(lab, kb):
     assert kb("schedule", "remove", "1").err == "kb: error: no schedule 1; see `kb schedule list`\n"
 
 
-def test_install_prints_a_crontab_and_systemd_units_calling_tick_and_a_worker(lab, kb):
-    files = install_files(lab.settings, kb_command="/opt/kb/bin/kb", env={"KB_ON_REGRESSION": "notify-chat"})
+def test_install_prints_a_crontab_and_systemd_units_calling_tick_and_a_worker(lab, kb, monkeypatch):
+    worker_needs = {"KB_ON_REGRESSION": "notify-chat", "KB_SLURM_CLUSTER": "debug", "KB_JOB_STALE": "600",
+                    "KB_JOB_HEARTBEAT": "20", "KB_JOB_BACKOFF": "5", "KB_JOB_GRACE": "30",
+                    "KB_REGRESSION_THROUGHPUT_DROP": "0.5", "KB_ARXIV_API": "http://mirror.lab/api/query",
+                    "KB_ARXIV_DELAY": "5", "KB_SLURM_PARTITION": "a100", "KB_EXECUTOR": "slurm"}
+    for name, value in worker_needs.items():
+        monkeypatch.setenv(name, value)
+    files = install_files(lab.settings, kb_command="/opt/kb/bin/kb")
     tick_line, reboot_line = files.crontab.splitlines()
     assert tick_line.startswith("* * * * * cd ") and tick_line.split(" >> ")[0].endswith("/opt/kb/bin/kb schedule tick")
-    assert f"KB_HOME={lab.settings.home}" in tick_line and "KB_ON_REGRESSION=notify-chat" in tick_line
+    assert f"KB_HOME={lab.settings.home}" in tick_line
+    for name, value in worker_needs.items():
+        assert f"{name}={value}" in tick_line and f"{name}={value}" in reboot_line, name
+        assert f'Environment="{name}={value}"' in files.units["kb-worker.service"], name
     assert reboot_line.startswith("@reboot ") and "/opt/kb/bin/kb worker" in reboot_line
     assert set(files.units) == {"kb-tick.service", "kb-tick.timer", "kb-worker.service"}
     assert "ExecStart=/opt/kb/bin/kb schedule tick" in files.units["kb-tick.service"]
@@ -117,3 +126,29 @@ def test_install_prints_a_crontab_and_systemd_units_calling_tick_and_a_worker(la
     assert "KillSignal=SIGTERM" in files.units["kb-worker.service"]
     printed = kb("schedule", "install").out
     assert "schedule tick" in printed and "[Timer]" in printed and "kb-worker.service" in printed
+
+
+def test_schedule_install_through_the_cli_carries_the_cluster_and_the_stale_time(lab, kb, monkeypatch):
+    monkeypatch.setenv("KB_SLURM_CLUSTER", "local")
+    monkeypatch.setenv("KB_JOB_STALE", "300")
+    printed = kb("schedule", "install").out
+    assert printed.count("KB_SLURM_CLUSTER=local") >= 2 and printed.count("KB_JOB_STALE=300") >= 2
+
+
+def test_every_kb_variable_the_code_names_is_a_known_setting():
+    # An independent reading of the sources: any KB_* name in kb/ or runners/ must be declared
+    # in kb.settings (so install passes it on), and only kb/settings.py reads the environment.
+    import re
+    from pathlib import Path
+
+    from kb.settings import VARIABLES
+
+    root = Path(__file__).resolve().parent.parent
+    named, readers = set(), []
+    for path in [*root.joinpath("kb").rglob("*.py"), *root.joinpath("runners").rglob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        named |= set(re.findall(r"\bKB_[A-Z_]+[A-Z]\b", text))
+        if re.search(r"os\.environ(\.get)?[\[(]\s*[\"']KB_", text) and path.name != "settings.py":
+            readers.append(path.relative_to(root).as_posix())
+    assert named - set(VARIABLES) == set()
+    assert readers == []

@@ -127,7 +127,6 @@ def schedule_tick(as_json: JsonOpt = False) -> None:
 @schedule_app.command("install")
 def schedule_install() -> None:
     """Print a crontab and systemd units that tick the schedules every minute and keep a worker running."""
-    import os
     import shutil
     import sys
 
@@ -135,7 +134,7 @@ def schedule_install() -> None:
     from kb.settings import load_settings
 
     kb_command = shutil.which("kb") or f"{sys.executable} -m kb.cli.main"
-    files = install_files(load_settings(), kb_command=kb_command, env=dict(os.environ))
+    files = install_files(load_settings(), kb_command=kb_command)
     out = console()
     out.print("# crontab (crontab -e): tick every minute, a worker from boot", markup=False)
     out.print(files.crontab, markup=False)
@@ -210,7 +209,6 @@ def worker(
     executor: Annotated[Optional[str], typer.Option(help="local | slurm (default: KB_EXECUTOR, else local).")] = None,
 ) -> None:
     """Claim queued jobs and run them; SIGTERM stops cleanly (the running job goes back to the queue)."""
-    import os
 
     from kb.errors import BadInput
     from kb.jobs import SlurmOptions, Timing, Worker
@@ -219,7 +217,8 @@ def worker(
     if poll <= 0 or (max_jobs is not None and max_jobs <= 0):
         raise BadInput("--poll and --max-jobs must be positive")
     err = console(stderr=True)
-    runner = Worker(load_settings(), executor=executor or os.environ.get("KB_EXECUTOR") or "local",
+    settings = load_settings()
+    runner = Worker(settings, executor=executor or settings.get("KB_EXECUTOR") or "local",
                     timing=Timing.from_env(), slurm=SlurmOptions.from_env(), on_event=lambda line: err.print(escape(line)))
     err.print(f"worker {runner.name} started ({runner.executor})")
     report = runner.run(once=once, max_jobs=max_jobs, poll=poll)

@@ -15,10 +15,13 @@ def git_state(project: Path) -> tuple[str | None, bool | None]:
     A tree copied without ``.git`` (a lent GPU machine) takes the commit it was copied from from
     ``KB_GIT_COMMIT``, and ``KB_GIT_DIRTY`` (1/0) if the sender knows it.
     """
+    from kb.settings import read_environment
+
     commit, dirty = _git(project)
-    if commit is None and os.environ.get("KB_GIT_COMMIT", "").strip():
-        flag = os.environ.get("KB_GIT_DIRTY", "").strip().lower()
-        return os.environ["KB_GIT_COMMIT"].strip(), (flag in ("1", "true", "yes")) if flag else None
+    copied = read_environment()
+    if commit is None and copied.get("KB_GIT_COMMIT", "").strip():
+        flag = copied.get("KB_GIT_DIRTY", "").strip().lower()
+        return copied["KB_GIT_COMMIT"].strip(), (flag in ("1", "true", "yes")) if flag else None
     return commit, dirty
 
 

@@ -10,7 +10,6 @@ stdin. The record is committed before the notifier runs, so a failing notifier n
 """
 
 import json
-import os
 import subprocess
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ from kb.models import Job, Regression, RunRecord
 from kb.queries import claims_of
 from kb.runs.records import compare
 from kb.runs.verdict import REPRODUCED, applies
-from kb.settings import Settings
+from kb.settings import Settings, read_environment
 
 NOTIFY_TIMEOUT_S = 60
 
@@ -41,7 +40,7 @@ class Policy:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Policy":
-        raw = dict(os.environ if env is None else env).get("KB_REGRESSION_THROUGHPUT_DROP")
+        raw = read_environment(env).get("KB_REGRESSION_THROUGHPUT_DROP")
         if not raw:
             return cls()
         try:
