@@ -17,6 +17,27 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class UTCDateTime(TypeDecorator):
+    """A moment in time stored as naive UTC and read back as aware UTC.
+
+    Every stored time uses it (one convention): schedules and jobs are compared with "now" inside
+    SQL (due, stale, backoff), and papers, notes and runs are sorted and shown by time, so every
+    value must mean the same instant on SQLite (no time zones) and PostgreSQL (``timestamp``),
+    whatever the server's time zone is, and read back aware.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
 class Meta(SQLModel, table=True):
     """Key/value facts about the catalog itself (``schema_version``)."""
 
@@ -38,8 +59,8 @@ class Paper(SQLModel, table=True):
     summary: str = Field(default="", sa_column=Column(Text))
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     primary_category: str | None = None
-    published: datetime | None = None
-    updated: datetime | None = None
+    published: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    updated: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     year: int | None = Field(default=None, index=True)
     doi: str | None = None
     journal_ref: str | None = None
@@ -48,7 +69,7 @@ class Paper(SQLModel, table=True):
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     runners: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     claims: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
-    added: datetime = Field(default_factory=utcnow)
+    added: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
 class Note(SQLModel, table=True):
@@ -62,8 +83,8 @@ class Note(SQLModel, table=True):
     source: str | None = None            # where the note came from (URL or imported file)
     path: str                            # the file under papers/, relative to it
     content_hash: str
-    created: datetime = Field(default_factory=utcnow)
-    updated: datetime = Field(default_factory=utcnow)
+    created: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    updated: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
 class SearchDoc(SQLModel, table=True):
@@ -87,9 +108,9 @@ class RunRecord(SQLModel, table=True):
     preset: str
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     status: str = Field(index=True)                   # queued running succeeded failed interrupted
-    created: datetime = Field(default_factory=utcnow)
-    started: datetime | None = None
-    ended: datetime | None = None
+    created: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    started: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    ended: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     git_commit: str | None = None
     git_dirty: bool | None = None
     env: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
@@ -122,26 +143,6 @@ class Metric(SQLModel, table=True):
     name: str
     value: float
 
-
-
-class UTCDateTime(TypeDecorator):
-    """A moment in time stored as naive UTC and read back as aware UTC.
-
-    Schedules and jobs are compared with "now" inside SQL (due, stale, backoff), so every value
-    must mean the same instant on SQLite (no time zones) and PostgreSQL (``timestamp``), whatever
-    the server's time zone is.
-    """
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is not None and value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value, dialect):
-        return value.replace(tzinfo=timezone.utc) if value is not None else None
 
 
 class Schedule(SQLModel, table=True):
