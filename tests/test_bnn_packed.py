@@ -6,8 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from runners.bnn.data import as_input
-from runners.bnn.model import BinaryMLP
+from runners.bnn.model import BinaryMLP, as_input
 from runners.bnn.packed import PackedMLP, fold_threshold, pack_bits, pixel_dot, xnor_dot
 
 

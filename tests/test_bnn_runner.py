@@ -1,4 +1,5 @@
-"""The BNN runner end to end through main() on small MNIST files, the export, and resume."""
+"""The BNN runner end to end through main() on small MNIST files, and the export (interrupt and resume:
+tests/test_runner_registry.py)."""
 
 import numpy as np
 import pytest
@@ -7,13 +8,11 @@ from kb.errors import BadInput, KBError
 from kb.runs.config import resolve
 from runners.bnn import RUNNER
 from runners.bnn.train import main
-from tests.test_mnist_data import new_run, smoke_through_cli, whole_and_resumed, write_mnist
+from tests.test_mnist_data import smoke_through_cli, write_mnist
+from tests.test_runner_registry import new_run
 
 
-def test_presets_resolve_and_first_is_default():
-    assert RUNNER.presets[0] == "default"
-    for name in RUNNER.presets:
-        resolve(RUNNER, name)
+def test_paper_preset_is_the_theano_mlp():
     _, paper = resolve(RUNNER, "paper")
     assert (paper.hidden, paper.layers, paper.batch_size, paper.epochs) == (4096, 3, 100, 1000)
 
@@ -24,7 +23,7 @@ def test_smoke_end_to_end_exports_packed_bits(tmp_path):
     run = new_run(tmp_path / "run", tmp_path / "mnist", config)
     final = main(config, run)
     run.close()
-    assert set(final) == {"test_error", "xnor_test_error", "xnor_agreement", "memory_ratio", "images_per_s"}
+    assert set(final) == {"test_error", "xnor_test_error", "xnor_agreement", "memory_ratio"}
     assert final["xnor_agreement"] == 100.0 and final["xnor_test_error"] == final["test_error"]
     assert run.dataset.name == "mnist-test-subset"
     packed = np.load(tmp_path / "run" / "bnn_packed.npz")
@@ -42,19 +41,6 @@ def test_missing_data_and_bad_split_are_clear_errors(tmp_path):
     write_mnist(tmp_path / "mnist", n_train=50, n_test=10)
     with pytest.raises(BadInput, match="validation_size=100"):
         main(config, new_run(tmp_path / "b", tmp_path / "mnist", config))
-
-
-def test_interrupted_then_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
-    # dropout draws from torch's global generator, which kb checkpoints with the state
-    write_mnist(tmp_path / "mnist", n_train=500, n_test=100)
-    _, config = resolve(RUNNER, "smoke", ["epochs=3", "batch_size=50"])
-    # 6 steps per epoch: stopping after step 9 interrupts the second epoch
-    (expected, whole), (got, resumed) = whole_and_resumed(main, config, tmp_path, stop_after=9)
-    for key in ("test_error", "xnor_test_error", "memory_ratio"):
-        assert got[key] == expected[key]
-    assert resumed.epoch_metrics[-1] == whole.epoch_metrics[-1]
-    a, b = np.load(tmp_path / "whole" / "bnn_packed.npz"), np.load(tmp_path / "split" / "bnn_packed.npz")
-    assert all(np.array_equal(a[key], b[key]) for key in a.files)
 
 
 def test_smoke_through_kb_reproduce_with_the_shipped_claim(kb, kb_env, tmp_path):

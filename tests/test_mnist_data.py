@@ -1,17 +1,16 @@
-"""The shared MNIST loader: IDX parsing, layouts, errors. Also provides the MNIST runners' tests
-with ``write_mnist`` (small MNIST folders in the real IDX format) and ``new_run``."""
+"""The MNIST family's loader: IDX parsing, layouts, errors. Also provides the MNIST runners' tests
+with ``write_mnist`` (small MNIST folders in the real IDX format) and ``smoke_through_cli``."""
 
 import gzip
-import random
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from kb.errors import KBError, RunInterrupted
-from kb.runs.context import Run
-from runners.mnist_data import epoch_order, load_mnist
+from kb.errors import KBError
+from runners.common.epochs import epoch_order
+from runners.mnist.data import load_mnist
 
 REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
 NAMES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
@@ -42,23 +41,6 @@ def write_mnist(folder: Path, n_train: int = 300, n_test: int = 100, compress: b
     for key, name in NAMES.items():
         write_idx(folder / f"{name}{suffix}", arrays[key], 2051 if key.endswith("images") else 2049, compress)
     return arrays
-
-
-def new_run(path, data_dir, config, resuming=False, stop_after=None):
-    """A Run as kb builds it (seeded); ``stop_after`` asks it to stop once that step is logged."""
-    torch.manual_seed(0)
-    random.seed(0)
-    np.random.seed(0)
-
-    class StoppingRun(Run):
-        def log(self, step, **kwargs):
-            super().log(step, **kwargs)
-            if step == stop_after:
-                self.request_stop()
-
-    path.mkdir(parents=True, exist_ok=True)
-    return StoppingRun(id=path.name, dir=path, device="cpu", data_dir=data_dir, seed=0, config=config,
-                       resuming=resuming)
 
 
 def test_reads_gzipped_flat_folder_exactly(tmp_path):
@@ -225,21 +207,3 @@ def smoke_through_cli(kb, settings, tmp_path, runner: str, slug: str) -> dict:
     succeeded = [r for r in runs if r["status"] == "succeeded"]
     assert len(succeeded) == 1
     return succeeded[0]
-
-
-def whole_and_resumed(main, config, tmp_path, stop_after: int):
-    """Train once straight through, and once stopped after ``stop_after`` steps and resumed, in
-    ``tmp_path/whole`` and ``tmp_path/split``. Returns (final, run) of each, after checking that
-    the resumed run continued from the stop instead of starting over."""
-    whole = new_run(tmp_path / "whole", tmp_path / "mnist", config)
-    expected = main(config, whole)
-    whole.close()
-    interrupted = new_run(tmp_path / "split", tmp_path / "mnist", config, stop_after=stop_after)
-    with pytest.raises(RunInterrupted):
-        main(config, interrupted)
-    interrupted.close()
-    resumed = new_run(tmp_path / "split", tmp_path / "mnist", config, resuming=True)
-    got = main(config, resumed)
-    resumed.close()
-    assert resumed.progress.resumed_step == stop_after
-    return (expected, whole), (got, resumed)

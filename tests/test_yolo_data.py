@@ -10,8 +10,7 @@ import torch
 from PIL import Image
 
 from kb.errors import KBError
-from runners.yolo.config import PRESETS
-from runners.yolo.data import (
+from runners.detection.data import (
     apply_augmentation,
     augment,
     generate_shapes,
@@ -19,6 +18,7 @@ from runners.yolo.data import (
     parse_voc_xml,
     parse_yolo_labels,
 )
+from runners.yolo.config import PRESETS
 
 CONFIG = replace(PRESETS["smoke"], workers=1)
 COCO128 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "coco128"

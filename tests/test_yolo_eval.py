@@ -6,8 +6,8 @@ import pytest
 import torch
 from mean_average_precision import MetricBuilder
 
-from runners.yolo.evaluate import batched_nms, detect, to_devkit_pixels, voc_map
-from runners.yolo.model import decode
+from runners.detection.evaluate import batched_nms, to_devkit_pixels, voc_map
+from runners.yolo.model import decode, detect
 
 
 def _dets(*rows):

@@ -12,6 +12,7 @@ from kb.runs.registry import RunnerSpec
 
 
 def presets(spec: RunnerSpec) -> dict:
+    """The runner's ``PRESETS`` (name -> frozen Config), the first being its default."""
     return importlib.import_module(spec.config).PRESETS
 
 
@@ -43,10 +44,11 @@ def _convert(raw: str, kind, key: str):
 def resolve(spec: RunnerSpec, preset: str | None, overrides: list[str] | tuple[str, ...] = ()):
     """The config of ``preset`` (the runner's first preset if None) with ``key=value`` overrides.
 
-    Only existing fields may be overridden; values are converted to the field's type.
+    Only existing fields may be overridden (a family's fields included: a runner's Config extends its
+    family's); values are converted to the field's type.
     """
     table = presets(spec)
-    name = preset or spec.presets[0]
+    name = preset or next(iter(table))
     if name not in table:
         raise BadInput(f"runner {spec.name!r} has no preset {name!r}; presets: {', '.join(table)}")
     config = table[name]

@@ -36,17 +36,25 @@ class Reporter(Protocol):
 
 @dataclass
 class Progress:
+    """Where training stands, and its throughput measured by kb from what the loop logs.
+
+    ``samples`` and ``train_seconds`` cover every segment of a resumed run (they are checkpointed).
+    ``train_seconds`` adds up the time from one ``Run.log`` to the next; ``Run.start``, ``log_epoch``
+    and ``checkpoint`` restart that clock, so evaluation, saving and set-up are not training time.
+    """
+
     total_steps: int = 0
     epochs: int = 0
     step: int = 0
     epoch: int = 0
     samples: int = 0
+    train_seconds: float = 0.0
     started: float = field(default_factory=time.monotonic)
     resumed_step: int = 0
 
     def throughput(self) -> float:
-        elapsed = time.monotonic() - self.started
-        return self.samples / elapsed if elapsed > 0 else 0.0
+        """Training samples per second (0 before anything was logged)."""
+        return self.samples / self.train_seconds if self.train_seconds > 0 else 0.0
 
     def eta_seconds(self) -> float | None:
         done = self.step - self.resumed_step
@@ -82,6 +90,7 @@ class Run:
         self.epoch_metrics: list[dict[str, float]] = []
         self.progress = Progress()
         self.started = False                   # set by start(): training has begun
+        self._clock: float | None = None       # when the current stretch of training time began
         self._reporter = reporter
         self._stop = threading.Event()
         self._metrics_file = (dir / "metrics.csv").open("a", newline="", encoding="utf-8")
@@ -117,16 +126,20 @@ class Run:
 
         From here on Ctrl-C stops at the next step with a checkpoint; before it, at once.
         """
-        self.progress = Progress(total_steps=total_steps, epochs=epochs, step=step, resumed_step=step)
+        self.progress = Progress(total_steps=total_steps, epochs=epochs, step=step, resumed_step=step,
+                                 samples=self.progress.samples, train_seconds=self.progress.train_seconds)
         self.started = True
+        self._clock = time.perf_counter()
         self._emit({"started": True, "step": step})
 
     def log(self, step: int, *, epoch: int | None = None, samples: int = 0, **metrics: float) -> None:
-        """Per-step metrics; ``samples`` is how many examples this step consumed (throughput)."""
+        """Per-step metrics; ``samples`` is how many examples were trained on since the last ``log``
+        (kb's throughput: samples over the time between logs)."""
         self.progress.step = step
         if epoch is not None:
             self.progress.epoch = epoch
         self.progress.samples += samples
+        self._count_training_time()
         now = round(time.time(), 3)
         for name, value in metrics.items():
             self._metrics.writerow(["step", step, "" if epoch is None else epoch, name, float(value), now])
@@ -141,6 +154,7 @@ class Run:
         self._metrics_file.flush()
         self.epoch_metrics.append({"epoch": epoch, **{k: float(v) for k, v in metrics.items()}})
         self._emit({"epoch": epoch, **metrics, "eval": True})
+        self._clock = time.perf_counter()  # the evaluation before this call was not training
 
     def checkpoint(self, state: dict[str, Any]) -> Path:
         """Save ``state`` (tensors, numbers, strings) with the RNG states, atomically."""
@@ -157,12 +171,14 @@ class Run:
             # Dropout and augmentation on the GPU draw from the CUDA generators: without them a
             # resumed GPU run would take different random draws from the uninterrupted one.
             payload["_rng"]["cuda"] = torch.cuda.get_rng_state_all()
-        payload["_progress"] = {"samples": self.progress.samples}
+        payload["_progress"] = {"samples": self.progress.samples, "train_seconds": self.progress.train_seconds}
         path = self.checkpoint_dir / "last.pt"
         tmp = path.with_suffix(".tmp")
         torch.save(payload, tmp)
         os.replace(tmp, path)
         self._metrics_file.flush()
+        if self._clock is not None:
+            self._clock = time.perf_counter()  # saving is not training either
         return path
 
     def resume_state(self) -> dict[str, Any] | None:
@@ -188,7 +204,9 @@ class Run:
                     "the checkpoint holds the random state of %d CUDA devices and this machine has %d; "
                     "GPU random draws after the resume differ from an uninterrupted run",
                     len(cuda), torch.cuda.device_count() if torch.cuda.is_available() else 0)
-        self.progress.samples = state.pop("_progress", {}).get("samples", 0)
+        progress = state.pop("_progress", {})
+        self.progress.samples = progress.get("samples", 0)
+        self.progress.train_seconds = progress.get("train_seconds", 0.0)
         return state
 
     @property
@@ -201,12 +219,23 @@ class Run:
             self.checkpoint(state_fn())
             raise RunInterrupted(f"run {self.id} interrupted; resume with: kb reproduce --resume {self.id}")
 
+    @property
+    def throughput(self) -> float:
+        """Training samples per second over every segment of the run, evaluation and saving excluded."""
+        return self.progress.throughput()
+
     # -- what kb calls -----------------------------------------------------------------------
     def request_stop(self) -> None:
         self._stop.set()
 
     def close(self) -> None:
         self._metrics_file.close()
+
+    def _count_training_time(self) -> None:
+        now = time.perf_counter()
+        if self._clock is not None:
+            self.progress.train_seconds += now - self._clock
+        self._clock = now
 
     def _emit(self, line: dict[str, Any]) -> None:
         if self._reporter is not None:

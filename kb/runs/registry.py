@@ -3,8 +3,12 @@
 A runner package (``runners/<name>/__init__.py``) defines ``RUNNER = RunnerSpec(...)``. Listing
 imports only those ``__init__`` modules and the config modules (plain dataclasses), so
 ``kb runners`` stays instant. The training entrypoint is imported only when a run starts.
+
+A package that fails to import, or whose ``RUNNER`` is malformed, becomes one line in
+``Registry.problems`` naming it; the other runners load and work (design.md, Runners).
 """
 
+import dataclasses
 import difflib
 import importlib
 import pkgutil
@@ -34,40 +38,80 @@ class RunnerSpec:
         paper: the paper's key (arXiv id without version, or ``doi:...``).
         summary: one line saying what the runner trains.
         datasets: dataset kinds the runner reads (``voc``, ``mnist``, ``generated`` ...).
-        presets: preset names, the first is the default for ``kb reproduce NAME``.
+        presets: preset names, the first is the default for ``kb reproduce NAME``. Leave it out: it is
+            read from the keys of the config module's ``PRESETS``, in order, so presets are declared
+            once. (Runner folders written before that may still list them here.)
         entrypoint: ``module:function`` called as ``function(config, run)``.
         config: module holding ``Config`` (a frozen dataclass) and ``PRESETS`` (name -> Config).
         resources: per-run needs for cluster executors.
         cpu_presets: presets sized for a CPU; the others get a note when they run without a GPU.
         cpu_default: the preset ``kb reproduce NAME`` runs when no preset is named and no GPU is
             found (None: the first preset, wherever it runs).
+        architecture: ``module:function`` called as ``function(config)``, returning the preset's
+            ``torch.nn.Module`` and an example input of the paper's size (batch 1), built without data.
     """
 
     name: str
     paper: str
     summary: str
     datasets: tuple[str, ...]
-    presets: tuple[str, ...]
-    entrypoint: str
-    config: str
+    presets: tuple[str, ...] = ()
+    entrypoint: str = ""
+    config: str = ""
     resources: Resources = field(default_factory=Resources)
     cpu_presets: tuple[str, ...] = ("smoke",)
     cpu_default: str | None = None
+    architecture: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.presets:
+            object.__setattr__(self, "presets", _preset_names(self.config))
+
+
+class MalformedRunner(KBError):
+    """A ``RUNNER`` that kb cannot use as declared."""
+
+
+def _preset_names(config: str) -> tuple[str, ...]:
+    """The keys of ``PRESETS`` in the config module (plain dataclasses: importing it is cheap)."""
+    if not isinstance(config, str) or not config:
+        raise MalformedRunner(f"RUNNER.config must name the module holding PRESETS, got {config!r}")
+    table = getattr(importlib.import_module(config), "PRESETS", None)
+    if not isinstance(table, dict) or not table or not all(
+            isinstance(k, str) and dataclasses.is_dataclass(v) for k, v in table.items()):
+        raise MalformedRunner(f"{config}.PRESETS must be a non-empty dict of preset name -> Config")
+    return tuple(table)
 
 
 class Registry:
+    """Runners by name, and one line for each runner package that could not be loaded.
+
+    Attributes:
+        problems: ``runner NAME (where): error`` for each package that failed to import or declares a
+            malformed ``RUNNER``, in discovery order.
+    """
+
     def __init__(self) -> None:
         self._specs: dict[str, RunnerSpec] = {}
+        self._broken: dict[str, str] = {}
+        self.problems: list[str] = []
 
     def register(self, spec: RunnerSpec) -> None:
         if spec.name in self._specs:
             raise KBError(f"two runners are named {spec.name!r}; runner names must be unique")
         self._specs[spec.name] = spec
 
+    def report(self, name: str, problem: str) -> None:
+        """Record that the runner package ``name`` cannot be used, and why (one line)."""
+        self._broken.setdefault(name, problem)
+        self.problems.append(problem)
+
     def get(self, name: str) -> RunnerSpec:
         try:
             return self._specs[name]
         except KeyError:
+            if name in self._broken:
+                raise NotFound(self._broken[name]) from None
             close = difflib.get_close_matches(name, self._specs, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"known runners: {', '.join(sorted(self._specs)) or 'none'}"
             raise NotFound(f"no runner named {name!r}; {hint}") from None
@@ -79,18 +123,61 @@ class Registry:
         return [self._specs[n] for n in self.names()]
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _check_target(spec: RunnerSpec, field_name: str) -> None:
+    """``module:function`` in form only: the module is imported when it is called (it imports torch)."""
+    value = getattr(spec, field_name)
+    module, sep, function = value.partition(":") if isinstance(value, str) else ("", "", "")
+    if not (module and sep and function):
+        raise MalformedRunner(f"RUNNER.{field_name} must be 'module:function', got {value!r}")
+
+
+def _check(spec: object) -> RunnerSpec:
+    """The spec, after checking what it declares."""
+    if not isinstance(spec, RunnerSpec):
+        raise MalformedRunner(f"RUNNER is {spec!r:.40} ({type(spec).__name__}), not a RunnerSpec")
+    for name in ("name", "paper", "summary", "config"):
+        if not isinstance(getattr(spec, name), str) or not getattr(spec, name):
+            raise MalformedRunner(f"RUNNER.{name} must be a non-empty string, got {getattr(spec, name)!r}")
+    if not isinstance(spec.datasets, tuple) or not all(isinstance(d, str) for d in spec.datasets):
+        raise MalformedRunner(f"RUNNER.datasets must be a tuple of names, got {spec.datasets!r}")
+    _check_target(spec, "entrypoint")
+    if spec.architecture is not None:
+        _check_target(spec, "architecture")
+    named = (*spec.cpu_presets, *([spec.cpu_default] if spec.cpu_default else []))
+    unknown = [p for p in named if p not in spec.presets]
+    if unknown:
+        raise MalformedRunner(f"RUNNER names preset(s) {', '.join(map(repr, unknown))} that {spec.config} does not "
+                              f"define (presets: {', '.join(spec.presets)})")
+    return spec
+
+
 def _discover(package_dir: Path, prefix: str, registry: Registry) -> None:
     for info in pkgutil.iter_modules([str(package_dir)]):
         if not info.ispkg:
             continue
-        module = importlib.import_module(prefix + info.name)
-        spec = getattr(module, "RUNNER", None)
-        if isinstance(spec, RunnerSpec):
+        where = package_dir / info.name
+        try:
+            module = importlib.import_module(prefix + info.name)
+            if not hasattr(module, "RUNNER"):
+                continue  # a family or shared package (runners/common, runners/mnist ...)
+            spec = _check(module.RUNNER)
             registry.register(spec)
+        except KBError as exc:  # a malformed RUNNER, a duplicate name
+            registry.report(info.name, f"runner {info.name} ({where}): {exc}")
+        except Exception as exc:  # noqa: BLE001 - a broken runner package never hides the others
+            registry.report(info.name, f"runner {info.name} ({where}) cannot be imported: {_one_line(exc)}")
 
 
 def load_registry(extra_paths: tuple[Path, ...] = ()) -> Registry:
-    """Every runner under the ``runners`` package plus those in ``extra_paths`` (``KB_RUNNERS``)."""
+    """Every runner under the ``runners`` package plus those in ``extra_paths`` (``KB_RUNNERS``).
+
+    Packages that cannot be loaded are listed in ``problems`` instead of raising.
+    """
     import runners
 
     registry = Registry()
@@ -98,13 +185,29 @@ def load_registry(extra_paths: tuple[Path, ...] = ()) -> Registry:
         _discover(Path(path), "runners.", registry)
     for path in extra_paths:
         if not path.is_dir():
-            raise KBError(f"KB_RUNNERS names {path}, which is not a folder")
+            registry.report(str(path), f"KB_RUNNERS names {path}, which is not a folder")
+            continue
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))
         _discover(path, "", registry)
     return registry
 
 
-def load_entrypoint(spec: RunnerSpec):
-    module_name, _, func = spec.entrypoint.partition(":")
+def _target(value: str):
+    module_name, _, func = value.partition(":")
     return getattr(importlib.import_module(module_name), func)
+
+
+def load_entrypoint(spec: RunnerSpec):
+    return _target(spec.entrypoint)
+
+
+def load_architecture(spec: RunnerSpec):
+    """The runner's ``architecture(config) -> (model, example_input)``.
+
+    Raises:
+        KBError: the runner declares no ``architecture``.
+    """
+    if spec.architecture is None:
+        raise KBError(f"runner {spec.name} declares no architecture (RunnerSpec.architecture='module:function')")
+    return _target(spec.architecture)

@@ -12,10 +12,11 @@ scaled by Glorot's initialization coefficient.
 from dataclasses import dataclass, replace
 
 from kb.runs.config import check
+from runners.mnist import config as mnist
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(mnist.Config):
     hidden: int = 4096                 # units per hidden layer (Sec. 2.1)
     layers: int = 3                    # hidden layers (Sec. 2.1)
     dropout_in: float = 0.2            # dropout on the input pixels
@@ -28,15 +29,11 @@ class Config:
     lr_end: float = 3e-7
     glorot_lr_scale: bool = True       # binary weights' lr times 1 / sqrt(1.5 / (fan_in + fan_out))
     validation_size: int = 10000       # last N training images choose the epoch (Sec. 2.1)
-    train_limit: int = 0               # use only the first N training images, validation included (0 = all)
-    test_limit: int = 0                # evaluate on the first N test images (0 = all 10000: "mnist-test")
-    eval_batch_size: int = 1000
-    download: bool = False             # fetch MNIST with torchvision into --data when it is not there
 
     def __post_init__(self) -> None:
-        check(self, at_least={"hidden": 1, "layers": 1, "batch_size": 1, "epochs": 1, "eval_batch_size": 1,
-                              "dropout_in": 0, "dropout_hidden": 0, "bn_momentum": 0, "validation_size": 0,
-                              "train_limit": 0, "test_limit": 0},
+        super().__post_init__()
+        check(self, at_least={"hidden": 1, "layers": 1, "dropout_in": 0, "dropout_hidden": 0, "bn_momentum": 0,
+                              "validation_size": 0},
               above={"bn_eps": 0, "lr_start": 0, "lr_end": 0},
               at_most={"bn_momentum": 1},
               below={"dropout_in": 1, "dropout_hidden": 1})

@@ -79,6 +79,12 @@ class BinaryMLP(nn.Module):
         self.output = BinaryLinear(widths[-1], classes)
         self.output_norm = nn.BatchNorm1d(classes, eps=bn_eps, momentum=bn_momentum)
 
+    @classmethod
+    def from_config(cls, config) -> "BinaryMLP":
+        """The MLP of a runner ``Config``."""
+        return cls(hidden=config.hidden, layers=config.layers, dropout_in=config.dropout_in,
+                   dropout_hidden=config.dropout_hidden, bn_eps=config.bn_eps, bn_momentum=config.bn_momentum)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.input_dropout(x)
         for linear, norm, dropout in zip(self.linears, self.norms, self.dropouts):
@@ -89,7 +95,22 @@ class BinaryMLP(nn.Module):
         return [*self.linears, self.output]
 
 
+def as_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (B, 28, 28) -> float (B, 784) holding 2p - 255, odd integers in [-255, 255].
+
+    This is the authors' [-1, 1] scaling times 255; the first batch norm absorbs the factor, and
+    integer inputs keep the first layer's float32 sums exact (see the module docstring).
+    """
+    return images.reshape(len(images), -1).float().mul_(2).sub_(255)
+
+
 def squared_hinge_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """mean over examples and classes of max(0, 1 - t * y)^2 with targets t = +1 for the label, -1 else."""
     targets = torch.full_like(scores, -1.0).scatter_(1, labels[:, None], 1.0)
     return torch.clamp(1 - targets * scores, min=0).pow(2).mean()
+
+
+def architecture(config) -> tuple[nn.Module, torch.Tensor]:
+    """The preset's MLP (in eval mode: batch norm with running statistics) and one MNIST image as its
+    input, for counting parameters and operations without data."""
+    return BinaryMLP.from_config(config).eval(), as_input(torch.zeros(1, 28, 28, dtype=torch.uint8))

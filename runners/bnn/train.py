@@ -6,19 +6,20 @@ the test error reported is that of the epoch with the lowest error on the last 1
 """
 
 import copy
-import functools
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from kb.errors import BadInput
 from runners.bnn.config import Config
-from runners.bnn.data import as_input, load
-from runners.bnn.model import BinaryMLP, squared_hinge_loss
+from runners.bnn.model import BinaryMLP, as_input, squared_hinge_loss
 from runners.bnn.packed import PackedMLP
-from runners.mnist_data import epoch_order, record_dataset
+from runners.common.epochs import epoch_batches, steps_per_epoch
+from runners.common.evaluate import count_correct
+from runners.mnist import data as mnist
 
 
 def param_groups(model: BinaryMLP, config: Config) -> list[dict]:
@@ -33,15 +34,18 @@ def param_groups(model: BinaryMLP, config: Config) -> list[dict]:
     return groups
 
 
-@torch.no_grad()
+def load(config: Config, data_dir: Path | None) -> mnist.Mnist:
+    """The family's MNIST, checked to leave training images once ``validation_size`` is held out."""
+    data = mnist.load(config, data_dir)
+    if not 0 < config.validation_size < len(data.train_labels):
+        raise BadInput(f"validation_size={config.validation_size} must be between 0 and the "
+                       f"{len(data.train_labels)} training images")
+    return data
+
+
 def error_rate(model: BinaryMLP, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> float:
     """Classification error in percent (batch norm with its running statistics, no dropout)."""
-    model.eval()
-    wrong = 0
-    for start in range(0, len(labels), batch_size):
-        scores = model(as_input(images[start:start + batch_size]))
-        wrong += (scores.argmax(1) != labels[start:start + batch_size]).sum().item()
-    model.train()
+    wrong = len(labels) - count_correct(model, images, labels, batch_size=batch_size, prepare=as_input)
     return 100.0 * wrong / len(labels)
 
 
@@ -97,10 +101,10 @@ def export(model: BinaryMLP, test_images: torch.Tensor, test_labels: torch.Tenso
 def main(config: Config, run) -> dict[str, float]:
     device = torch.device(run.device)
     data = load(config, run.data_dir)
-    record_dataset(run, data)
+    mnist.record_dataset(run, data)
     fit = len(data.train_labels) - config.validation_size
-    steps_per_epoch = fit // config.batch_size  # whole batches only: batch norm needs > 1 example
-    if steps_per_epoch == 0:
+    steps = steps_per_epoch(fit, config.batch_size, drop_last=True)  # whole batches: batch norm needs > 1 example
+    if steps == 0:
         raise BadInput(f"{fit} training images (after holding out {config.validation_size}) "
                        f"make no batch of {config.batch_size}")
     images, labels = data.train_images.to(device), data.train_labels.to(device).long()
@@ -108,9 +112,7 @@ def main(config: Config, run) -> dict[str, float]:
     val_images, val_labels = images[fit:], labels[fit:]
     test_images, test_labels = data.test_images.to(device), data.test_labels.to(device).long()
 
-    model = BinaryMLP(hidden=config.hidden, layers=config.layers, dropout_in=config.dropout_in,
-                      dropout_hidden=config.dropout_hidden, bn_eps=config.bn_eps,
-                      bn_momentum=config.bn_momentum).to(device)
+    model = BinaryMLP.from_config(config).to(device)
     optimizer = torch.optim.Adam(param_groups(model, config), lr=config.lr_start)
     decay = (config.lr_end / config.lr_start) ** (1 / config.epochs)
     run.record(parameters=sum(p.numel() for p in model.parameters()),
@@ -128,19 +130,14 @@ def main(config: Config, run) -> dict[str, float]:
         return {"epoch": epoch, "batch": batch, "history": history, "best": best,
                 "model": model.state_dict(), "optimizer": optimizer.state_dict()}
 
-    run.start(total_steps=steps_per_epoch * config.epochs, epochs=config.epochs,
-              step=epoch0 * steps_per_epoch + batch0)
+    run.start(total_steps=steps * config.epochs, epochs=config.epochs, step=epoch0 * steps + batch0)
     binary_weights = [layer.weight for layer in model.binary_linears()]
-    trained_images, train_seconds = 0, 0.0
     for epoch in range(epoch0, config.epochs):
         lr = config.lr_start * decay ** epoch
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
-        order = epoch_order(fit, run.seed, epoch).to(device)
-        started = time.perf_counter()
-        for batch in range(batch0 if epoch == epoch0 else 0, steps_per_epoch):
-            run.check_interrupt(functools.partial(snapshot, epoch, batch))
-            index = order[batch * config.batch_size:(batch + 1) * config.batch_size]
+        for batch, index in epoch_batches(run, epoch, size=fit, batch_size=config.batch_size, drop_last=True,
+                                          first=batch0 if epoch == epoch0 else 0, snapshot=snapshot, device=device):
             loss = squared_hinge_loss(model(as_input(fit_images[index])), fit_labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -148,9 +145,7 @@ def main(config: Config, run) -> dict[str, float]:
             with torch.no_grad():  # Algorithm 1: real-valued weights stay in [-1, 1]
                 for weight in binary_weights:
                     weight.clamp_(-1, 1)
-            run.log(epoch * steps_per_epoch + batch + 1, epoch=epoch + 1, samples=len(index), loss=loss.item(), lr=lr)
-            trained_images += len(index)
-        train_seconds += time.perf_counter() - started
+            run.log(epoch * steps + batch + 1, epoch=epoch + 1, samples=len(index), loss=loss.item(), lr=lr)
         val_error = error_rate(model, val_images, val_labels, config.eval_batch_size)
         test_error = error_rate(model, test_images, test_labels, config.eval_batch_size)
         if val_error <= best["val_error"]:  # the authors' rule: ties go to the later epoch
@@ -163,6 +158,4 @@ def main(config: Config, run) -> dict[str, float]:
     plot_errors(history, run.figures_dir / "error.png")
     model.load_state_dict(best["model"])
     run.record(best_epoch=best["epoch"], best_val_error=best["val_error"])
-    final = {"test_error": best["test_error"], **export(model, test_images, test_labels, run)}
-    final["images_per_s"] = trained_images / train_seconds if train_seconds else 0.0
-    return final
+    return {"test_error": best["test_error"], **export(model, test_images, test_labels, run)}

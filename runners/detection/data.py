@@ -1,4 +1,4 @@
-"""Detection data for the YOLOv1 runner, and its on-device augmentation.
+"""Detection data for the detection family's runners (YOLOv1), and its on-device augmentation.
 
 Four sources, chosen by what ``--data`` points at:
 
@@ -139,6 +139,20 @@ def batches(dataset: DetectionSet, index_batches: list[list[int]], workers: int,
         dataset, batch_size=None, sampler=index_batches, num_workers=0 if dataset.decoded else workers,
         pin_memory=pin_memory, generator=torch.Generator(),
     )
+
+
+def keep_on_gpu(data, device: torch.device, run) -> None:
+    """Move pre-decoded train and test images to the GPU when they take at most half its free memory."""
+    if not (data.train.decoded and data.test.decoded):
+        return
+    need = data.train.images.nbytes + data.test.images.nbytes
+    free, _ = torch.cuda.mem_get_info(device)
+    if need > free // 2:
+        run.note(f"data: {need / 1e9:.1f} GB of decoded images is more than half the GPU's free memory; "
+                 "batches are copied from host memory each step")
+        return
+    data.train, data.test = data.train.to(device), data.test.to(device)
+    run.note(f"data: {len(data.train) + len(data.test)} decoded images kept on the GPU ({need / 1e9:.1f} GB)")
 
 
 def load_data(data_dir: Path | None, config) -> DetectionData:

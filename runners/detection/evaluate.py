@@ -1,7 +1,8 @@
-"""Detection post-processing and the PASCAL VOC evaluation used by the paper (mAP at IoU 0.5).
+"""Detection post-processing and the PASCAL VOC evaluation (mAP at IoU 0.5), for any detector.
 
 - ``batched_nms``: greedy per-class non-maximum suppression in torch (torchvision is not a dependency).
-- ``detect``: decoded predictions -> per-image detections after thresholding and NMS (Sec. 2.3).
+- ``select``: decoded boxes and class scores -> per-image detections after thresholding and NMS.
+- ``evaluate``: a detector's loss and VOC mAP on a test set; ``measure_fps``: its images per second.
 - ``voc_map``: average precision per class as the VOC devkit computes it (VOCevaldet.m): detections
   sorted by score (ties keep their input order, as MATLAB's stable sort does), matched greedily to the
   unmatched ground truth of highest overlap, overlap >= 0.5 counts, "difficult" objects neither help
@@ -11,11 +12,15 @@
 """
 
 import time
+from typing import Callable
 
 import numpy as np
 import torch
 
-from runners.yolo.model import box_iou, decode, yolo_loss
+from runners.detection.boxes import box_iou
+
+# A detector's output (N, ...) -> per image (corner boxes as image fractions, scores, labels), best first.
+Detect = Callable[[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]
 
 
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou_threshold: float) -> torch.Tensor:
@@ -47,14 +52,21 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor,
         keep = updated
 
 
-def detect(pred: torch.Tensor, *, boxes: int, score_threshold: float, iou_threshold: float,
+def select(corners: torch.Tensor, scores: torch.Tensor, *, score_threshold: float, iou_threshold: float,
            max_detections: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Per-image detections: (corner boxes as image fractions, scores, labels), best first.
 
+    Args:
+        corners: (N, K, 4) candidate boxes of each image.
+        scores: (N, K, C) class-specific score of each candidate.
+        score_threshold: candidates scoring at most this are dropped before NMS.
+        iou_threshold: NMS overlap within a class.
+        max_detections: detections kept per image.
+
     Only the 10 * ``max_detections`` best (box, class) candidates above the threshold enter NMS, which
-    bounds its cost (S*S*B*C candidates, 7840 for 80 classes, when an untrained model scores everything).
+    bounds its cost (K*C candidates, 7840 for YOLO with 80 classes, when an untrained model scores
+    everything).
     """
-    corners, scores = decode(pred.float(), boxes)
     results = []
     for image_boxes, image_scores in zip(corners, scores):
         box_index, label = (image_scores > score_threshold).nonzero(as_tuple=True)
@@ -161,17 +173,19 @@ def _autocast(device: torch.device, amp: bool):
 
 
 @torch.no_grad()
-def evaluate(model, batches, dataset, config, device: torch.device, *, amp: bool, channels_last: bool) -> dict:
+def evaluate(model, batches, dataset, device: torch.device, *, amp: bool, channels_last: bool,
+             loss: Callable, detect: Detect) -> dict:
     """Loss and VOC mAP of ``model`` on ``dataset``.
 
     Args:
         model: the (possibly compiled) network.
         batches: iterable of (uint8 images, gt boxes, gt labels) over ``dataset`` in order.
         dataset: the evaluated ``DetectionSet`` (its ``sizes`` and ``targets`` give the ground truth).
-        config: the run's Config (loss weights, NMS settings).
         device: where the model lives.
         amp: bfloat16 autocast (CUDA only).
         channels_last: NHWC input.
+        loss: the detector's training loss, ``loss(pred, gt_boxes, gt_labels) -> (loss, parts)``.
+        detect: the detector's decoding, thresholding and NMS.
 
     Returns:
         ``voc_map``'s dict plus ``loss`` (mean per image, difficult objects excluded as in training).
@@ -185,12 +199,10 @@ def evaluate(model, batches, dataset, config, device: torch.device, *, amp: bool
         with _autocast(device, amp):
             pred = model(images)
         pred = pred.float()
-        loss, _ = yolo_loss(pred, gt_boxes.to(device), gt_labels.to(device), boxes=config.boxes,
-                            lambda_coord=config.lambda_coord, lambda_noobj=config.lambda_noobj)
-        loss_sum += loss.item() * len(images)
+        batch_loss, _ = loss(pred, gt_boxes.to(device), gt_labels.to(device))
+        loss_sum += batch_loss.item() * len(images)
         count += len(images)
-        detections += detect(pred, boxes=config.boxes, score_threshold=config.score_threshold,
-                             iou_threshold=config.nms_iou, max_detections=config.max_detections)
+        detections += detect(pred)
     model.train(was_training)
     dets, gts = [], []
     for (boxes, scores, labels), (width, height), target in zip(detections, dataset.sizes, dataset.targets):
@@ -203,8 +215,8 @@ def evaluate(model, batches, dataset, config, device: torch.device, *, amp: bool
 
 
 @torch.no_grad()
-def measure_fps(model, images: torch.Tensor, config, device: torch.device, *, amp: bool,
-                channels_last: bool, iters: int) -> float:
+def measure_fps(model, images: torch.Tensor, device: torch.device, *, amp: bool, channels_last: bool, iters: int,
+                detect: Detect) -> float:
     """Images per second of the whole detection pipeline (network, decoding, NMS) on ``images``.
 
     The paper's frame rates are for one image at a time (Sec. 1, Table 1); call with a batch of 1 for
@@ -218,8 +230,7 @@ def measure_fps(model, images: torch.Tensor, config, device: torch.device, *, am
     def once():
         with _autocast(device, amp):
             pred = model(images)
-        detect(pred, boxes=config.boxes, score_threshold=config.score_threshold,
-               iou_threshold=config.nms_iou, max_detections=config.max_detections)
+        detect(pred)
 
     for _ in range(max(2, iters // 5)):  # warm-up (cuDNN autotuning, compilation)
         once()

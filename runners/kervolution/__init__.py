@@ -7,9 +7,9 @@ RUNNER = RunnerSpec(
     paper="1904.03955",
     summary="LeNet-5 with kervolution (polynomial, Gaussian, Lp kernels) against the CNN on MNIST",
     datasets=("mnist",),
-    presets=("default", "smoke", "paper", "paper-noact"),
     cpu_presets=("default", "smoke"),
     entrypoint="runners.kervolution.train:main",
     config="runners.kervolution.config",
+    architecture="runners.kervolution.model:architecture",
     resources=Resources(gpus=1, cpus=4, mem_gb=8, time_min=60),
 )

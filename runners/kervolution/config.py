@@ -10,13 +10,14 @@ re-implementations attribute to Sec. 4; it could not be read in the paper's own 
 from dataclasses import dataclass, replace
 
 from kb.runs.config import check
+from runners.mnist import config as mnist
 
 # Kernel functions of Sec. 3.3 ("linear" is the plain convolution); Kerv2d accepts these.
 KERNELS = ("linear", "polynomial", "gaussian", "l1", "l2")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(mnist.Config):
     kernel: str = "polynomial"         # linear (= CNN), polynomial, gaussian, l1, l2 (Sec. 3.3)
     dp: int = 3                         # polynomial degree d_p (Eq. 10)
     cp: float = 0.5                     # polynomial offset c_p (Eq. 10), initial value when learned
@@ -33,15 +34,11 @@ class Config:
     weight_decay: float = 0.0
     lr_milestones: tuple[int, ...] = (10, 15)  # epochs at which lr is multiplied by lr_decay
     lr_decay: float = 0.1
-    train_limit: int = 0                # use only the first N training images (0 = all 60000)
-    test_limit: int = 0                 # evaluate on the first N test images (0 = all 10000: "mnist-test")
-    eval_batch_size: int = 1000
-    download: bool = False              # fetch MNIST with torchvision into --data when it is not there
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check(self, choices={"kernel": KERNELS, "pooling": ("max", "avg")},
-              at_least={"dp": 1, "epochs": 1, "batch_size": 1, "eval_batch_size": 1, "momentum": 0, "weight_decay": 0,
-                        "train_limit": 0, "test_limit": 0, "lr_milestones": 1},
+              at_least={"dp": 1, "momentum": 0, "weight_decay": 0, "lr_milestones": 1},
               above={"lr": 0, "lr_decay": 0, "gamma": 0})
 
 

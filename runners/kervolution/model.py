@@ -23,6 +23,10 @@ from torch import nn
 from runners.kervolution.config import KERNELS
 
 
+def as_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (B, 28, 28) -> float (B, 1, 28, 28) scaled to [0, 1], LeNet-5's input."""
+    return images.unsqueeze(1).float().div_(255)
+
 
 class Kerv2d(nn.Conv2d):
     """A drop-in replacement of ``nn.Conv2d`` computing ``kernel(patch, filter) + bias``.
@@ -146,3 +150,9 @@ class LeNet5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+def architecture(config) -> tuple[nn.Module, torch.Tensor]:
+    """The preset's LeNet-5 (its kernel's KNN, in eval mode) and one 28x28 MNIST image as its input,
+    for counting parameters and operations without data."""
+    return LeNet5.from_config(config).eval(), as_input(torch.zeros(1, 28, 28, dtype=torch.uint8))

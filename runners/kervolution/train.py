@@ -6,18 +6,17 @@ test-accuracy-per-epoch comparison the paper draws (KNN converges faster than CN
 one run.
 """
 
-import functools
 import math
-import time
 
 import torch
 import torch.nn.functional as F
 
 from kb.errors import KBError
+from runners.common.epochs import epoch_batches, steps_per_epoch
+from runners.common.evaluate import count_correct
 from runners.kervolution.config import Config
-from runners.kervolution.data import as_input, load
-from runners.kervolution.model import Kerv2d, LeNet5
-from runners.mnist_data import epoch_order, record_dataset
+from runners.kervolution.model import Kerv2d, LeNet5, as_input
+from runners.mnist import data as mnist
 
 METRIC_PREFIX = {"model": "", "baseline": "baseline_"}
 
@@ -27,16 +26,9 @@ def learning_rate(config: Config, epoch: int) -> float:
     return config.lr * config.lr_decay ** sum(epoch >= m for m in config.lr_milestones)
 
 
-@torch.no_grad()
 def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> float:
     """Test accuracy in percent."""
-    model.eval()
-    correct = 0
-    for start in range(0, len(labels), batch_size):
-        logits = model(as_input(images[start:start + batch_size]))
-        correct += (logits.argmax(1) == labels[start:start + batch_size]).sum().item()
-    model.train()
-    return 100.0 * correct / len(labels)
+    return 100.0 * count_correct(model, images, labels, batch_size=batch_size, prepare=as_input) / len(labels)
 
 
 def plot_convergence(history: list[dict], kernel: str, path) -> None:
@@ -66,8 +58,8 @@ def plot_convergence(history: list[dict], kernel: str, path) -> None:
 
 def main(config: Config, run) -> dict[str, float]:
     device = torch.device(run.device)
-    data = load(config, run.data_dir)
-    record_dataset(run, data)
+    data = mnist.load(config, run.data_dir)
+    mnist.record_dataset(run, data)
     train_images, train_labels = data.train_images.to(device), data.train_labels.to(device).long()
     test_images, test_labels = data.test_images.to(device), data.test_labels.to(device).long()
 
@@ -80,7 +72,7 @@ def main(config: Config, run) -> dict[str, float]:
                                         weight_decay=config.weight_decay) for name, model in models.items()}
     run.record(parameters=sum(p.numel() for p in models["model"].parameters()), trained_side_by_side=list(models))
 
-    steps_per_epoch = math.ceil(len(train_labels) / config.batch_size)
+    steps = steps_per_epoch(len(train_labels), config.batch_size, drop_last=False)
     epoch0, batch0, history = 0, 0, []
     state = run.resume_state()
     if state is not None:
@@ -94,19 +86,15 @@ def main(config: Config, run) -> dict[str, float]:
                 "models": {n: m.state_dict() for n, m in models.items()},
                 "optimizers": {n: o.state_dict() for n, o in optimizers.items()}}
 
-    run.start(total_steps=steps_per_epoch * config.epochs, epochs=config.epochs,
-              step=epoch0 * steps_per_epoch + batch0)
-    trained_images, train_seconds = 0, 0.0
+    run.start(total_steps=steps * config.epochs, epochs=config.epochs, step=epoch0 * steps + batch0)
     for epoch in range(epoch0, config.epochs):
         lr = learning_rate(config, epoch)
         for optimizer in optimizers.values():
             for group in optimizer.param_groups:
                 group["lr"] = lr
-        order = epoch_order(len(train_labels), run.seed, epoch).to(device)
-        started = time.perf_counter()
-        for batch in range(batch0 if epoch == epoch0 else 0, steps_per_epoch):
-            run.check_interrupt(functools.partial(snapshot, epoch, batch))
-            index = order[batch * config.batch_size:(batch + 1) * config.batch_size]
+        for batch, index in epoch_batches(run, epoch, size=len(train_labels), batch_size=config.batch_size,
+                                          drop_last=False, first=batch0 if epoch == epoch0 else 0,
+                                          snapshot=snapshot, device=device):
             x, y = as_input(train_images[index]), train_labels[index]
             losses = {}
             for name, model in models.items():
@@ -115,12 +103,10 @@ def main(config: Config, run) -> dict[str, float]:
                 loss.backward()
                 optimizers[name].step()
                 losses[f"{METRIC_PREFIX[name]}loss"] = loss.item()
-            step = epoch * steps_per_epoch + batch + 1
+            step = epoch * steps + batch + 1
             if not all(math.isfinite(v) for v in losses.values()):
                 raise KBError(f"training diverged at step {step} (losses {losses}); lower lr or the kernel's cp/gamma")
             run.log(step, epoch=epoch + 1, samples=len(index), lr=lr, **losses)
-            trained_images += len(index)
-        train_seconds += time.perf_counter() - started
         scores = {f"{METRIC_PREFIX[name]}test_accuracy": accuracy(model, test_images, test_labels,
                                                                   config.eval_batch_size)
                   for name, model in models.items()}
@@ -142,5 +128,4 @@ def main(config: Config, run) -> dict[str, float]:
         # The paper's convergence claim as one number: how far the KNN's accuracy-per-epoch curve
         # lies above the CNN's, averaged over the epochs trained (points).
         final["mean_accuracy_gain"] = sum(h["accuracy_gain"] for h in history) / len(history)
-    final["images_per_s"] = trained_images / train_seconds if train_seconds else 0.0
     return final

@@ -1,4 +1,4 @@
-"""MNIST from the original IDX files, shared by the MNIST runners (kervolution, bnn).
+"""MNIST from the original IDX files, for every runner of the MNIST family (kervolution, bnn).
 
 The four files (LeCun, Cortes, Burges; http://yann.lecun.com/exdb/mnist/) are read from a folder
 given with ``--data`` (``run.data_dir``) or the ``KB_DATA`` environment variable, either flat or
@@ -181,14 +181,13 @@ def load_mnist(data_dir: Path | None, *, fetch: bool = False) -> Mnist:
     return Mnist(*(torch.from_numpy(arrays[key].copy()) for key in FILES), folder=folder)
 
 
+def load(config, data_dir: Path | None) -> Mnist:
+    """MNIST from ``data_dir`` (or ``KB_DATA``; downloaded there with ``config.download``), cut to the
+    config's ``train_limit`` / ``test_limit``."""
+    return load_mnist(data_dir, fetch=config.download).subset(config.train_limit, config.test_limit)
+
+
 def record_dataset(run, data: Mnist) -> None:
     """Tell the run which data it uses (compared with the claims' ``mnist-test``)."""
     run.set_dataset(data.dataset_name, fingerprint=data.fingerprint(),
                     detail=f"{len(data.train_labels)} train / {len(data.test_labels)} test images from {data.folder}")
-
-
-def epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
-    """The training order of one epoch, a function of (seed, epoch) only, so a resumed run
-    sees the same batches as an uninterrupted one."""
-    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return torch.randperm(size, generator=generator)

@@ -10,10 +10,10 @@ RUNNER = RunnerSpec(
     paper="1506.02640",
     summary="YOLOv1 and Fast YOLO: one-stage grid detector with the sum-squared loss of Sec. 2.2, VOC mAP@0.5",
     datasets=("voc", "yolo-folder", "generated"),
-    presets=("default", "cpu", "smoke", "paper"),
     cpu_presets=("smoke", "cpu"),
     cpu_default="cpu",
     entrypoint="runners.yolo.train:main",
     config="runners.yolo.config",
+    architecture="runners.yolo.model:architecture",
     resources=Resources(gpus=1, cpus=8, mem_gb=32, time_min=240),
 )

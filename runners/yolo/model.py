@@ -8,10 +8,15 @@ arXiv 1506.02640 (CVPR 2016).
 - Output: an S x S x (B*5 + C) tensor; each cell has B boxes (x, y, sqrt w, sqrt h, confidence) and
   C class probabilities (Sec. 2, Fig. 2). x, y are offsets inside the cell, w, h fractions of the image.
 - Loss: the multi-part sum-squared error of Sec. 2.2.
+- Detection: class-specific scores (Eq. 1), thresholded, then non-maximum suppression (Sec. 2.3).
 """
 
 import torch
 from torch import nn
+
+from runners.detection.boxes import box_iou, to_corners
+from runners.detection.data import VOC_CLASSES
+from runners.detection.evaluate import select
 
 # Fig. 3, row by row: (kernel, filters, stride) for a conv layer, "M" for a 2x2 max-pool of stride 2.
 YOLO_LAYERS = (
@@ -85,23 +90,6 @@ class YOLO(nn.Module):
         """(N, 3, H, W) images in [0, 1] -> (N, S, S, B*5 + C) predictions."""
         out = self.head(self.features(images))
         return out.view(-1, self.grid, self.grid, self.boxes * 5 + self.num_classes)
-
-
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU of (..., 4) boxes given as (x1, y1, x2, y2); broadcasts, so a[:, None] vs b[None] is pairwise."""
-    width = (torch.minimum(a[..., 2], b[..., 2]) - torch.maximum(a[..., 0], b[..., 0])).clamp(min=0)
-    height = (torch.minimum(a[..., 3], b[..., 3]) - torch.maximum(a[..., 1], b[..., 1])).clamp(min=0)
-    inter = width * height
-    area_a = (a[..., 2] - a[..., 0]).clamp(min=0) * (a[..., 3] - a[..., 1]).clamp(min=0)
-    area_b = (b[..., 2] - b[..., 0]).clamp(min=0) * (b[..., 3] - b[..., 1]).clamp(min=0)
-    union = area_a + area_b - inter
-    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
-
-
-def to_corners(cxcywh: torch.Tensor) -> torch.Tensor:
-    """(..., 4) centre/size boxes -> (..., 4) corner boxes."""
-    centre, size = cxcywh[..., :2], cxcywh[..., 2:]
-    return torch.cat([centre - size / 2, centre + size / 2], dim=-1)
 
 
 def split_prediction(pred: torch.Tensor, boxes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -231,3 +219,17 @@ def decode(pred: torch.Tensor, boxes: int) -> tuple[torch.Tensor, torch.Tensor]:
     corners = to_corners(cxcywh).clamp(0, 1).reshape(n, -1, 4)
     scores = raw[..., 4, None].clamp(min=0) * classes[..., None, :].clamp(min=0)
     return corners, scores.reshape(n, corners.shape[1], -1)
+
+
+def detect(pred: torch.Tensor, *, boxes: int, score_threshold: float, iou_threshold: float,
+           max_detections: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per-image detections of the network output: (corner boxes as image fractions, scores, labels)."""
+    return select(*decode(pred.float(), boxes), score_threshold=score_threshold, iou_threshold=iou_threshold,
+                  max_detections=max_detections)
+
+
+def architecture(config) -> tuple[nn.Module, torch.Tensor]:
+    """The preset's network for the 20 VOC classes of Table 1 (or ``num_classes`` when set), in eval mode,
+    and one image of the preset's input size, for counting parameters and operations without data."""
+    model = YOLO(config, config.num_classes or len(VOC_CLASSES)).eval()
+    return model, torch.zeros(1, 3, config.image_size, config.image_size)

@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 
 from kb.errors import BadInput, KBError
-from runners.yolo.data import apply_augmentation, augmentation_draws, batches, load_data
-from runners.yolo.evaluate import evaluate, measure_fps
-from runners.yolo.model import YOLO, yolo_loss
+from runners.common.epochs import epoch_order
+from runners.detection.data import apply_augmentation, augmentation_draws, batches, keep_on_gpu, load_data
+from runners.detection.evaluate import evaluate, measure_fps
+from runners.yolo.model import YOLO, detect, yolo_loss
 
 
 def learning_rate(step: int, total_steps: int, config) -> float:
@@ -120,25 +121,6 @@ def checkpoint_due(since_last: float, last_save: float, minutes: float) -> bool:
     return since_last >= min(60 * minutes, 50 * last_save)
 
 
-def keep_on_gpu(data, device: torch.device, run) -> None:
-    """Move pre-decoded train and test images to the GPU when they take at most half its free memory."""
-    if not (data.train.decoded and data.test.decoded):
-        return
-    need = data.train.images.nbytes + data.test.images.nbytes
-    free, _ = torch.cuda.mem_get_info(device)
-    if need > free // 2:
-        run.note(f"data: {need / 1e9:.1f} GB of decoded images is more than half the GPU's free memory; "
-                 "batches are copied from host memory each step")
-        return
-    data.train, data.test = data.train.to(device), data.test.to(device)
-    run.note(f"data: {len(data.train) + len(data.test)} decoded images kept on the GPU ({need / 1e9:.1f} GB)")
-
-
-def _epoch_order(size: int, seed: int, epoch: int) -> list[int]:
-    """The shuffled image order of one epoch; depends only on (seed, epoch), so a resumed run repeats it."""
-    return torch.randperm(size, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
-
-
 def _plot(run, losses: list[tuple[int, float]], evaluations: list[dict], classes) -> None:
     import matplotlib
 
@@ -223,19 +205,24 @@ def main(config, run) -> dict[str, float]:
     if network is not model:
         run.note("torch.compile: the first training and evaluation steps compile the model (a minute or two)")
 
+    # The loss and detection of Sec. 2.2 and 2.3, as the detection family's evaluation calls them.
+    loss = functools.partial(yolo_loss, boxes=config.boxes, lambda_coord=config.lambda_coord,
+                             lambda_noobj=config.lambda_noobj)
+    detector = functools.partial(detect, boxes=config.boxes, score_threshold=config.score_threshold,
+                                 iou_threshold=config.nms_iou, max_detections=config.max_detections)
+
     def checkpoint_state() -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
                 "batches_done": batches_done, "step": step, "losses": [list(x) for x in losses],
                 "evaluations": evaluations, "config": {k: str(v) for k, v in vars(config).items()}}
 
     run.start(total_steps=total_steps, epochs=config.epochs, step=step)
-    train_time, trained = 0.0, 0
     saved, save_seconds = time.monotonic(), 0.0
     model.train()
     while epoch < config.epochs:
-        order = _epoch_order(len(data.train), run.seed, epoch)
+        order = epoch_order(len(data.train), run.seed, epoch).tolist()
         plan = [order[i * batch_size : (i + 1) * batch_size] for i in range(batches_done, steps_per_epoch)]
-        started, window = time.perf_counter(), []
+        window = []
         for images, gt_boxes, gt_labels in batches(data.train, plan, config.workers, cuda):
             run.check_interrupt(checkpoint_state)
             lr = learning_rate(step, total_steps, config)
@@ -256,16 +243,12 @@ def main(config, run) -> dict[str, float]:
                         loss_coord=coord, loss_obj=obj, loss_noobj=noobj, loss_class=cls, grad_norm=grad_norm)
                 losses.append((step, mean_loss))
                 window = []
-        if cuda:
-            torch.cuda.synchronize(device)
-        train_time += time.perf_counter() - started
-        trained += len(plan) * batch_size
         epoch, batches_done = epoch + 1, 0
         if epoch % config.eval_every == 0 or epoch == config.epochs:
             order = list(range(len(data.test)))
             test_plan = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-            result = evaluate(network, batches(data.test, test_plan, config.workers, cuda), data.test, config, device,
-                              amp=amp, channels_last=channels_last)
+            result = evaluate(network, batches(data.test, test_plan, config.workers, cuda), data.test, device,
+                              amp=amp, channels_last=channels_last, loss=loss, detect=detector)
             evaluations.append({"epoch": epoch, **result})
             run.log_epoch(epoch, map=result["map"], map_allpoint=result["map_allpoint"], test_loss=result["loss"])
         if epoch == config.epochs or checkpoint_due(time.monotonic() - saved, save_seconds, config.checkpoint_minutes):
@@ -276,8 +259,8 @@ def main(config, run) -> dict[str, float]:
 
     final = evaluations[-1]
     sample = data.test[list(range(min(64, len(data.test))))][0]
-    speed = {"model": network, "config": config, "device": device, "amp": amp, "channels_last": channels_last,
-             "iters": config.speed_iters}
+    speed = {"model": network, "device": device, "amp": amp, "channels_last": channels_last,
+             "iters": config.speed_iters, "detect": detector}
     fps = measure_fps(images=sample[:1], **speed)
     fps_batch64 = measure_fps(images=sample, **speed)
     run.record(
@@ -292,5 +275,4 @@ def main(config, run) -> dict[str, float]:
         "test_loss": final["loss"],
         "fps": fps,
         "fps_batch64": fps_batch64,
-        "images_per_s": trained / train_time if train_time > 0 else 0.0,
     }

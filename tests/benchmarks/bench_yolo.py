@@ -23,8 +23,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from runners.detection.data import DetectionSet, augment, batches, generate_shapes
 from runners.yolo.config import PRESETS
-from runners.yolo.data import DetectionSet, augment, batches, generate_shapes
 from runners.yolo.model import YOLO
 from runners.yolo.train import make_optimizer, train_step
 

@@ -1,0 +1,32 @@
+"""Epochs in a seeded order that a resumed run repeats exactly."""
+
+import functools
+from typing import Callable, Iterator
+
+import torch
+
+
+def epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
+    """The training order of one epoch, a function of (seed, epoch) only, so a resumed run
+    sees the same batches as an uninterrupted one."""
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(size, generator=generator)
+
+
+def steps_per_epoch(size: int, batch_size: int, *, drop_last: bool) -> int:
+    """Batches in one epoch of ``size`` examples; ``drop_last`` leaves out the last partial batch."""
+    return size // batch_size if drop_last else -(-size // batch_size)
+
+
+def epoch_batches(run, epoch: int, *, size: int, batch_size: int, first: int, drop_last: bool,
+                  snapshot: Callable[[int, int], dict], device: torch.device) -> Iterator[tuple[int, torch.Tensor]]:
+    """(batch number, example indices on ``device``) for the batches ``first``.. of ``epoch``.
+
+    Before each batch it checks for Ctrl-C / SIGTERM: then ``snapshot(epoch, batch)`` is saved and the
+    run stops, so a resume starts at exactly this batch. For data kept on the device, where a batch
+    is an index into whole-set tensors.
+    """
+    order = epoch_order(size, run.seed, epoch).to(device)
+    for batch in range(first, steps_per_epoch(size, batch_size, drop_last=drop_last)):
+        run.check_interrupt(functools.partial(snapshot, epoch, batch))
+        yield batch, order[batch * batch_size:(batch + 1) * batch_size]
