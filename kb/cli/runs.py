@@ -11,17 +11,31 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 
 
 def runners(as_json: JsonOpt = False) -> None:
-    """List runners with their paper, datasets, presets, claims and last verdict."""
+    """List runners with their paper, datasets, presets, claims and last verdict.
+
+    A runner package that cannot be loaded is one line on stderr; the others are listed, and the
+    exit code is 1.
+    """
     from kb.db import session_scope
     from kb.runs.overview import runner_overview
+    from kb.runs.registry import load_registry
     from kb.settings import load_settings
 
     settings = load_settings()
     with session_scope(settings) as session:
         rows = runner_overview(session, settings)
+    problems = load_registry(settings.runner_paths).problems
+    for problem in problems:
+        console(stderr=True).print(f"problem: {escape(problem)}", soft_wrap=True)
     if as_json:
         print_json(rows)
-        return
+    else:
+        _runner_table(rows)
+    if problems:
+        raise typer.Exit(1)
+
+
+def _runner_table(rows: list[dict[str, Any]]) -> None:
     table("runners", ["name", "paper", "datasets", "presets", "claims", "last run"],
           [[r["name"], f"{r['paper']} {escape(r['paper_title'] or '')[:40]}", ", ".join(r["datasets"]), ", ".join(r["presets"]),
             "\n".join(f"{c['metric']} {_with_unit(c['value'], c.get('unit', ''))} ({c['dataset']}{_when(c)})" for c in r["claims"]),
