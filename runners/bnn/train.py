@@ -19,6 +19,7 @@ from runners.bnn.model import BinaryMLP, as_input, squared_hinge_loss
 from runners.bnn.packed import PackedMLP
 from runners.common.epochs import epoch_batches, steps_per_epoch
 from runners.common.evaluate import count_correct
+from runners.common.figures import plot_per_epoch
 from runners.mnist import data as mnist
 
 
@@ -47,28 +48,6 @@ def error_rate(model: BinaryMLP, images: torch.Tensor, labels: torch.Tensor, bat
     """Classification error in percent (batch norm with its running statistics, no dropout)."""
     wrong = len(labels) - count_correct(model, images, labels, batch_size=batch_size, prepare=as_input)
     return 100.0 * wrong / len(labels)
-
-
-def plot_errors(history: list[dict], path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    epochs = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.plot(epochs, [h["val_error"] for h in history], label="validation (held-out training images)")
-    ax.plot(epochs, [h["epoch_test_error"] for h in history], label="test")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("error (%)")
-    ax.set_title("Binarized MLP on MNIST")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def export(model: BinaryMLP, test_images: torch.Tensor, test_labels: torch.Tensor, run) -> dict[str, float]:
@@ -155,7 +134,8 @@ def main(config: Config, run) -> dict[str, float]:
         run.log_epoch(epoch + 1, val_error=val_error, epoch_test_error=test_error, test_error=best["test_error"])
         run.checkpoint(snapshot(epoch + 1, 0))
 
-    plot_errors(history, run.figures_dir / "error.png")
+    curves = [("val_error", "validation (held-out training images)", "-"), ("epoch_test_error", "test", "-")]
+    plot_per_epoch(history, curves, ylabel="error (%)", title="Binarized MLP on MNIST", path=run.figures_dir / "error.png")
     model.load_state_dict(best["model"])
     run.record(best_epoch=best["epoch"], best_val_error=best["val_error"])
     return {"test_error": best["test_error"], **export(model, test_images, test_labels, run)}

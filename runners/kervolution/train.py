@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from kb.errors import KBError
 from runners.common.epochs import epoch_batches, steps_per_epoch
 from runners.common.evaluate import count_correct
+from runners.common.figures import plot_per_epoch
 from runners.kervolution.config import Config
 from runners.kervolution.model import Kerv2d, LeNet5, as_input
 from runners.mnist import data as mnist
@@ -33,27 +34,10 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 def plot_convergence(history: list[dict], kernel: str, path) -> None:
     """Test accuracy per epoch of KNN and CNN, the comparison of the paper's MNIST figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    epochs = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.plot(epochs, [h["test_accuracy"] for h in history], "o-",
-            label="CNN" if kernel == "linear" else f"KNN ({kernel})")
+    curves = [("test_accuracy", "CNN" if kernel == "linear" else f"KNN ({kernel})", "o-")]
     if "baseline_test_accuracy" in history[0]:
-        ax.plot(epochs, [h["baseline_test_accuracy"] for h in history], "s--", label="CNN")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("LeNet-5 on MNIST")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        curves.append(("baseline_test_accuracy", "CNN", "s--"))
+    plot_per_epoch(history, curves, ylabel="test accuracy (%)", title="LeNet-5 on MNIST", path=path)
 
 
 def main(config: Config, run) -> dict[str, float]:
