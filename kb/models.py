@@ -106,7 +106,9 @@ class RunRecord(SQLModel, table=True):
     runner: str = Field(index=True)
     paper_key: str = Field(index=True)
     preset: str
+    kind: str = "train"                               # train | architecture (--architecture-only: no data)
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    overrides: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))   # --set fields: value
     status: str = Field(index=True)                   # queued running succeeded failed interrupted
     created: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     started: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))

@@ -21,7 +21,8 @@ from kb.models import Paper, utcnow
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 DIRECTIONS = ("higher", "lower")
 _CLAIM_REQUIRED = {"metric": str, "dataset": str, "value": (int, float), "direction": str, "source": str}
-_CLAIM_OPTIONAL = {"tolerance": (int, float), "unit": str, "setting": str, "when": dict, "device": str}
+_CLAIM_OPTIONAL = {"tolerance": (int, float), "unit": str, "setting": str, "when": dict, "device": str, "seeds": int,
+                   "task": str, "model": str, "split": str, "extra_data": (bool, str)}
 _LISTS = ("other_titles", "authors", "categories", "tags", "runners")
 _TEXTS = ("title", "venue", "primary_category", "doi", "journal_ref", "comment", "abstract", "summary")
 _KNOWN = {"id", "slug", "version", "year", "published", "updated", "added", "claims", *_LISTS, *_TEXTS}
@@ -69,11 +70,27 @@ def _check_claims(claims: Any, where: str) -> list[dict[str, Any]]:
                 raise BadInput(f"{where}: claim {i} field {key!r} has the wrong type")
         if claim["direction"] not in DIRECTIONS:
             raise BadInput(f"{where}: claim {i} direction must be higher or lower, not {claim['direction']!r}")
+        _check_claim_meaning(claim, f"{where}: claim {i}")
         unknown = set(claim) - set(_CLAIM_REQUIRED) - set(_CLAIM_OPTIONAL)
         if unknown:
             raise BadInput(f"{where}: claim {i} has unknown fields {sorted(unknown)}")
         checked.append(dict(claim))
     return checked
+
+
+def _check_claim_meaning(claim: dict[str, Any], where: str) -> None:
+    """``seeds`` is a count, a ``when:`` value is a value or ``{not: value}``, and a counted
+    data-free metric (parameters, FLOPs) is in units, thousands (K), millions (M) or billions (G, B)."""
+    from kb.runs.verdict import COUNT_UNITS, COUNTED_METRICS
+
+    seeds = claim.get("seeds")
+    if seeds is not None and (isinstance(seeds, bool) or seeds < 1):
+        raise BadInput(f"{where} field 'seeds' must be a whole number of at least 1 (the seeds whose mean is judged)")
+    for field_name, want in (claim.get("when") or {}).items():
+        if isinstance(want, dict) and set(want) != {"not"}:
+            raise BadInput(f"{where} when: {field_name} must be a value or {{not: value}}, not {want!r}")
+    if claim["metric"] in COUNTED_METRICS and (claim.get("unit") or "") not in COUNT_UNITS:
+        raise BadInput(f"{where} unit {claim['unit']!r} of {claim['metric']}: use K, M, G or B (or none for a plain count)")
 
 
 def _date(value: Any, where: str, key: str) -> dt.datetime | None:

@@ -189,16 +189,39 @@ def rejudge(session: Session) -> int:
     read in a table later, a tolerance argued over); ``kb sync`` calls this so the catalog never
     shows a verdict against a claim that is no longer in ``papers/``. Returns how many changed.
     """
-    changed = 0
+    return len(rejudged(session))
+
+
+def experiment_of(record: RunRecord) -> tuple:
+    """What the seeds of one experiment share: runner, preset, kind, the whole config and the data."""
+    return (record.runner, record.preset, record.kind, json.dumps(record.config, sort_keys=True),
+            record.dataset, record.dataset_fingerprint, record.dataset_synthetic)
+
+
+def rejudged(session: Session, *, paper_key: str | None = None) -> list[RunRecord]:
+    """Judge the succeeded runs (of one paper, or all) again; returns those whose verdicts changed.
+
+    A claim over seeds is judged on every seed of the run's experiment (``experiment_of``), the
+    newest run of each seed, so a new seed's run changes the verdicts of the earlier seeds too.
+    """
+    query = select(RunRecord).where(RunRecord.status == "succeeded").order_by(RunRecord.created.desc(), RunRecord.id)
+    if paper_key is not None:
+        query = query.where(RunRecord.paper_key == paper_key)
+    records = list(session.exec(query))
+    seeds: dict[tuple, dict[int, dict[str, float]]] = {}
+    for record in records:
+        seeds.setdefault(experiment_of(record), {}).setdefault(record.seed, record.final)
+    changed = []
     claims_by_paper: dict[str, list[dict[str, Any]]] = {}
-    for record in session.exec(select(RunRecord).where(RunRecord.status == "succeeded")):
+    for record in records:
         if record.paper_key not in claims_by_paper:
             claims_by_paper[record.paper_key] = claims_of(session, record.paper_key)
+        finals = {**seeds[experiment_of(record)], record.seed: record.final}   # an older repeat of a seed: its own
         verdicts = judge_all(claims_by_paper[record.paper_key], config=record.config, final=record.final,
                              dataset=record.dataset, synthetic=record.dataset_synthetic,
-                             device_name=record.device or "")
+                             device_name=record.device or "", kind=record.kind, seeds=list(finals.values()))
         if verdicts != record.verdicts:
             record.verdicts = verdicts
             session.add(record)
-            changed += 1
+            changed.append(record)
     return changed
