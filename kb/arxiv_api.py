@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from kb.errors import KBError, NetworkError
+from kb.errors import KBError, NetworkError, os_error
 from kb.ids import PaperId, parse_id
 
 BATCH = 100          # the arxiv package stops at page_size results; never ask for more ids at once
@@ -83,13 +83,16 @@ class Session:
         return self.cache_dir / "ids" / (key.replace("/", "_") + ".xml")
 
     def _store(self, url: str, content: bytes) -> None:
+        """Cache an answer that parses; a garbled one (a proxy's error page, a cut-off feed) is an
+        error, not an empty result (the arxiv package would read it as "no such paper")."""
         from lxml import etree
 
-        _write_bytes(self._raw_path(url), content)
         try:
             root = etree.fromstring(content)
-        except etree.XMLSyntaxError:
-            return
+        except etree.XMLSyntaxError as exc:
+            raise NetworkError(f"arXiv returned a response that could not be read ({exc}); "
+                               "nothing was changed; try again later") from None
+        _write_bytes(self._raw_path(url), content)
         for entry in root.iterfind("{http://www.w3.org/2005/Atom}entry"):
             entry_id = entry.findtext("{http://www.w3.org/2005/Atom}id") or ""
             try:
@@ -149,8 +152,12 @@ class Session:
 
 def _write_bytes(path: Path, content: bytes) -> None:
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(content)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise os_error(exc, path) from None
 
 
 class _polite:

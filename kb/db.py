@@ -4,10 +4,12 @@ SQLite gets WAL, a busy timeout and foreign keys; any other SQLAlchemy URL (Post
 lab's shared catalog) works through the same code.
 """
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
@@ -35,8 +37,8 @@ def make_engine(url: str) -> Engine:
             if url in ("sqlite://", "sqlite:///:memory:"):
                 engine = create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
             else:
-                path = Path(url.split("///", 1)[1])
-                path.parent.mkdir(parents=True, exist_ok=True)
+                if "uri=true" not in url:  # a read_only_url names a catalog that exists
+                    Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
                 engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
@@ -52,8 +54,25 @@ def _ready_engine(url: str) -> Engine:
     return engine
 
 
+def read_only_url(url: str) -> str | None:
+    """A URL that opens an SQLite catalog this user cannot write, for reading; None when writable.
+
+    WAL mode keeps ``-shm`` and ``-wal`` files beside the catalog: a read-only catalog in a folder
+    the user can write is opened with ``mode=ro`` (SQLite creates those files); in a folder they
+    cannot write, with ``immutable=1`` (SQLite reads the file as it is; nobody can be writing it).
+    Writes through such an engine fail with "attempt to write a readonly database".
+    """
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return None
+    path = Path(url.split("///", 1)[1])
+    if not path.is_file() or os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+        return None
+    mode = "mode=ro" if os.access(path.parent, os.W_OK) else "immutable=1"
+    return f"sqlite:///file:{quote(str(path))}?{mode}&uri=true"
+
+
 def engine_for(settings: Settings) -> Engine:
-    return _ready_engine(settings.database_url)
+    return _ready_engine(read_only_url(settings.database_url) or settings.database_url)
 
 
 def init_schema(engine: Engine) -> None:

@@ -4,6 +4,8 @@ The library raises these with a message written for the user; only the CLI turns
 line on stderr and an exit code (design.md, Errors).
 """
 
+import errno
+
 
 class KBError(Exception):
     """A failure the user can act on. ``exit_code`` 1 means the command failed."""
@@ -33,3 +35,14 @@ class RunInterrupted(KBError):
     """A run stopped on Ctrl-C or SIGTERM after writing a checkpoint."""
 
     exit_code = 130
+
+
+def os_error(exc: OSError, path=None) -> KBError:
+    """The user's message for a failed file operation on ``path`` (default: the error's file name)."""
+    where = str(path or exc.filename or "")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return KBError(f"permission denied: {where}; give this user write access to it (chmod/chown), "
+                       "or set KB_HOME / KB_PAPERS to folders it can write")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return KBError(f"disk full: {where or 'while writing'}; free some space and run the command again")
+    return KBError(f"cannot use {where or 'a file'}: {exc.strerror or exc}")

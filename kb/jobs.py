@@ -213,6 +213,13 @@ def claim(settings: Settings, *, worker: str) -> Job | None:
                 return job
 
 
+def _backoff_left(settings: Settings) -> float | None:
+    """Seconds until the next queued job may be claimed; None when no job is queued."""
+    with session_scope(settings) as session:
+        due = session.exec(select(func.min(Job.not_before)).where(Job.status == "queued")).first()
+    return None if due is None else max((due - utcnow()).total_seconds(), 0.0)
+
+
 def _change(session: Session, job: Job, values: dict[str, Any], *conditions) -> bool:
     """Compare-and-set on the job's current attempt; False when the attempt is no longer current."""
     changed = session.exec(update(Job).where(Job.id == job.id, Job.attempts == job.attempts, Job.status.in_(ACTIVE),
@@ -523,8 +530,16 @@ class Worker:
                 if max_jobs is None or self.report.claimed < max_jobs:
                     job = claim(self.settings, worker=self.name)
                 if job is None:
-                    if (once or max_jobs is not None and self.report.claimed >= max_jobs) and not self.tracked:
-                        break
+                    claimed_enough = max_jobs is not None and self.report.claimed >= max_jobs
+                    if (once or claimed_enough) and not self.tracked:
+                        # --once drains the queue: a job requeued after a lost attempt (maybe just
+                        # now, by recover_stale) is still in it, waiting out its backoff.
+                        backoff = None if claimed_enough else _backoff_left(self.settings)
+                        if backoff is None:
+                            break
+                        self._event(f"waiting {backoff:.1f}s for a requeued job's retry backoff before exiting")
+                        self._stop.wait(backoff)
+                        continue
                     self._stop.wait(min(poll, 5.0) if self.tracked else poll)
                     continue
                 self.report.claimed += 1

@@ -80,6 +80,14 @@ SMALL_WORDS = frozenset(
     "a an and as at by for from in into is of on or over the to under using via vs with without".split()
 )
 
+# A notes file larger than this is refused (a note is text a person wrote; 5 MB is ~2.5 million
+# Japanese characters), so a stray dump or binary never makes kb import, sync or note hang.
+MAX_NOTE_BYTES = 5 * 2**20
+# Byte-order marks and their encodings (Windows Notepad saves "Unicode" as UTF-16 LE with a mark).
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+_KANA = re.compile(r"[\u3041-\u30fa]")
+# Kana, kanji, Japanese punctuation (、。「」・ー) and full-width forms.
+_JAPANESE_TEXT = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff01-\uffef]")
 _JAPANESE = re.compile(r"[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")
 _LATIN = re.compile(r"[A-Za-z]")
 _POSTED = re.compile(r"^-?\s*投稿日\s*[:：]\s*(?P<when>\S+)")
@@ -117,20 +125,57 @@ class _Piece:
 
 
 def parse_file(path: Path) -> tuple[list[ParsedNote], list[str]]:
-    """Parse one notes file (UTF-8, with or without BOM, LF or CRLF); see ``parse_text``."""
+    """Parse one notes file (see ``read_note_file`` for the encodings read); see ``parse_text``."""
+    return parse_text(read_note_file(path), origin=Path(path).name)
+
+
+def read_note_file(path: Path) -> str:
+    """The text of a notes file of at most ``MAX_NOTE_BYTES``.
+
+    Encodings, in this order: a byte-order mark (UTF-8, UTF-16), UTF-8, then Shift_JIS (CP932,
+    what Japanese Windows tools export) when the bytes decode as CP932 into Japanese text; anything
+    else is refused as unreadable.
+    """
+    path = Path(path)
     try:
-        raw = Path(path).read_bytes()
+        size = path.stat().st_size
+        if size > MAX_NOTE_BYTES:
+            raise BadInput(f"{path}: {size / 2**20:.1f} MB is over the {MAX_NOTE_BYTES // 2**20} MB limit "
+                           "for a notes file; split it into smaller files")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
     except OSError as exc:
         raise BadInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw[len(bom):].decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise BadInput(f"{path}: starts with a {encoding} byte-order mark but is not {encoding} "
+                               f"(bad bytes at offset {exc.start + len(bom)})") from None
     if b"\0" in raw:
-        raise BadInput(f"{path}: not a UTF-8 text file (it contains NUL bytes)")
+        raise BadInput(f"{path}: not a text file (it contains NUL bytes)")
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadInput(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
-    return parse_text(text, origin=Path(path).name)
+        offset = exc.start
+    try:
+        text = raw.decode("cp932")
+    except UnicodeDecodeError:
+        text = ""
+    if _looks_japanese(text):
+        return text
+    raise BadInput(f"{path}: not UTF-8 text (bad byte at offset {offset}), nor Shift_JIS Japanese; "
+                   "save it as UTF-8 and import it again")
+
+
+def _looks_japanese(text: str) -> bool:
+    """Kana present, and Japanese characters most of the non-ASCII ones: bytes of another encoding
+    that happen to decode as CP932 give scattered kanji and half-width katakana, rarely kana."""
+    foreign = [c for c in text if ord(c) > 0x7F]
+    japanese = sum(bool(_JAPANESE_TEXT.match(c)) for c in foreign)
+    return bool(_KANA.search(text)) and japanese >= 0.8 * len(foreign)
 
 
 def parse_text(text: str, *, origin: str = "<text>") -> tuple[list[ParsedNote], list[str]]:

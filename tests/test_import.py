@@ -101,8 +101,9 @@ def test_broken_files_are_reported_not_fatal(kb_env, tmp_path, kb):
     (tmp_path / "bin.txt").write_bytes(b"\x00\x01\x02binary")
     (tmp_path / "ok.md").write_text("---\npaper: 1506.02640\nlang: en\n---\n## Summary\nfine\n", encoding="utf-8")
     result = kb("import", str(tmp_path), "--offline")
-    assert result.code == 0 and "bad.md" in result.err and "bin.txt" in result.err
-    assert "1 added" in result.out
+    # Scripts see the skipped files in the exit code; the good file is imported all the same.
+    assert result.code == 1 and "bad.md" in result.err and "bin.txt" in result.err
+    assert "1 added" in result.out and result.err.endswith("kb: error: 2 problem(s), listed above; everything else was imported\n")
     missing = kb("import", str(tmp_path / "nope.md"))
     assert missing.code == 2 and "no such file" in missing.err
 

@@ -373,7 +373,8 @@ def test_bom_and_crlf_read_like_plain_utf8(tmp_path):
 
 @pytest.mark.parametrize(
     "content, complaint",
-    [(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "NUL bytes"), ("メモ".encode("shift_jis"), "not UTF-8")],
+    [(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "NUL bytes"), ("Notes très notées, à relire".encode("latin-1"), "not UTF-8"),
+     (b"\xff\xfe\x00\xd8", "utf-16-le byte-order mark")],
 )
 def test_unreadable_files_raise_bad_input(tmp_path, content, complaint):
     path = tmp_path / "figure.bin"
@@ -382,6 +383,20 @@ def test_unreadable_files_raise_bad_input(tmp_path, content, complaint):
     with pytest.raises(BadInput, match=complaint) as raised:
         parse_file(path)
     assert str(path) in str(raised.value)
+
+
+@pytest.mark.parametrize("encoding, mark", [("cp932", b""), ("shift_jis", b""), ("utf-16-le", b"\xff\xfe"),
+                                            ("utf-16-be", b"\xfe\xff")])
+def test_japanese_windows_encodings_read_like_utf8(tmp_path, encoding, mark):
+    plain = tmp_path / "plain.md"
+    plain.write_bytes(KB_NOTE.encode("utf-8"))
+    exported = tmp_path / "exported.md"
+    exported.write_bytes(mark + KB_NOTE.replace("\n", "\r\n").encode(encoding))
+
+    (expected,), _ = parse_file(plain)
+    (got,), _ = parse_file(exported)
+
+    assert replace(got, origin=expected.origin) == expected
 
 
 def test_missing_file_and_folder_raise_bad_input(tmp_path):

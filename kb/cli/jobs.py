@@ -179,15 +179,19 @@ def jobs_list(
 
 @jobs_app.command("cancel")
 def jobs_cancel(job_id: int) -> None:
-    """Cancel a queued job, or stop a running one at its next step."""
+    """Cancel a queued job at once, or stop a running one at its next step (its run keeps a checkpoint)."""
     from kb.db import session_scope
-    from kb.jobs import cancel
+    from kb.jobs import Timing, cancel
     from kb.settings import load_settings
 
     with session_scope(load_settings()) as session:
         job = cancel(job_id, session=session)
-    console().print(f"job {job.id} cancelled" if job.status == "cancelled" else
-                    f"job {job.id} is running; its run stops at its next step and keeps a checkpoint")
+    if job.status == "cancelled":
+        console().print(f"job {job.id} cancelled; it had not started, so the cancellation took effect at once")
+        return
+    console().print(f"job {job.id} is running; its run stops at its next step, within about "
+                    f"{Timing.from_env().heartbeat_s:g} s (its next heartbeat), and keeps a checkpoint: the run is then "
+                    f"interrupted and the job cancelled (`kb jobs` shows it; `kb jobs retry {job.id}` continues the run)")
 
 
 @jobs_app.command("retry")

@@ -1,11 +1,11 @@
 """Entry point: the ``kb`` app, its command groups, and the one place errors become exit codes."""
 
-import errno
 import sys
 
 import typer
 
 from kb.cli import jobs, papers, runs, site
+from kb.cli.output import clip_inputs
 
 app = typer.Typer(
     name="kb",
@@ -23,35 +23,58 @@ site.register(app)
 jobs.register(app)
 
 
-def _fail(message: str, code: int) -> None:
-    sys.stderr.write(f"kb: error: {message}\n")
+def _fail(message: str, code: int, args: list[str]) -> None:
+    sys.stderr.write(f"kb: error: {clip_inputs(message, args)}\n")
     sys.exit(code)
+
+
+def _catalog() -> str:
+    """Where the catalog is, for messages (an SQLite file's path, or the URL without password)."""
+    from sqlalchemy.engine import make_url
+
+    from kb.settings import load_settings
+
+    url = make_url(load_settings().database_url)
+    return url.database if url.get_backend_name() == "sqlite" else url.render_as_string(hide_password=True)
+
+
+def _database_message(exc) -> str | None:
+    """One line for a database failure a user can act on; None for a programming error."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    if isinstance(exc, IntegrityError):
+        return "another kb process changed the same entry at the same time; nothing was changed, run the command again"
+    if not isinstance(exc, OperationalError):
+        return None
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    if "locked" in reason:
+        return "the catalog is locked by another kb process; try again in a moment"
+    if "full" in reason:
+        return f"disk full: {_catalog()}; nothing was changed; free some space and run the command again"
+    if "readonly" in reason or "read-only" in reason:
+        return (f"permission denied: {_catalog()} is read-only for this user (kb list, search and show still work); "
+                "give write access to it and its folder, or set KB_HOME to a folder this user can write")
+    return f"the catalog could not answer ({reason}); nothing was changed"
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; a ``KBError`` (or a known system failure) becomes one line and an exit code."""
-    from kb.errors import KBError
+    from kb.errors import KBError, os_error
 
+    args = sys.argv[1:] if argv is None else argv
     try:
         app(args=argv, prog_name="kb", standalone_mode=True)
     except KBError as exc:
-        _fail(str(exc), exc.exit_code)
+        _fail(str(exc), exc.exit_code, args)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _fail("interrupted", 130, args)
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            _fail(f"disk full while writing {exc.filename or ''}; free some space and run the command again", 1)
-        raise
+        _fail(str(os_error(exc)), 1, args)
     except Exception as exc:  # noqa: BLE001 - database errors are imported lazily
-        from sqlalchemy.exc import IntegrityError, OperationalError
-
-        if isinstance(exc, OperationalError) and "locked" in str(exc):
-            _fail("the catalog is locked by another kb process; try again in a moment", 1)
-        if isinstance(exc, OperationalError) and "full" in str(exc):
-            _fail("disk full while writing the catalog; nothing was changed; free some space and run the command again", 1)
-        if isinstance(exc, IntegrityError):
-            _fail("another kb process changed the same entry at the same time; nothing was changed, run the command again", 1)
-        raise
+        message = _database_message(exc)
+        if message is None:
+            raise
+        _fail(message, 1, args)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Printing for the CLI: rich tables for people, ``--json`` for scripts."""
 
 import json
+import re
 import sys
 from datetime import date, datetime
 from typing import Any
@@ -33,6 +34,25 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     for row in rows:
         grid.add_row(*("" if v is None else str(v) for v in row))
     console().print(grid)
+
+
+# How much of a long user input a message quotes: a 100 KB argument is not echoed back whole.
+INPUT_SHOWN = 80
+# A word this long in a message is input quoted back (from a file or transformed), not a path.
+_LONG_WORD = re.compile(r"\S{%d,}" % (2 * INPUT_SHOWN))
+
+
+def clip(text: str) -> str:
+    """``text`` cut to ``INPUT_SHOWN`` characters, with an ellipsis and its length when cut."""
+    return text if len(text) <= INPUT_SHOWN else f"{text[:INPUT_SHOWN]}… ({len(text):,} characters)"
+
+
+def clip_inputs(message: str, inputs: list[str]) -> str:
+    """``message`` with every long input in it, as given or as ``repr`` quotes it, clipped."""
+    for given in sorted({i for i in inputs if len(i) > INPUT_SHOWN}, key=len, reverse=True):
+        for form in dict.fromkeys((given, repr(given)[1:-1])):
+            message = message.replace(form, clip(given))
+    return _LONG_WORD.sub(lambda m: clip(m.group()), message)
 
 
 def escape(value: str) -> str:

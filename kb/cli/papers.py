@@ -80,13 +80,21 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Import notes (Markdown with front matter, blog/Qiita exports), one note per paper."""
+    from kb.errors import KBError
     from kb.ingest.notes import import_notes
     from kb.settings import load_settings
 
     report = import_notes(load_settings(), paths, dry_run=dry_run, offline=offline)
     if as_json:
         print_json({k: [getattr(i, "__dict__", i) for i in v] if isinstance(v, list) else v for k, v in report.__dict__.items()})
-        return
+    else:
+        _print_import(report, dry_run)
+    if report.problems:
+        raise KBError(f"{len(report.problems)} problem(s), listed above; everything else "
+                      + ("would be imported" if dry_run else "was imported"))
+
+
+def _print_import(report, dry_run: bool) -> None:
     out = console()
     prefix = "would be " if dry_run else ""
     for item in report.imported:
@@ -257,7 +265,12 @@ def note(
         if not path.exists():
             path.write_text(f"---\npaper: \"{paper.key}\"\nlang: {lang or 'ja'}\n---\n## 概要\n\n", encoding="utf-8")
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-        if subprocess.call([*shlex.split(editor), str(path)]) != 0:
+        try:
+            edited = subprocess.call([*shlex.split(editor), str(path)])
+        except FileNotFoundError:
+            raise KBError(f"the editor {editor!r} was not found; set EDITOR to an editor on your PATH "
+                          f"(e.g. EDITOR=nano); {path} is kept as it is") from None
+        if edited != 0:
             raise KBError(f"the editor ({editor}) exited with an error; {path} is kept as it is")
         sync_paper_notes(settings, paper.slug)
         console().print(f"saved {path.relative_to(settings.papers)}")

@@ -206,6 +206,7 @@ def _with_unit(value: float, unit: str) -> str:
     return f"{value:g}{unit_suffix(unit)}"
 
 
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "interrupted")
 runs_app = typer.Typer(rich_markup_mode=None, help="Run records: list, compare, export, import.", invoke_without_command=True)
 
 
@@ -213,13 +214,17 @@ runs_app = typer.Typer(rich_markup_mode=None, help="Run records: list, compare, 
 def runs_list(
     ctx: typer.Context,
     runner: Annotated[Optional[str], typer.Option(help="Only runs of this runner.")] = None,
-    status: Annotated[Optional[str], typer.Option(help="queued | running | succeeded | failed | interrupted")] = None,
+    status: Annotated[Optional[str], typer.Option(help=" | ".join(RUN_STATUSES))] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """List runs, newest first (regressions first when there are any)."""
     if ctx.invoked_subcommand is not None:
         return
+    if status is not None and status not in RUN_STATUSES:
+        from kb.errors import BadInput
+
+        raise BadInput(f"--status {status!r}: use one of {', '.join(RUN_STATUSES)}")
     from kb.db import session_scope
     from kb.runs.execute import mark_dead_runs
     from kb.runs.overview import runs_table

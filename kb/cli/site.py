@@ -37,11 +37,14 @@ def build(out: OutOpt = None, as_json: Annotated[bool, typer.Option("--json", he
 @site_app.command()
 def serve(
     out: OutOpt = None,
-    port: Annotated[int, typer.Option(help="Port on localhost.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port on localhost (0: any free port).")] = 8000,
 ) -> None:
     """Build the site, then serve it on http://127.0.0.1:PORT until Ctrl-C."""
+    from kb.errors import BadInput
     from kb.site.build import site_server
 
+    if not 0 <= port <= 65535:
+        raise BadInput(f"--port {port}: a port is a number from 0 to 65535 (0: any free port)")
     report = _build(out)
     server = site_server(report.out, port)
     console().print(f"built {report.pages} pages; serving {report.out} at "
