@@ -5,18 +5,30 @@ exactly once per due time, on SQLite and PostgreSQL alike: the schedule's ``next
 compare-and-set in the same transaction that inserts the job, so of two ticks at once only one
 wins, and ``(schedule_id, due)`` is unique in the job table besides. A tick that comes late
 collapses the due times it missed into one job, which says how many it stands for.
+
+Schedules are written by people, so they live in a file too: every change (add, pause, resume,
+remove, and a tick moving ``next_due`` on) rewrites ``KB_HOME/schedules.json`` from inside the
+transaction that made it, and ``kb sync`` loads the schedules the catalog lacks from it. The file
+is ``{"format": "kb-schedules/1", "schedules": [...]}`` with one object per schedule, a key per
+column of the ``schedule`` table (``id``, ``runner``, ``preset``, ``overrides``, ``cron``, ``tz``,
+``executor``, ``time_limit_s``, ``paused``, and ``next_due``, ``last_due``, ``created`` in ISO 8601).
+Jobs are not in a file: the queue is transient, and a rebuilt catalog starts with an empty one.
 """
 
+import json
 import shlex
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select, update
 
 from kb.db import session_scope
 from kb.errors import BadInput, NotFound
+from kb.files import write_atomic
 from kb.jobs import check_executor, new_job
 from kb.models import Job, Schedule, utcnow
 from kb.settings import Settings
@@ -82,7 +94,7 @@ def add(settings: Settings, runner: str, *, session: Session, cron: str, preset:
     schedule = Schedule(runner=spec.name, preset=preset, overrides=list(overrides), cron=" ".join(cron.split()), tz=tz,
                         executor=executor, time_limit_s=time_limit_s, next_due=next_due(cron, tz, now or utcnow()))
     session.add(schedule)
-    session.flush()
+    save_schedules(settings, session=session)
     return schedule
 
 
@@ -97,28 +109,87 @@ def get_schedule(schedule_id: int, *, session: Session) -> Schedule:
     return schedule
 
 
-def pause(schedule_id: int, *, session: Session) -> Schedule:
+def pause(settings: Settings, schedule_id: int, *, session: Session) -> Schedule:
     schedule = get_schedule(schedule_id, session=session)
     schedule.paused = True
     session.add(schedule)
+    save_schedules(settings, session=session)
     return schedule
 
 
-def resume(schedule_id: int, *, session: Session, now: datetime | None = None) -> Schedule:
+def resume(settings: Settings, schedule_id: int, *, session: Session, now: datetime | None = None) -> Schedule:
     """Unpause; the due times that passed while paused are skipped, not collapsed into a job."""
     schedule = get_schedule(schedule_id, session=session)
     if schedule.paused:
         schedule.paused = False
         schedule.next_due = next_due(schedule.cron, schedule.tz, now or utcnow())
         session.add(schedule)
+        save_schedules(settings, session=session)
     return schedule
 
 
-def remove(schedule_id: int, *, session: Session) -> Schedule:
+def remove(settings: Settings, schedule_id: int, *, session: Session) -> Schedule:
     """Delete a schedule; the jobs it enqueued stay (with their ``schedule_id``)."""
     schedule = get_schedule(schedule_id, session=session)
     session.delete(schedule)
+    save_schedules(settings, session=session)
     return schedule
+
+
+SCHEDULES_FORMAT = "kb-schedules/1"
+_TIMES = ("next_due", "last_due", "created")
+
+
+def schedules_file(settings: Settings) -> Path:
+    return settings.home / "schedules.json"
+
+
+def save_schedules(settings: Settings, *, session: Session) -> None:
+    """Write every schedule, as this transaction sees them, to ``KB_HOME/schedules.json``.
+
+    Called after a change is flushed, so the transaction holds SQLite's write lock; on PostgreSQL
+    an advisory lock does the same: two changes at once write the file one after the other, and the
+    later sees the earlier's committed schedule.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(text("SELECT pg_advisory_xact_lock(2718281829)"))
+    session.flush()
+    rows = []
+    for schedule in session.exec(select(Schedule).order_by(Schedule.id).execution_options(populate_existing=True)):
+        row = schedule.model_dump()
+        rows.append({**row, **{key: row[key].isoformat() if row[key] else None for key in _TIMES}})
+    write_atomic(schedules_file(settings), json.dumps({"format": SCHEDULES_FORMAT, "schedules": rows}, indent=1,
+                                                      ensure_ascii=False) + "\n")
+
+
+def load_schedules(settings: Settings, *, session: Session) -> tuple[int, list[str]]:
+    """Add the schedules of ``KB_HOME/schedules.json`` that the catalog lacks, with their ids;
+    then write the file from the catalog (a catalog older than the file gets one). Returns
+    (how many were added, problems); an unreadable file is a problem and changes nothing."""
+    path = schedules_file(settings)
+    if not path.exists():
+        if list_schedules(session=session):
+            save_schedules(settings, session=session)
+        return 0, []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("format") != SCHEDULES_FORMAT:
+            raise ValueError(f"not a kb schedules file (expected format {SCHEDULES_FORMAT})")
+        stored = []
+        for row in data["schedules"]:
+            times = {key: datetime.fromisoformat(row[key]) if row.get(key) else None for key in _TIMES}
+            stored.append(Schedule.model_validate({**row, **times}))
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
+        return 0, [f"{path}: cannot read the schedules ({exc}); they were not loaded"]
+    known = {schedule.id for schedule in list_schedules(session=session)}
+    added = [schedule for schedule in stored if schedule.id not in known]
+    session.add_all(added)
+    session.flush()
+    if added and session.get_bind().dialect.name == "postgresql":
+        # Explicit ids leave the id sequence behind; the next `kb schedule add` must not reuse one.
+        session.exec(text("SELECT setval(pg_get_serial_sequence('schedule', 'id'), (SELECT max(id) FROM schedule))"))
+    save_schedules(settings, session=session)
+    return len(added), []
 
 
 def due_times(schedule: Schedule, now: datetime) -> tuple[list[datetime], datetime]:
@@ -164,6 +235,7 @@ def tick(settings: Settings, *, now: datetime | None = None) -> list[Job]:
                                         f"{times[0].isoformat()} are collapsed into this job"}
                 session.add(job)
                 session.flush()
+                save_schedules(settings, session=session)
                 enqueued.append(job)
         except IntegrityError:
             continue  # the unique (schedule_id, due): another tick enqueued this due time

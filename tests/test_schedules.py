@@ -62,10 +62,10 @@ def test_a_late_tick_collapses_the_missed_due_times_into_one_job(lab):
 def test_paused_schedules_are_skipped_and_resume_skips_what_was_missed(lab):
     schedule = add_schedule(lab, "0 * * * *", at("2025-01-01T00:30:00"))
     with session_scope(lab.settings) as session:
-        pause(schedule.id, session=session)
+        pause(lab.settings, schedule.id, session=session)
     assert tick(lab.settings, now=at("2025-01-01T05:00:00")) == []
     with session_scope(lab.settings) as session:
-        assert resume(schedule.id, session=session, now=at("2025-01-01T05:10:00")).next_due == at("2025-01-01T06:00:00")
+        assert resume(lab.settings, schedule.id, session=session, now=at("2025-01-01T05:10:00")).next_due == at("2025-01-01T06:00:00")
     assert tick(lab.settings, now=at("2025-01-01T05:30:00")) == []
 
 

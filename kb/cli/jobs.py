@@ -78,8 +78,9 @@ def schedule_pause(schedule_id: int) -> None:
     from kb.schedules import pause
     from kb.settings import load_settings
 
-    with session_scope(load_settings()) as session:
-        schedule = pause(schedule_id, session=session)
+    settings = load_settings()
+    with session_scope(settings) as session:
+        schedule = pause(settings, schedule_id, session=session)
     console().print(f"schedule {schedule.id} paused")
 
 
@@ -90,8 +91,9 @@ def schedule_resume(schedule_id: int) -> None:
     from kb.schedules import describe, resume
     from kb.settings import load_settings
 
-    with session_scope(load_settings()) as session:
-        row = describe(resume(schedule_id, session=session))
+    settings = load_settings()
+    with session_scope(settings) as session:
+        row = describe(resume(settings, schedule_id, session=session))
     console().print(f"schedule {row['id']} active; next due {row['next_due_local']}")
 
 
@@ -102,8 +104,9 @@ def schedule_remove(schedule_id: int) -> None:
     from kb.schedules import remove
     from kb.settings import load_settings
 
-    with session_scope(load_settings()) as session:
-        schedule = remove(schedule_id, session=session)
+    settings = load_settings()
+    with session_scope(settings) as session:
+        schedule = remove(settings, schedule_id, session=session)
     console().print(f"schedule {schedule.id} removed")
 
 

@@ -288,24 +288,22 @@ def runs_export(
 
 
 @runs_app.command("import")
-def runs_import(files: Annotated[list[Path], typer.Argument(help="Run files (JSON) or folders of them.")]) -> None:
-    """Load exported run records into the catalog (replacing runs with the same id)."""
+def runs_import(items: Annotated[list[Path], typer.Argument(
+        help="Exported run files (JSON), run folders (.kb/runs/ID), or folders of either.")]) -> None:
+    """Load runs into the catalog (replacing runs with the same id); an unreadable file is named and skipped."""
     from kb.db import session_scope
     from kb.errors import BadInput
-    from kb.runs.records import import_run_files
+    from kb.runs.records import import_runs, run_paths
     from kb.settings import load_settings
 
-    paths = []
-    for item in files:
-        if item.is_dir():
-            paths += sorted(item.glob("*.json"))
-        elif item.is_file():
-            paths.append(item)
-        else:
-            raise BadInput(f"{item}: no such file or folder")
+    paths = run_paths(items)
     with session_scope(load_settings()) as session:
-        count = import_run_files(session, paths)
+        count, problems = import_runs(session, paths, replace=True)
     console().print(f"imported {count} runs")
+    for problem in problems:
+        console(stderr=True).print(f"problem: {escape(problem)}", soft_wrap=True)
+    if problems:
+        raise BadInput(f"{len(problems)} run file(s) could not be loaded (listed above); the rest were imported")
 
 
 run_app = typer.Typer(rich_markup_mode=None, help="One run: kb run show RUN_ID.", no_args_is_help=True)

@@ -30,6 +30,7 @@ from kb.models import Metric, Paper, RunRecord, utcnow
 from kb.queries import claims_of
 from kb.runs import config as run_config
 from kb.runs.context import Reporter, Run
+from kb.runs.record_file import load_metrics, write_record
 from kb.runs.registry import RunnerSpec, load_entrypoint, load_registry
 from kb.runs.verdict import judge_all
 from kb.settings import Settings
@@ -165,26 +166,6 @@ class _LogReporter:
             self.inner.update(run, line)
 
 
-def _load_metrics(run_dir: Path, run_id: str) -> list[Metric]:
-    """metrics.csv -> rows; a step logged twice (a resume after a crash) keeps its last value."""
-    import csv
-
-    path = run_dir / "metrics.csv"
-    if not path.exists():
-        return []
-    rows: dict[tuple[str, int, str], Metric] = {}
-    with path.open(encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            try:
-                step, value = int(row["step"]), float(row["value"])
-            except (TypeError, ValueError):
-                continue  # a line cut short by a kill
-            epoch = int(row["epoch"]) if row.get("epoch") not in (None, "") else None
-            rows[(row["kind"], step if row["kind"] == "step" else (epoch or 0), row["name"])] = Metric(
-                run_id=run_id, kind=row["kind"], step=step, epoch=epoch, name=row["name"], value=value)
-    return list(rows.values())
-
-
 def reproduce(settings: Settings, request: Request, *, reporter: Reporter | None = None) -> RunRecord:
     """Run a runner in this process and record everything; returns the finished record."""
     resolved = plan(settings, request)
@@ -224,6 +205,7 @@ def reproduce(settings: Settings, request: Request, *, reporter: Reporter | None
             record.job_id = request.job_id
         session.add(record)
         paper_known = session.exec(select(Paper.id).where(Paper.key == spec.paper)).first() is not None
+    write_record(record)
     write_atomic(run_dir / "config.json", json.dumps({"runner": spec.name, "preset": resolved.preset, "seed": resolved.seed,
                                                       "config": config_dict}, indent=2) + "\n")
     write_atomic(run_dir / "env.json", json.dumps({**env, "git_commit": commit, "git_dirty": dirty}, indent=2) + "\n")
@@ -278,8 +260,9 @@ def finish(settings: Settings, run_id: str, run: Run, *, status: str, error: str
         record.verdicts = judge_all(claims, config=record.config, final=final, dataset=record.dataset,
                                     synthetic=record.dataset_synthetic, device_name=record.device or "") if status == "succeeded" else []
         session.exec(delete(Metric).where(Metric.run_id == run_id))
-        session.add_all(_load_metrics(Path(record.run_dir), run_id))
+        session.add_all(load_metrics(Path(record.run_dir), run_id))
         session.add(record)
+    write_record(record)
     if status == "succeeded":
         write_atomic(Path(record.run_dir) / "final.json", json.dumps(
             {"metrics": final, "verdicts": record.verdicts, "dataset": record.dataset,
@@ -307,6 +290,7 @@ def mark_dead_runs(session: Session) -> int:
         record.status, record.ended = "failed", utcnow()
         record.error = "the process running it ended without recording a result (killed?); resume with kb reproduce --resume " + record.id
         session.add(record)
+        write_record(record)
         count += 1
     return count
 

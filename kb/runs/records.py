@@ -1,26 +1,24 @@
 """Querying, comparing, exporting and importing run records.
 
-Run records cannot be rebuilt from sources, so they travel as plain JSON files (one per run,
-by default ``papers/<slug>/runs/<run id>.json``) that can be committed; ``kb sync`` and
-``kb runs import`` load them on a machine that never ran them (design.md, Sources of truth).
+A run's record lives in its run folder first (kb/runs/record_file.py); to travel it is exported
+as one JSON file per run, by default ``papers/<slug>/runs/<run id>.json``, that can be committed.
+``kb sync`` and ``kb runs import`` load both, run folders and exported files, so the catalog is
+rebuilt from them on this machine or loaded on one that never ran them (design.md, Sources of truth).
 """
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, select
 
-from kb.errors import BadInput, NotFound
+from kb.errors import BadInput, KBError, NotFound
 from kb.files import write_atomic
-from kb.models import Metric, Paper, RunRecord
+from kb.models import Metric, Paper, Regression, RunRecord
 from kb.queries import claims_of
+from kb.runs import record_file
+from kb.runs.record_file import RunFile, read_run
 from kb.runs.verdict import judge_all
-
-FORMAT = "kb-run/2"
-_FORMATS = ("kb-run/1", FORMAT)
-_DATES = ("created", "started", "ended")
 
 
 def list_runs(session: Session, *, runner: str | None = None, status: str | None = None,
@@ -97,16 +95,17 @@ def thin_steps(rows: list[Metric], max_points: int) -> tuple[list[Metric], dict[
 
 
 def to_document(session: Session, record: RunRecord, *, max_points: int = 0) -> dict[str, Any]:
-    data = record.model_dump()
-    for key in _DATES:
-        data[key] = data[key].isoformat() if data[key] else None
-    data.pop("job_id", None)
+    """The run folder's document (kb/runs/record_file.py) with the metrics and the regression, if any."""
+    exported = record_file.document(record)
+    exported["run"].pop("job_id", None)        # a job of this machine's queue means nothing elsewhere
+    regression = session.exec(select(Regression).where(Regression.run_id == record.id)).first()
+    if regression is not None:
+        exported["regression"] = record_file.regression_fields(regression)
     rows, strides = thin_steps(metrics_of(session, record.id), max_points)
-    document: dict[str, Any] = {"format": FORMAT, "run": data}
     if strides:
-        document["steps_thinned"] = {"every": strides, "full_metrics": "metrics.csv in the run folder"}
-    document["metrics"] = [[m.kind, m.step, m.epoch, m.name, m.value] for m in rows]
-    return document
+        exported["steps_thinned"] = {"every": strides, "full_metrics": "metrics.csv in the run folder"}
+    exported["metrics"] = [[m.kind, m.step, m.epoch, m.name, m.value] for m in rows]
+    return exported
 
 
 def dump_document(document: dict[str, Any]) -> str:
@@ -139,47 +138,75 @@ def export_runs(session: Session, papers_root: Path, run_ids: list[str], out: Pa
     return written
 
 
-def _from_document(document: Any, where: str) -> tuple[RunRecord, list[Metric]]:
-    if not isinstance(document, dict) or document.get("format") not in _FORMATS or not isinstance(document.get("run"), dict):
-        raise BadInput(f"{where}: not a kb run file (expected format {FORMAT})")
-    data = dict(document["run"])
-    metrics = document.get("metrics", data.pop("metrics", []))   # kb-run/1 kept them inside "run"
-    data.pop("metrics", None)
-    try:
-        for key in _DATES:
-            data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
-        record = RunRecord.model_validate(data)
-        rows = [Metric(run_id=record.id, kind=k, step=s, epoch=e, name=n, value=v) for k, s, e, n, v in metrics]
-    except (TypeError, ValueError, KeyError) as exc:
-        raise BadInput(f"{where}: malformed run record ({exc})") from None
-    if not record.id or not record.runner:
-        raise BadInput(f"{where}: run record without id or runner")
-    return record, rows
+def run_paths(items: list[Path]) -> list[Path]:
+    """What ``kb runs import`` was given, as runs: files, run folders, and folders of either
+    (``papers/<slug>/runs/``, ``KB_HOME/runs/``); a folder without a record.json yet is a run
+    being created, or one from a kb that kept records only in the catalog, and is passed over."""
+    paths = []
+    for item in items:
+        if record_file.is_run_folder(item) or item.is_file():
+            paths.append(item)
+        elif item.is_dir():
+            paths += sorted(p for p in item.iterdir() if (p.is_file() and p.suffix == ".json") or record_file.is_run_folder(p))
+        else:
+            raise BadInput(f"{item}: no such file or folder")
+    return paths
 
 
-def import_run_files(session: Session, files: list[Path], *, skip_existing: bool = False) -> int:
-    """Load run files; an existing run is replaced unless ``skip_existing``. Returns how many loaded."""
-    loaded = 0
-    for path in files:
+def import_runs(session: Session, paths: list[Path], *, replace: bool) -> tuple[int, list[str]]:
+    """Load runs from exported files and run folders; returns (how many loaded, problems).
+
+    A file or folder that cannot be read is named in ``problems`` and skipped; the rest load. Two
+    copies of one run (its folder and an export) load the more complete (``RunFile.completeness``).
+    A run already in the catalog is replaced when ``replace``, else kept. A run's regression, and
+    its metrics, come with it.
+    """
+    chosen: dict[str, RunFile] = {}
+    problems = []
+    for path in paths:
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadInput(f"{path}: cannot read run file ({exc})") from None
-        record, rows = _from_document(document, str(path))
-        existing = session.get(RunRecord, record.id)
+            found = read_run(path)
+        except KBError as exc:
+            problems.append(str(exc))
+            continue
+        held = chosen.get(found.record.id)
+        if held is None or found.completeness() > held.completeness():
+            chosen[found.record.id] = found
+    loaded = []
+    for run_id, found in sorted(chosen.items()):
+        existing = session.get(RunRecord, run_id)
         if existing is not None:
-            if skip_existing:
+            if not replace:
                 continue
-            for metric in metrics_of(session, record.id):
-                session.delete(metric)
+            for row in (*metrics_of(session, run_id), *session.exec(select(Regression).where(Regression.run_id == run_id))):
+                session.delete(row)
             session.delete(existing)
             session.flush()
-        session.add(record)
-        session.flush()              # the run row first: metrics reference it
-        session.add_all(rows)
-        session.flush()
-        loaded += 1
-    return loaded
+        session.add(found.record)
+        session.flush()              # the run row first: metrics and the regression reference it
+        session.add_all(found.metrics)
+        loaded.append(found)
+    # Regressions in the order they were found, so a rebuilt catalog numbers them as the old one did.
+    for found in sorted((f for f in loaded if f.regression is not None), key=lambda f: (f.regression.created, f.record.id)):
+        session.add(found.regression)
+    session.flush()
+    return len(loaded), problems
+
+
+def write_missing_records(session: Session) -> int:
+    """Give every run folder on this machine that lacks one its ``record.json`` (and
+    ``regression.json``) from the catalog: folders of runs recorded before kb wrote them, or
+    whose process died between its commit and its write. Returns how many were written."""
+    written = 0
+    for record in session.exec(select(RunRecord)):
+        folder = Path(record.run_dir)
+        if folder.is_dir() and not record_file.is_run_folder(folder):
+            record_file.write_record(record)
+            regression = session.exec(select(Regression).where(Regression.run_id == record.id)).first()
+            if regression is not None:
+                record_file.write_regression(regression, folder)
+            written += 1
+    return written
 
 
 def rejudge(session: Session) -> int:

@@ -5,8 +5,10 @@ is a regression: the run failed; a claimed metric got worse than the baseline by
 claim's tolerance; a claim the baseline reproduced is no longer reproduced; throughput dropped by
 more than ``Policy.throughput_drop``. The regression is stored with the config and environment
 differences that could explain it (library versions, commit, device), the run is flagged so
-listings show it first, and then an optional notifier (``KB_ON_REGRESSION``) gets it as JSON on
-stdin. The record is committed before the notifier runs, so a failing notifier never loses it.
+listings show it first (in the catalog, and in its run folder's ``regression.json`` and
+``record.json``, so a rebuilt catalog has it too), and then an optional notifier
+(``KB_ON_REGRESSION``) gets it as JSON on stdin. The record is committed before the notifier
+runs, so a failing notifier never loses it.
 """
 
 import json
@@ -20,6 +22,7 @@ from kb.db import session_scope
 from kb.errors import BadInput
 from kb.models import Job, Regression, RunRecord
 from kb.queries import claims_of
+from kb.runs.record_file import write_record, write_regression
 from kb.runs.records import compare
 from kb.runs.verdict import REPRODUCED, applies
 from kb.settings import Settings, read_environment
@@ -170,7 +173,11 @@ def check_job(settings: Settings, job_id: int, *, policy: Policy = Policy(), com
             return None
         failure = job.error or "no error recorded" if job.status == "failed" else None
         regression = detect(settings, record, session=session, failure=failure, job_id=job_id, policy=policy)
-    if regression is None or not command:
+    if regression is None:
+        return None
+    write_record(record)
+    write_regression(regression, record.run_dir)
+    if not command:
         return regression
     problem = notify(regression, command=command)
     with session_scope(settings) as session:
@@ -178,6 +185,7 @@ def check_job(settings: Settings, job_id: int, *, policy: Policy = Policy(), com
         stored.notified, stored.notify_error = problem is None, problem
         session.add(stored)
     regression.notified, regression.notify_error = problem is None, problem
+    write_regression(regression, record.run_dir)
     return regression
 
 
