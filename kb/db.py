@@ -108,18 +108,26 @@ def init_schema(engine: Engine) -> None:
         raise SchemaError(f"the catalog at {where} cannot be opened ({reason}); check KB_DATABASE_URL, or that the file is a kb catalog") from None
 
 
+_WRITE_LOCK = 2718281829       # PostgreSQL advisory lock of write scopes (init_schema's is ...828)
+
+
 @contextmanager
 def session_scope(settings: Settings, *, write: bool = False) -> Iterator[Session]:
     """One transaction: committed on success, rolled back on any error.
 
-    ``write=True`` takes SQLite's write lock at the start (BEGIN IMMEDIATE), so two commands
-    that read, then write the same rows (two ``kb sync`` at once) run one after the other
+    ``write=True`` takes the catalog's write lock at the start (SQLite's BEGIN IMMEDIATE, a
+    PostgreSQL advisory lock held to the end of the transaction), so two commands that read
+    files or rows, then write (``kb sync`` and ``kb add`` at once) run one after the other
     instead of both deciding from the same old state.
     """
     session = Session(engine_for(settings), expire_on_commit=False)
     try:
-        if write and session.get_bind().dialect.name == "sqlite":
-            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        if write:
+            dialect = session.get_bind().dialect.name
+            if dialect == "sqlite":
+                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            elif dialect == "postgresql":
+                session.connection().exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
         yield session
         session.commit()
     except BaseException:

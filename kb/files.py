@@ -54,9 +54,23 @@ class FileChanges:
         self._undo: list[tuple[Path, str | None]] = []
         self._removed_dirs: list[tuple[Path, Path]] = []
 
+    def name(self, relative: Path | str) -> str:
+        """How messages name a file: ``papers/yolo/paper.yaml``."""
+        return f"{self.root.name}/{Path(relative).as_posix()}"
+
+    def read(self, relative: Path | str) -> str | None:
+        """The file's text, or None when there is none."""
+        path = inside(self.root, Path(relative))
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KBError(f"cannot read {self.name(relative)}: {getattr(exc, 'strerror', None) or exc}") from None
+
     def write(self, relative: Path | str, text: str) -> Path:
         path = inside(self.root, Path(relative))
-        old = path.read_text(encoding="utf-8") if path.exists() else None
+        old = self.read(relative)
         if old == text:
             return path
         write_atomic(path, text)

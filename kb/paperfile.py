@@ -6,6 +6,8 @@ parses and writes that text; ``kb/ingest`` puts it in the catalog.
 """
 
 import datetime as dt
+import difflib
+import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -13,10 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError as RoundTripError
+from ruamel.yaml.scalarstring import (
+    DoubleQuotedScalarString,
+    FoldedScalarString,
+    LiteralScalarString,
+    SingleQuotedScalarString,
+)
 
 from kb.errors import BadInput
 from kb.ids import parse_id
-from kb.models import Paper, utcnow
+from kb.models import Paper
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 DIRECTIONS = ("higher", "lower")
@@ -25,7 +36,15 @@ _CLAIM_OPTIONAL = {"tolerance": (int, float), "unit": str, "setting": str, "when
                    "task": str, "model": str, "split": str, "extra_data": (bool, str)}
 _LISTS = ("other_titles", "authors", "categories", "tags", "runners")
 _TEXTS = ("title", "venue", "primary_category", "doi", "journal_ref", "comment", "abstract", "summary")
-_KNOWN = {"id", "slug", "version", "year", "published", "updated", "added", "claims", *_LISTS, *_TEXTS}
+_DATES = ("published", "updated", "added")
+# The keys in the order kb writes them; an edit puts a key the file lacks where this order puts it.
+_ORDER = ("id", "slug", "version", "title", "other_titles", "authors", "year", "venue", "categories",
+          "primary_category", "doi", "journal_ref", "comment", *_DATES, "summary", "abstract", "tags", "runners",
+          "claims")
+_KNOWN = set(_ORDER)
+_ALWAYS = {"id", "slug", "title", "authors", "added", "tags", "runners", "claims"}   # written even when empty
+# Scalar styles an edit keeps when it replaces a value: a quoted title stays quoted, a folded summary folded.
+_STYLES = (DoubleQuotedScalarString, SingleQuotedScalarString, FoldedScalarString, LiteralScalarString)
 
 
 def slugify(title: str, *, max_words: int = 4) -> str:
@@ -135,8 +154,16 @@ def parse_paper_yaml(text: str, *, where: str, folder_slug: str | None = None) -
         raise BadInput(f"{where}: unknown fields {sorted(unknown)}")
     if not data.get("id"):
         raise BadInput(f"{where}: missing 'id' (an arXiv id or doi:...)")
-    pid = parse_id(str(data["id"]))
-    slug = check_slug(str(data.get("slug") or folder_slug or ""))
+    if isinstance(data["id"], (int, float)):
+        # YAML reads an unquoted 1506.02640 as the number 1506.0264: the trailing zero is gone.
+        written = re.search(r"^id:\s*([^\s#]+)", text, re.MULTILINE)
+        raise BadInput(f"{where}: id {data['id']} was read as a number; quote it: "
+                       f"id: \"{written.group(1) if written else data['id']}\"")
+    try:
+        pid = parse_id(str(data["id"]))
+        slug = check_slug(str(data.get("slug") or folder_slug or ""))
+    except BadInput as exc:
+        raise BadInput(f"{where}: {exc}") from None
     if folder_slug and slug != folder_slug:
         raise BadInput(f"{where}: slug {slug!r} differs from its folder name {folder_slug!r}")
     if not isinstance(data.get("title"), str) or not data["title"].strip():
@@ -160,10 +187,11 @@ def parse_paper_yaml(text: str, *, where: str, folder_slug: str | None = None) -
             raise BadInput(f"{where}: {key} must be a whole number")
         fields[key] = value
     fields["version"] = fields["version"] or pid.version
-    for key in ("published", "updated", "added"):
+    for key in ("published", "updated"):
         fields[key] = _date(data.get(key), where, key)
-    if fields["added"] is None:
-        fields["added"] = utcnow()
+    added = _date(data.get("added"), where, "added")
+    if added:                   # without it, the catalog keeps the day it first saw the paper
+        fields["added"] = added
     if fields["year"] is None and fields["published"]:
         fields["year"] = fields["published"].year
     fields["claims"] = _check_claims(data.get("claims"), where)
@@ -171,31 +199,155 @@ def parse_paper_yaml(text: str, *, where: str, folder_slug: str | None = None) -
     return PaperFile(key=pid.key, slug=slug, title=" ".join(data["title"].split()), fields=fields)
 
 
+def paper_values(paper: Paper) -> dict[str, Any]:
+    """A catalog row as ``paper.yaml`` values, every key in kb's order (``None`` or ``[]`` when empty)."""
+    values = {key: getattr(paper, "key" if key == "id" else key) for key in _ORDER}
+    for key in _DATES:
+        values[key] = values[key].date() if values[key] else None
+    return {key: list(value) if isinstance(value, list) else value for key, value in values.items()}
+
+
 def dump_paper_yaml(paper: Paper) -> str:
-    """The ``paper.yaml`` text of a catalog row (stable key order, for clean git diffs)."""
-    data: dict[str, Any] = {"id": paper.key, "slug": paper.slug}
-    if paper.version:
-        data["version"] = paper.version
-    data["title"] = paper.title
-    if paper.other_titles:
-        data["other_titles"] = list(paper.other_titles)
-    data["authors"] = list(paper.authors)
-    for key in ("year", "venue", "categories", "primary_category", "doi", "journal_ref", "comment"):
-        value = getattr(paper, key)
-        if value:
-            data[key] = list(value) if isinstance(value, list) else value
-    for key in ("published", "updated"):
-        value = getattr(paper, key)
-        if value:
-            data[key] = value.date().isoformat()
-    data["added"] = paper.added.date().isoformat()
-    for key in ("summary", "abstract"):
-        if getattr(paper, key):
-            data[key] = getattr(paper, key)
-    data["tags"] = list(paper.tags)
-    data["runners"] = list(paper.runners)
-    data["claims"] = list(paper.claims)
+    """The ``paper.yaml`` text of a new paper (stable key order, for clean git diffs)."""
+    data = {key: value for key, value in paper_values(paper).items() if value or key in _ALWAYS}
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
+
+
+def _round_trip(text: str) -> YAML:
+    """A round-trip YAML that writes lists as ``text`` does (``- x`` at the key's column, or indented)."""
+    rt = YAML()
+    rt.preserve_quotes = True
+    rt.width = 100
+    first_item = re.search(r"^[^\s#][^\n]*:[ \t]*\n(?:[ \t]*#[^\n]*\n)*( *)- ", text, re.MULTILINE)
+    offset = len(first_item.group(1)) if first_item else 2
+    rt.indent(mapping=2, sequence=offset + 2, offset=offset)
+    return rt
+
+
+def _meaning(key: str, value: Any) -> Any:
+    """A value as kb reads it, so that restyling (quotes, list style, line breaks) is no change."""
+    if value is None or value == "" or value == []:
+        return None
+    if key == "id":
+        return parse_id(str(value)).key
+    if key == "tags":
+        return sorted({str(tag).strip().lower() for tag in value} - {""}) or None
+    if key in _LISTS:
+        return [str(item) for item in value]
+    if key in _DATES:
+        return _date(value, key, key).date()
+    if key in ("version", "year", "claims"):
+        return value
+    return " ".join(str(value).split())
+
+
+def _new_value(value: Any, *, flow: bool) -> Any:
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        seq = CommentedSeq(value)
+        if flow:
+            seq.fa.set_flow_style()
+        return seq
+    return value
+
+
+def _edit_list(old: list, new: list) -> None:
+    """Make ``old`` equal ``new`` by deleting and inserting items, so the list keeps its style and
+    the comments of the items that stay."""
+    steps = difflib.SequenceMatcher(None, [str(item) for item in old], [str(item) for item in new]).get_opcodes()
+    for tag, i1, i2, j1, j2 in reversed(steps):
+        if tag != "equal":
+            for i in reversed(range(i1, i2)):
+                del old[i]
+            for offset, item in enumerate(new[j1:j2]):
+                old.insert(i1 + offset, item)
+
+
+def _set(doc: CommentedMap, key: str, value: Any, *, flow: bool) -> None:
+    """Set one top-level key, keeping the old value's style; an empty value removes a scalar key."""
+    old = doc.get(key)
+    if isinstance(old, list):
+        if key == "tags":           # the file's order and spelling of the tags that stay, new ones after
+            wanted = set(_meaning(key, value) or [])
+            kept = [tag for tag in old if str(tag).strip().lower() in wanted]
+            value = kept + [tag for tag in value if tag not in (_meaning(key, kept) or [])]
+        _edit_list(old, list(value or []))
+    elif _meaning(key, value) is None:
+        del doc[key]
+    elif isinstance(old, _STYLES) and isinstance(value, str):
+        doc[key] = type(old)(value)
+    elif key in doc:
+        doc[key] = _new_value(value, flow=flow)
+    else:
+        rank = _ORDER.index(key)
+        before = [i for i, name in enumerate(doc) if name in _ORDER and _ORDER.index(name) < rank]
+        doc.insert(before[-1] + 1 if before else 0, key, _new_value(value, flow=flow))
+
+
+def _blocks(text: str, doc: CommentedMap) -> tuple[list[str], dict[str, list[str]]] | None:
+    """The lines before the first key, and each top-level key's lines (up to the next key)."""
+    starts = [doc.lc.key(key)[0] for key in doc]
+    if starts != sorted(set(starts)):       # a flow mapping, {id: ..., title: ...}: keys share lines
+        return None
+    lines = text.splitlines(keepends=True)
+    ends = starts[1:] + [len(lines)]
+    return lines[:starts[0]], {key: lines[a:b] for key, a, b in zip(doc, starts, ends)}
+
+
+def _split_trailer(lines: list[str]) -> tuple[list[str], list[str]]:
+    """A key's lines and the comment or blank lines after its value (they introduce the next key)."""
+    cut = len(lines)
+    while cut > 1 and (not lines[cut - 1].strip() or lines[cut - 1].startswith("#")):
+        cut -= 1
+    return lines[:cut], lines[cut:]
+
+
+def edit_paper_yaml(text: str, values: dict[str, Any], *, where: str) -> str:
+    """``text`` with ``values`` set, every line that does not hold them kept byte for byte.
+
+    Only keys whose meaning changes are rewritten (round-trip YAML keeps their quotes and list
+    style); comments, key order, the other keys' layout and absent keys survive. The text is
+    returned unchanged when nothing changes. A key the file lacks goes where kb's order puts it.
+    """
+    parse_paper_yaml(text, where=where)     # never rewrite a file kb cannot read
+    rt = _round_trip(text)
+    try:
+        doc = rt.load(text)
+    except RoundTripError:
+        raise BadInput(f"{where}: not valid YAML") from None
+    changed = [key for key, value in values.items() if _meaning(key, doc.get(key)) != _meaning(key, value)]
+    if not changed:
+        return text
+    if not text.endswith("\n"):
+        text += "\n"
+    old = _blocks(text, doc)
+    flow = any(isinstance(v, CommentedSeq) and v.fa.flow_style() for v in doc.values())
+    for key in changed:
+        _set(doc, key, values[key], flow=flow)
+    out = io.StringIO()
+    rt.dump(doc, out)
+    new = _blocks(out.getvalue(), rt.load(out.getvalue()))
+    if old is None or new is None:
+        return out.getvalue()
+    # ruamel re-emits the whole file in one indentation and line width; splicing its lines for the
+    # changed keys into the original keeps the file's own layout everywhere else.
+    (head, old_keys), (_, new_keys) = old, new
+    orphans: dict[str | None, list[str]] = {}   # comments after a removed key stay where they were
+    previous = None
+    for key, lines in old_keys.items():
+        if key in new_keys:
+            previous = key
+        else:
+            orphans.setdefault(previous, []).extend(_split_trailer(lines)[1])
+    pieces, trailer = list(head), orphans.get(None, [])
+    for key, lines in new_keys.items():
+        if key not in old_keys:          # a new key, before the comments that introduce the next one
+            pieces += _split_trailer(lines)[0]
+            continue
+        pieces += trailer
+        body, trailer = _split_trailer(old_keys[key])
+        pieces += _split_trailer(lines)[0] if key in changed else body
+        trailer = trailer + orphans.get(key, [])
+    return "".join(pieces + trailer)
 
 
 def note_files(folder: Path) -> list[Path]:

@@ -227,9 +227,10 @@ def tag(
 def remove(
     paper_ref: Annotated[str, typer.Argument(metavar="PAPER")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    with_runs: Annotated[bool, typer.Option("--with-runs", help="Also delete its committed run exports (papers/<slug>/runs/*.json).")] = False,
 ) -> None:
-    """Remove a paper and its folder in papers/ (asks first)."""
-    from kb.ingest.edits import remove_paper
+    """Remove a paper and its folder in papers/ (asks first); its run exports stay unless --with-runs."""
+    from kb.ingest.edits import remove_paper, run_exports
     from kb.db import session_scope
     from kb.errors import KBError
     from kb.queries import get_paper
@@ -238,10 +239,21 @@ def remove(
     settings = load_settings()
     with session_scope(settings) as session:
         paper = get_paper(session, paper_ref)
-    if not yes and not typer.confirm(f"remove {paper.slug} ({paper.title}) and papers/{paper.slug}/?", default=False):
+    exports = len(run_exports(settings, paper))
+    runs = f"papers/{paper.slug}/runs/*.json"
+    if not exports:
+        question = f"remove {paper.slug} ({paper.title}) and papers/{paper.slug}/?"
+    elif with_runs:
+        question = f"remove {paper.slug} ({paper.title}) and papers/{paper.slug}/, with its {exports} committed run export(s) ({runs})?"
+    else:
+        question = f"remove {paper.slug} ({paper.title}) and papers/{paper.slug}/ except its {exports} committed run export(s) ({runs}; --with-runs deletes them too)?"
+    if not yes and not typer.confirm(question, default=False):
         raise KBError("not removed")
-    remove_paper(settings, paper_ref)
-    console().print(f"removed {paper.slug}")
+    remove_paper(settings, paper_ref, with_runs=with_runs)
+    if exports and not with_runs:
+        console().print(f"removed {paper.slug}; kept its {exports} run export(s) in papers/{paper.slug}/runs/ (delete that folder to drop them)")
+    else:
+        console().print(f"removed {paper.slug}" + (f" and its {exports} run export(s)" if exports else ""))
 
 
 def note(
@@ -285,7 +297,7 @@ def note(
         out.print(Markdown(item.body))
 
 
-export_app = typer.Typer(rich_markup_mode=None, help="Export the catalog (bibtex) or run records (kb runs export).", no_args_is_help=True)
+export_app = typer.Typer(rich_markup_mode=None, help="Export the catalog (bibtex), claims and results (model-index) or run records (kb runs export).", no_args_is_help=True)
 
 
 @export_app.command("bibtex")
@@ -301,6 +313,25 @@ def export_bibtex(
 
     with session_scope(load_settings()) as session:
         text = make_bibtex(session, papers or [])
+    if out:
+        write_atomic(out, text)
+    else:
+        typer.echo(text, nl=False)
+
+
+@export_app.command("model-index")
+def export_model_index(
+    papers: Annotated[Optional[list[str]], typer.Argument(metavar="[PAPER]...", help="Slugs or ids; all papers when none.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Claims and the best comparable runs as Hugging Face model-index YAML (the paper's and kb's apart)."""
+    from kb.db import session_scope
+    from kb.files import write_atomic
+    from kb.model_index import model_index
+    from kb.settings import load_settings
+
+    with session_scope(load_settings()) as session:
+        text = model_index(session, papers or [])
     if out:
         write_atomic(out, text)
     else:

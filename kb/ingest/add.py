@@ -11,7 +11,14 @@ from kb.errors import BadInput
 from kb.files import FileChanges, transaction
 from kb.ids import PaperId, parse_id
 from kb.models import Paper
-from kb.paperfile import check_slug, dump_paper_yaml, slugify, unique_slug
+from kb.paperfile import (
+    check_slug,
+    dump_paper_yaml,
+    edit_paper_yaml,
+    paper_values,
+    slugify,
+    unique_slug,
+)
 from kb.search import index_paper
 from kb.settings import Settings
 
@@ -61,6 +68,11 @@ def _taken_slugs(session: Session, settings: Settings) -> set[str]:
     return taken
 
 
+# What a refresh from arXiv may change in an existing paper.yaml (plus tags given with --tag).
+ARXIV_FIELDS = ("title", "authors", "abstract", "categories", "primary_category", "published", "updated",
+                "year", "doi", "journal_ref", "comment", "version")
+
+
 def apply_metadata(paper: Paper, meta: Metadata) -> None:
     paper.title = meta.title
     paper.authors = meta.authors
@@ -69,7 +81,7 @@ def apply_metadata(paper: Paper, meta: Metadata) -> None:
     paper.primary_category = meta.primary_category
     paper.published = meta.published
     paper.updated = meta.updated
-    paper.year = meta.published.year if meta.published else paper.year
+    paper.year = paper.year or (meta.published.year if meta.published else None)   # a venue's year stays
     paper.doi = meta.doi or paper.doi
     paper.journal_ref = meta.journal_ref
     paper.comment = meta.comment
@@ -77,11 +89,22 @@ def apply_metadata(paper: Paper, meta: Metadata) -> None:
         paper.version = meta.version
 
 
-def save_paper(session: Session, files: FileChanges, paper: Paper) -> None:
-    """Write the catalog row, its ``paper.yaml`` and its search entry together."""
+def save_paper(session: Session, files: FileChanges, paper: Paper, changed: tuple[str, ...]) -> None:
+    """Write the catalog row, its ``paper.yaml`` and its search entry together.
+
+    A new paper gets kb's full layout; in an existing ``paper.yaml`` only the ``changed`` fields'
+    lines change, and only where their value differs (no difference, no write).
+    """
     session.add(paper)
     session.flush()
-    files.write(Path(paper.slug) / "paper.yaml", dump_paper_yaml(paper))
+    relative = Path(paper.slug) / "paper.yaml"
+    old = files.read(relative)
+    if old is None:
+        text = dump_paper_yaml(paper)
+    else:
+        values = paper_values(paper)
+        text = edit_paper_yaml(old, {key: values[key] for key in changed}, where=files.name(relative))
+    files.write(relative, text)
     index_paper(session, paper)
 
 
@@ -98,7 +121,7 @@ def upsert_from_metadata(session: Session, files: FileChanges, settings: Setting
         paper = Paper(key=meta.key, slug=unique_slug(base, taken), title=meta.title)
     apply_metadata(paper, meta)
     paper.tags = sorted(set(paper.tags) | {t.strip().lower() for t in tags if t.strip()})
-    save_paper(session, files, paper)
+    save_paper(session, files, paper, (*ARXIV_FIELDS, "tags"))
     return paper, created
 
 

@@ -1,6 +1,7 @@
 """Edits of one paper: ``kb tag`` and ``kb remove``."""
 
 import re
+from pathlib import Path
 
 from sqlmodel import select
 
@@ -14,7 +15,7 @@ from kb.settings import Settings
 
 
 def retag(settings: Settings, ref: str, changes: list[str]) -> Paper:
-    """``+tag`` adds, ``-tag`` removes, a bare ``tag`` adds."""
+    """``+tag`` adds, ``-tag`` removes, a bare ``tag`` adds; ``paper.yaml`` changes on its tags line only."""
     with transaction(settings) as (session, files):
         paper = get_paper(session, ref)
         tags = set(paper.tags)
@@ -27,17 +28,32 @@ def retag(settings: Settings, ref: str, changes: list[str]) -> Paper:
             else:
                 tags.add(name)
         paper.tags = sorted(tags)
-        save_paper(session, files, paper)
+        save_paper(session, files, paper, ("tags",))
         return paper
 
 
-def remove_paper(settings: Settings, ref: str) -> Paper:
-    """Remove a paper from the catalog and its folder from ``papers/`` (runs are kept)."""
+def run_exports(settings: Settings, paper: Paper) -> list[Path]:
+    """The paper's committed run exports, ``papers/<slug>/runs/*.json``."""
+    return sorted((settings.papers / paper.slug / "runs").glob("*.json"))
+
+
+def remove_paper(settings: Settings, ref: str, *, with_runs: bool = False) -> Paper:
+    """Remove a paper from the catalog and its folder from ``papers/``.
+
+    Its committed run exports (``runs/``) stay in the folder unless ``with_runs``; the catalog's
+    runs and the run folders under ``KB_HOME`` are kept either way.
+    """
     with transaction(settings) as (session, files):
         paper = get_paper(session, ref)
         unindex_paper(session, paper.id)
         for note in session.exec(select(Note).where(Note.paper_id == paper.id)):
             session.delete(note)
         session.delete(paper)
-        files.remove_tree(paper.slug)
+        folder = settings.papers / paper.slug
+        if with_runs or not run_exports(settings, paper):
+            files.remove_tree(paper.slug)
+        else:
+            for path in sorted(folder.iterdir()):
+                if path.name != "runs":
+                    files.remove_tree(Path(paper.slug) / path.name)
         return paper

@@ -1,17 +1,16 @@
 """``kb sync``: the catalog rebuilt from the files under ``papers/`` (no network, idempotent)."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlmodel import Session, select
 
-from kb.errors import BadInput, KBError, NotFound
-from kb.files import transaction
+from kb.errors import KBError, NotFound
+from kb.files import FileChanges, transaction
 from kb.ingest.notes import load_folder_notes
 from kb.models import Note, Paper
-from kb.paperfile import parse_paper_yaml
-from kb.runs.record_file import is_run_folder
-from kb.runs.records import import_runs, rejudge, write_missing_records
-from kb.schedules import load_schedules
+from kb.paperfile import PaperFile, parse_paper_yaml
+from kb.runs.records import import_run_files, rejudge
 from kb.search import index_paper, unindex_paper
 from kb.settings import Settings
 
@@ -24,7 +23,6 @@ class SyncReport:
     updated: int = 0
     removed: int = 0
     runs_imported: int = 0
-    schedules_imported: int = 0
     verdicts_updated: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -37,32 +35,19 @@ _PAPER_FIELDS = ("title", "other_titles", "authors", "abstract", "summary", "cat
 def sync(settings: Settings) -> SyncReport:
     """Rebuild the catalog's papers and notes from ``papers/`` (no network, idempotent).
 
-    A broken ``paper.yaml`` or note is named in ``problems``; everything else still loads.
+    The folders are read inside the write transaction, so a ``kb add`` or ``kb tag`` running at
+    the same time lands wholly before or after this sync, never half in its view. A broken
+    ``paper.yaml`` or note is named in ``problems`` and skipped (a paper already in the catalog
+    stays as it was); everything else still loads.
     """
     report = SyncReport()
-    root = settings.papers
-    if not root.is_dir():
-        raise NotFound(f"papers folder {root} does not exist; set KB_PAPERS or run kb inside a kb project")
-    parsed = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-        yaml_path = folder / "paper.yaml"
-        if not yaml_path.exists():
-            report.problems.append(f"{folder.name}/: no paper.yaml")
-            continue
-        try:
-            text = yaml_path.read_text(encoding="utf-8")
-            paper_file = parse_paper_yaml(text, where=f"{folder.name}/paper.yaml", folder_slug=folder.name)
-        except (BadInput, UnicodeDecodeError, OSError) as exc:
-            report.problems.append(str(exc) if isinstance(exc, KBError) else f"{folder.name}/paper.yaml: {exc}")
-            continue
-        if paper_file.key in parsed:
-            report.problems.append(f"{folder.name}/paper.yaml: id {paper_file.key} is also in {parsed[paper_file.key][0].name}/")
-            continue
-        parsed[paper_file.key] = (folder, paper_file)
-    with transaction(settings) as (session, _files):
+    if not settings.papers.is_dir():
+        raise NotFound(f"papers folder {settings.papers} does not exist; set KB_PAPERS or run kb inside a kb project")
+    with transaction(settings) as (session, files):
         existing = {p.key: p for p in session.exec(select(Paper))}
+        parsed, unreadable = _scan(files, existing, report)
         for key, paper in existing.items():
-            if key not in parsed:
+            if key not in parsed and paper.slug not in unreadable:
                 unindex_paper(session, paper.id)
                 session.delete(paper)
                 report.removed += 1
@@ -78,6 +63,8 @@ def sync(settings: Settings) -> SyncReport:
                 paper.slug = fresh.slug
                 for name in _PAPER_FIELDS:
                     setattr(paper, name, getattr(fresh, name))
+                if "added" in paper_file.fields:
+                    paper.added = fresh.added
                 report.updated += int(changed)
             session.add(paper)
             session.flush()
@@ -86,23 +73,48 @@ def sync(settings: Settings) -> SyncReport:
             index_paper(session, paper)
             report.papers += 1
         report.notes = len(session.exec(select(Note.id)).all())
-        _import_committed_runs(session, settings, report)
+        report.runs_imported = _import_committed_runs(session, settings)
         session.flush()
         report.verdicts_updated = rejudge(session)
     return report
 
 
-def _import_committed_runs(session: Session, settings: Settings, report: SyncReport) -> None:
-    """Runs the catalog lacks, from the run folders in ``KB_HOME/runs/`` and the exports in
-    ``papers/*/runs/`` (with their regressions), and the schedules of ``KB_HOME/schedules.json``.
+def _scan(files: FileChanges, existing: dict[str, Paper], report: SyncReport
+          ) -> tuple[dict[str, tuple[Path, PaperFile]], set[str]]:
+    """Every readable ``paper.yaml`` by key, and the folders whose ``paper.yaml`` could not be read.
 
-    An unreadable file is named in ``report.problems`` and skipped. Run folders that only the
-    catalog describes (recorded by an older kb) get their ``record.json`` written from it.
+    Two folders with one id: both are named, and the one the catalog has under that id stays
+    (on a new catalog, the first slug in order); the other is skipped.
     """
-    paths = sorted(settings.papers.glob("*/runs/*.json"))
-    if settings.runs_dir.is_dir():
-        paths += sorted(p for p in settings.runs_dir.iterdir() if is_run_folder(p))
-    report.runs_imported, problems = import_runs(session, paths, replace=False)
-    write_missing_records(session)
-    report.schedules_imported, schedule_problems = load_schedules(settings, session=session)
-    report.problems += problems + schedule_problems
+    claims: dict[str, list[tuple[Path, PaperFile]]] = {}
+    unreadable = set()
+    for folder in sorted(p for p in files.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        relative = f"{folder.name}/paper.yaml"
+        if not (folder / "paper.yaml").exists():
+            if {p.name for p in folder.iterdir()} != {"runs"}:   # only runs/: what kb remove kept
+                report.problems.append(f"{files.name(folder.name)}/: no paper.yaml")
+            continue
+        try:
+            text = files.read(relative)
+            paper_file = parse_paper_yaml(text, where=files.name(relative), folder_slug=folder.name)
+        except KBError as exc:
+            report.problems.append(str(exc))
+            unreadable.add(folder.name)
+            continue
+        claims.setdefault(paper_file.key, []).append((folder, paper_file))
+    parsed = {}
+    for key, claimants in claims.items():
+        had = existing[key].slug if key in existing else None
+        kept = next((c for c in claimants if c[0].name == had), claimants[0])
+        parsed[key] = kept
+        if len(claimants) > 1:
+            others = [files.name(f"{c[0].name}/paper.yaml") for c in claimants if c is not kept]
+            report.problems.append(
+                f"{', '.join(others)}: id {key} is also in {files.name(kept[0].name + '/paper.yaml')}, which the catalog "
+                f"keeps; skipped (give each folder its own paper's id)")
+    return parsed, unreadable
+
+
+def _import_committed_runs(session: Session, settings: Settings) -> int:
+    files = sorted(settings.papers.glob("*/runs/*.json"))
+    return import_run_files(session, files, skip_existing=True) if files else 0
