@@ -10,7 +10,9 @@ from kb.files import FileChanges, transaction
 from kb.ingest.notes import load_folder_notes
 from kb.models import Note, Paper
 from kb.paperfile import PaperFile, parse_paper_yaml
-from kb.runs.records import import_run_files, rejudge
+from kb.runs.record_file import is_run_folder
+from kb.runs.records import import_runs, rejudge, write_missing_records
+from kb.schedules import load_schedules
 from kb.search import index_paper, unindex_paper
 from kb.settings import Settings
 
@@ -23,6 +25,7 @@ class SyncReport:
     updated: int = 0
     removed: int = 0
     runs_imported: int = 0
+    schedules_imported: int = 0
     verdicts_updated: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -73,7 +76,7 @@ def sync(settings: Settings) -> SyncReport:
             index_paper(session, paper)
             report.papers += 1
         report.notes = len(session.exec(select(Note.id)).all())
-        report.runs_imported = _import_committed_runs(session, settings)
+        _import_committed_runs(session, settings, report)
         session.flush()
         report.verdicts_updated = rejudge(session)
     return report
@@ -115,6 +118,17 @@ def _scan(files: FileChanges, existing: dict[str, Paper], report: SyncReport
     return parsed, unreadable
 
 
-def _import_committed_runs(session: Session, settings: Settings) -> int:
-    files = sorted(settings.papers.glob("*/runs/*.json"))
-    return import_run_files(session, files, skip_existing=True) if files else 0
+def _import_committed_runs(session: Session, settings: Settings, report: SyncReport) -> None:
+    """Runs the catalog lacks, from the run folders in ``KB_HOME/runs/`` and the exports in
+    ``papers/*/runs/`` (with their regressions), and the schedules of ``KB_HOME/schedules.json``.
+
+    An unreadable file is named in ``report.problems`` and skipped. Run folders that only the
+    catalog describes (recorded by an older kb) get their ``record.json`` written from it.
+    """
+    paths = sorted(settings.papers.glob("*/runs/*.json"))
+    if settings.runs_dir.is_dir():
+        paths += sorted(p for p in settings.runs_dir.iterdir() if is_run_folder(p))
+    report.runs_imported, problems = import_runs(session, paths, replace=False)
+    write_missing_records(session)
+    report.schedules_imported, schedule_problems = load_schedules(settings, session=session)
+    report.problems += problems + schedule_problems
