@@ -93,15 +93,18 @@ def test_no_flags_on_a_machine_without_gpu_runs_the_cpu_preset(kb, catalog, monk
 
 def test_fit_to_machine_keeps_gpu_runs_and_named_presets(catalog, monkeypatch):
     import kb.runs.environment as environment
-    from kb.runs.execute import Request, fit_to_machine
+    from kb.runs.execute import Request, plan
     from kb.settings import load_settings
 
     settings = load_settings()
-    assert fit_to_machine(settings, Request("yolo", device="cpu")) == (Request("yolo", preset="cpu", device="cpu"), "default")
-    assert fit_to_machine(settings, Request("yolo", preset="paper", device="cpu"))[1] is None
-    assert fit_to_machine(settings, Request("kervolution", device="cpu"))[1] is None  # its default fits a CPU
+    fitted = plan(settings, Request("yolo", device="cpu"), here=True)
+    assert (fitted.preset, fitted.instead_of, fitted.device) == ("cpu", "default", "cpu")
+    assert plan(settings, Request("yolo", preset="paper", device="cpu"), here=True).instead_of is None
+    assert plan(settings, Request("kervolution", device="cpu"), here=True).instead_of is None  # its default fits a CPU
+    assert plan(settings, Request("yolo", device="cpu")).preset == "default"          # queued: the worker decides
     monkeypatch.setattr(environment, "resolve_device", lambda requested: "cuda:0")
-    assert fit_to_machine(settings, Request("yolo")) == (Request("yolo"), None)
+    on_gpu = plan(settings, Request("yolo"), here=True)
+    assert (on_gpu.preset, on_gpu.instead_of, on_gpu.device) == ("default", None, "cuda:0")
 
 
 def test_scheduling_a_gpu_preset_on_a_machine_without_gpu_says_so(kb, catalog):

@@ -297,7 +297,8 @@ def note(
         out.print(Markdown(item.body))
 
 
-export_app = typer.Typer(rich_markup_mode=None, help="Export the catalog (bibtex), claims and results (model-index) or run records (kb runs export).", no_args_is_help=True)
+export_app = typer.Typer(rich_markup_mode=None, help="Export the catalog (bibtex), claims with results (model-index) or run records (kb runs export).",
+                         no_args_is_help=True)
 
 
 @export_app.command("bibtex")

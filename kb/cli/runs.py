@@ -93,63 +93,63 @@ def reproduce(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
     data: Annotated[Optional[Path], typer.Option(help="Dataset folder (else the runner's default data).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted or failed run.")] = None,
+    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted or failed run, as it was started.")] = None,
+    architecture_only: Annotated[bool, typer.Option(
+        "--architecture-only", help="Build the preset's model without data or training: parameters, size, FLOPs.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the resolved run; run nothing.")] = False,
     queue: Annotated[bool, typer.Option("--queue", help="Enqueue as a job for `kb worker` instead of running now.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a paper's runner and record the result next to the paper's claims."""
     from kb.errors import BadInput, KBError
-    from kb.runs.config import to_dict
-    from kb.runs.execute import Request, plan
+    from kb.runs.execute import Request
     from kb.settings import load_settings
 
     if not name and not resume:
         raise BadInput("name a runner (kb reproduce yolo) or give --resume RUN_ID; see `kb runners`")
+    if queue and architecture_only:
+        raise BadInput("--architecture-only takes seconds on a CPU and needs no worker; drop --queue")
     settings = load_settings()
     request = Request(runner=name or "", preset=preset, overrides=tuple(overrides or ()), device=device, data=data,
-                      seed=seed, resume=resume)
-    if not queue:
-        from kb.runs.execute import fit_to_machine
-
-        request, instead_of = fit_to_machine(settings, request)
-        if instead_of and not as_json:
-            console(stderr=True).print(
-                f"no GPU found: running {request.runner}'s CPU preset '{request.preset}' instead of '{instead_of}' "
-                f"(sized for one GPU; `--config {instead_of}` runs it here anyway)", soft_wrap=True)
+                      seed=seed, resume=resume, architecture_only=architecture_only)
     if queue:
         from kb.jobs import enqueue
 
-        job = enqueue(settings, request)
+        job = enqueue(settings, request)      # planned there, once, for the worker's machine
         if as_json:
             print_json(job.model_dump())
         else:
             console().print(f"queued job {job.id}: {job.runner} ({job.preset}); run `kb worker` to execute it")
         return
+    from kb.runs.execute import execute, plan
+
+    resolved = plan(settings, request, here=True)
+    if resolved.instead_of and not as_json:
+        console(stderr=True).print(
+            f"no GPU found: running {resolved.spec.name}'s CPU preset '{resolved.preset}' instead of '{resolved.instead_of}' "
+            f"(sized for one GPU; `--config {resolved.instead_of}` runs it here anyway)", soft_wrap=True)
     if dry_run:
-        resolved = plan(settings, request)
-        shown = {"runner": resolved.spec.name, "paper": resolved.spec.paper, "preset": resolved.preset, "seed": resolved.seed,
-                 "device": resolved.device, "data": str(resolved.data) if resolved.data else "the runner's default data",
-                 "resume": resolved.record.id if resolved.record else None, "config": to_dict(resolved.config)}
+        from kb.runs.config import to_dict
+
+        shown = {"runner": resolved.spec.name, "paper": resolved.spec.paper, "preset": resolved.preset, "kind": resolved.kind,
+                 "seed": resolved.seed, "device": resolved.device,
+                 "data": str(resolved.data) if resolved.data else "the runner's default data",
+                 "resume": resolved.record.id if resolved.record else None, "overrides": resolved.overrides,
+                 "config": to_dict(resolved.config)}
         if as_json:
             print_json(shown)
         else:
             for key, value in shown.items():
                 console().print(f"{key}: {escape(str(value))}")
         return
-    from kb.runs.environment import resolve_device
-    from kb.runs.execute import reproduce as run_it
-
-    resolved = plan(settings, request)
-    spec = resolved.spec
-    sized = gpu_sized(spec, resolved.preset)
-    if sized and resolve_device(device) == "cpu":
+    sized = gpu_sized(resolved.spec, resolved.preset)
+    if sized and resolved.device == "cpu" and resolved.kind == "train":
         console(stderr=True).print(
             f"note: {sized} and will be slow on this CPU (the ETA is shown); Ctrl-C "
             f"stops with a checkpoint, `kb reproduce --resume RUN_ID` continues", soft_wrap=True)
     live = None if as_json else _LiveProgress()
     try:
-        record = run_it(settings, request, reporter=live)
+        record = execute(settings, resolved, reporter=live)
     finally:
         if live is not None:
             live.close()
@@ -170,7 +170,9 @@ def _show_run(record, metrics_by_epoch: list[dict] | None = None) -> None:
     from kb.runs.verdict import summary
 
     out = console()
-    out.print(f"[bold]{record.id}[/bold]  {record.runner} · preset {record.preset} · {record.status}")
+    kind = " · architecture only (no data, no training)" if record.kind == "architecture" else ""
+    out.print(f"[bold]{record.id}[/bold]  {record.runner} · preset {record.preset}{kind} · {record.status}")
+    out.print(f"overrides: {escape(overrides_text(record.overrides))}")
     out.print(f"dataset: {record.dataset or 'unknown'}" + (" (synthetic)" if record.dataset_synthetic else "")
               + (f" · fingerprint {record.dataset_fingerprint}" if record.dataset_fingerprint else ""))
     out.print(f"device: {escape(record.device or '')} · host {record.host} · seed {record.seed}")
@@ -196,8 +198,17 @@ def _show_run(record, metrics_by_epoch: list[dict] | None = None) -> None:
     out.print(f"run folder: {record.run_dir}")
 
 
+def overrides_text(overrides: dict[str, Any]) -> str:
+    """``--set epochs=2 --set lr=0.1``, or ``none`` (the preset as it is)."""
+    from kb.runs.verdict import override_flags
+
+    return override_flags(overrides) or "none (the preset as it is)"
+
+
 def _when(claim: dict) -> str:
-    return "".join(f", {k}={v}" for k, v in (claim.get("when") or {}).items())
+    from kb.runs.verdict import condition
+
+    return "".join(f", {condition(k, v)}" for k, v in (claim.get("when") or {}).items())
 
 
 def _with_unit(value: float, unit: str) -> str:
@@ -254,12 +265,18 @@ def runs_compare(a: str, b: str, as_json: JsonOpt = False) -> None:
     from kb.settings import load_settings
 
     with session_scope(load_settings()) as session:
-        result = compare(get_run(session, a), get_run(session, b))
+        run_a, run_b = get_run(session, a), get_run(session, b)
+        result = compare(run_a, run_b)
+    # How each run was started (preset, kind, --set), beside the config they resolved to.
+    result["started_as"] = {key: (getattr(run_a, key), getattr(run_b, key)) for key in ("preset", "kind", "overrides")}
     if as_json:
         print_json(result)
         return
     out = console()
     out.print(f"A = {result['a']}\nB = {result['b']}")
+    started = result["started_as"]
+    table("started as", ["", "A", "B"], [["preset", *started["preset"]], ["kind", *started["kind"]],
+                                         ["overrides", *(escape(overrides_text(o)) for o in started["overrides"])]])
     for section in ("config", "env"):
         if result[section]:
             table(f"{section} differences", ["key", "A", "B"], [[k, escape(str(x)), escape(str(y))] for k, (x, y) in result[section].items()])

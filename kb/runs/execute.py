@@ -1,12 +1,13 @@
 """Creating, running, interrupting, resuming and finishing a run (design.md, Runners).
 
-``reproduce`` is the one path every run takes, from ``kb reproduce`` and from workers alike: it
-records the run, seeds, picks the device, captures the environment, calls the runner, and stores
-the outcome with its verdicts. A run ends ``succeeded``, ``failed`` (with the error) or
+``plan`` resolves a request once (one registry load, one config, one device); ``kb reproduce`` shows
+that plan (``--dry-run``), queues it (``--queue``) or runs it. ``execute`` is the one path every run
+takes, from ``kb reproduce`` and from workers alike: it records the run, seeds, captures the
+environment, calls the runner (or, for ``--architecture-only``, measures the model without data), and
+stores the outcome with its verdicts. A run ends ``succeeded``, ``failed`` (with the error) or
 ``interrupted`` (with a checkpoint to resume from); never ``running`` once kb has returned.
 """
 
-import dataclasses
 import json
 import logging
 import os
@@ -27,12 +28,12 @@ from kb.db import session_scope
 from kb.errors import BadInput, KBError, NotFound, RunInterrupted
 from kb.files import write_atomic
 from kb.models import Metric, Paper, RunRecord, utcnow
-from kb.queries import claims_of
 from kb.runs import config as run_config
 from kb.runs.context import Reporter, Run
 from kb.runs.record_file import load_metrics, write_record
-from kb.runs.registry import RunnerSpec, load_entrypoint, load_registry
-from kb.runs.verdict import judge_all
+from kb.runs.records import rejudged
+from kb.runs.registry import Registry, RunnerSpec, load_architecture, load_entrypoint, load_registry
+from kb.runs.verdict import reproduce_command
 from kb.settings import Settings
 
 
@@ -48,6 +49,7 @@ class Request:
     seed: int = 0
     resume: str | None = None
     job_id: int | None = None
+    architecture_only: bool = False
 
 
 def new_run_id(runner: str) -> str:
@@ -56,54 +58,143 @@ def new_run_id(runner: str) -> str:
 
 @dataclass
 class Plan:
-    """A resolved request (what ``--dry-run`` shows)."""
+    """A request resolved once: what ``--dry-run`` shows, ``--queue`` enqueues and ``execute`` runs.
 
+    Attributes:
+        overrides: the ``--set`` fields with their resolved values (``{"epochs": 2}``).
+        device: planned to run here, the torch device (``cpu``, ``cuda:0``); else the one requested
+            (``auto``), for the worker's machine to resolve.
+        kind: ``train``, or ``architecture`` (``--architecture-only``: the model measured without data).
+        record: the run being resumed.
+        instead_of: the preset that the runner's CPU-sized one replaced (no GPU here, none named).
+    """
+
+    request: Request
     spec: RunnerSpec
     preset: str
     config: Any
+    overrides: dict[str, Any]
     data: Path | None
     seed: int
     device: str
-    record: RunRecord | None = None     # set when resuming
+    kind: str = "train"
+    record: RunRecord | None = None
+    instead_of: str | None = None
 
 
-def plan(settings: Settings, request: Request) -> Plan:
+def plan(settings: Settings, request: Request, *, here: bool = False) -> Plan:
+    """Resolve ``request``: the runner, preset, config, overrides and data, and, when it is to run
+    ``here`` (on this machine, not queued), the device and the CPU-sized preset when there is no GPU
+    and none was named. Bad input (an unknown preset or field, a resume that would change the run)
+    raises ``BadInput`` before anything is recorded."""
     registry = load_registry(settings.runner_paths)
+    if here:
+        from kb.runs.environment import resolve_device
+
+        device = resolve_device(request.device)
+    else:
+        device = request.device
     if request.resume:
-        with session_scope(settings) as session:
-            record = session.get(RunRecord, request.resume)
-        if record is None:
-            raise NotFound(f"no run {request.resume!r}; see `kb runs`")
-        if record.status not in ("interrupted", "failed"):
-            raise BadInput(f"run {record.id} is {record.status}; only interrupted or failed runs can be resumed")
-        spec = registry.get(record.runner)
-        config = run_config.from_dict(spec, record.preset, record.config)
-        data = Path(record.info["data_dir"]) if record.info.get("data_dir") else None
-        return Plan(spec, record.preset, config, data, record.seed, request.device, record)
+        return _resume_plan(settings, registry, request, device)
     spec = registry.get(request.runner)
-    preset, config = run_config.resolve(spec, request.preset, request.overrides)
+    preset, instead_of = request.preset, None
+    if here and preset is None and not request.architecture_only:
+        preset = fit_to_machine(spec, device)
+        instead_of = spec.presets[0] if preset else None
+    preset, config = run_config.resolve(spec, preset, request.overrides)
     data = request.data or settings.data
     if data is not None:
         data = data.expanduser()
         if not data.exists():
             raise BadInput(f"--data {data}: no such file or folder")
         data = data.resolve()
-    return Plan(spec, preset, config, data, request.seed, request.device)
+    resolved = run_config.to_dict(config)
+    overrides = {key: resolved[key] for key in _override_keys(request.overrides)}
+    return Plan(request, spec, preset, config, overrides, data, request.seed, device,
+                "architecture" if request.architecture_only else "train", instead_of=instead_of)
 
 
-def fit_to_machine(settings: Settings, request: Request) -> tuple[Request, str | None]:
-    """A foreground request naming no preset, on a machine without a GPU, gets the runner's
-    ``cpu_default``; returns (request, the preset it replaced or None)."""
-    if request.preset is not None or request.resume:
-        return request, None
-    spec = load_registry(settings.runner_paths).get(request.runner)
-    if not spec.cpu_default or spec.cpu_default == spec.presets[0]:
-        return request, None
-    from kb.runs.environment import resolve_device
+def fit_to_machine(spec: RunnerSpec, device: str) -> str | None:
+    """The runner's ``cpu_default`` when ``device`` is the CPU and that preset is not the default
+    anyway: what a run naming no preset gets on a machine without a GPU. None otherwise."""
+    if device != "cpu" or not spec.cpu_default or spec.cpu_default == spec.presets[0]:
+        return None
+    return spec.cpu_default
 
-    if resolve_device(request.device) != "cpu":
-        return request, None
-    return dataclasses.replace(request, preset=spec.cpu_default), spec.presets[0]
+
+def _override_keys(overrides: tuple[str, ...]) -> list[str]:
+    return list(dict.fromkeys(item.partition("=")[0].strip() for item in overrides))
+
+
+def _resume_plan(settings: Settings, registry: Registry, request: Request, device: str) -> Plan:
+    """A resume continues the run as it was started: another runner, preset or ``--set`` is refused,
+    and so is a run that had trained but lost its checkpoint (it would silently start again at 0)."""
+    with session_scope(settings) as session:
+        record = session.get(RunRecord, request.resume)
+    if record is None:
+        raise NotFound(f"no run {request.resume!r}; see `kb runs`")
+    if record.status not in ("interrupted", "failed"):
+        raise BadInput(f"run {record.id} is {record.status}; only interrupted or failed runs can be resumed")
+    command = reproduce_command(record.runner, record.preset, record.overrides)
+    started = f"run {record.id} was started as `{command}`"
+    if request.runner and request.runner != record.runner:
+        raise BadInput(f"{started}; --resume continues it as it was: drop the runner name {request.runner!r}")
+    if request.preset and request.preset != record.preset:
+        raise BadInput(f"{started}; --resume continues it as it was: drop --config {request.preset}, or start a new run")
+    if request.architecture_only and record.kind != "architecture":
+        raise BadInput(f"{started}; --resume continues it as it was: drop --architecture-only")
+    spec = registry.get(record.runner)
+    if request.overrides:
+        asked = run_config.to_dict(run_config.resolve(spec, record.preset, request.overrides)[1])
+        changed = [k for k in _override_keys(request.overrides) if asked[k] != record.config.get(k)]
+        if changed:
+            raise BadInput(f"{started}; --resume continues it as it was, so it cannot change "
+                           f"{', '.join(changed)}: drop those --set, or start a new run")
+    run_dir = Path(record.run_dir)
+    if not run_dir.is_dir():
+        raise KBError(f"run folder {run_dir} of {record.id} is gone; it cannot be resumed")
+    trained = _last_step(run_dir)
+    checkpoint = run_dir / "checkpoints" / "last.pt"
+    if trained and not checkpoint.exists():
+        raise KBError(f"run {record.id} had trained to step {trained} but its checkpoint {checkpoint} is missing, so it "
+                      f"cannot continue (it would start again at step 0); start a new run: {command}")
+    config = run_config.from_dict(spec, record.preset, record.config)
+    data = Path(record.info["data_dir"]) if record.info.get("data_dir") else None
+    return Plan(request, spec, record.preset, config, dict(record.overrides), data, record.seed, device,
+                record.kind, record)
+
+
+def _last_step(run_dir: Path) -> int:
+    """The last step the run folder's metrics.csv logged (0: training never logged a step)."""
+    import csv
+
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        return 0
+    with path.open(encoding="utf-8") as handle:
+        steps = [row.get("step") for row in csv.DictReader(handle)]
+    return max((int(step) for step in steps if step and step.isdigit()), default=0)
+
+
+def measure_architecture(spec: RunnerSpec, config: Any) -> tuple[dict[str, float], dict[str, Any]]:
+    """The preset's model measured without data: (final metrics, facts for the run's info).
+
+    Parameters and their fp32 bytes (``model_mb`` is bytes / 2**20), and the FLOPs of one forward
+    pass on the runner's example input (batch 1) as ``torch.utils.flop_counter`` counts them (a
+    multiply-add is 2 FLOPs, so ``mult_adds`` is half of them).
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model, example = load_architecture(spec)(config)
+    parameters = sum(p.numel() for p in model.parameters())
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(example)
+    flops = counter.get_total_flops()
+    final = {"parameters": float(parameters), "model_bytes": 4.0 * parameters, "model_mb": 4.0 * parameters / 2**20,
+             "flops": float(flops), "mult_adds": flops / 2}
+    return final, {"example_input": list(example.shape), "flops_counted_by": "torch.utils.flop_counter.FlopCounterMode"}
 
 
 def _seed_everything(seed: int) -> None:
@@ -167,29 +258,32 @@ class _LogReporter:
 
 
 def reproduce(settings: Settings, request: Request, *, reporter: Reporter | None = None) -> RunRecord:
-    """Run a runner in this process and record everything; returns the finished record."""
-    resolved = plan(settings, request)
-    from kb.runs.environment import capture, git_state, resolve_device
+    """Plan ``request`` to run here and run it in this process; returns the finished record."""
+    return execute(settings, plan(settings, request, here=True), reporter=reporter)
 
-    device = resolve_device(resolved.device)
+
+def execute(settings: Settings, resolved: Plan, *, reporter: Reporter | None = None) -> RunRecord:
+    """Run a plan made with ``here=True`` in this process and record everything; returns the finished record."""
+    from kb.runs.environment import capture, git_state
+
+    device = resolved.device
     spec = resolved.spec
     if resolved.record is not None:
         run_id, run_dir = resolved.record.id, Path(resolved.record.run_dir)
-        if not run_dir.is_dir():
-            raise KBError(f"run folder {run_dir} of {run_id} is gone; it cannot be resumed")
     else:
         run_id = new_run_id(spec.name)
         run_dir = settings.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     env = capture(device)
     commit, dirty = git_state(settings.project)
+    request = resolved.request
     config_dict = run_config.to_dict(resolved.config)
     with session_scope(settings) as session:
         record = session.get(RunRecord, run_id) if resolved.record is not None else None
         if record is None:
             record = RunRecord(id=run_id, runner=spec.name, paper_key=spec.paper, preset=resolved.preset,
-                               config=config_dict, status="running", seed=resolved.seed, run_dir=str(run_dir),
-                               job_id=request.job_id)
+                               kind=resolved.kind, config=config_dict, overrides=resolved.overrides, status="running",
+                               seed=resolved.seed, run_dir=str(run_dir), job_id=request.job_id)
         else:
             record.resumed += 1
             record.status, record.error, record.ended = "running", None, None
@@ -206,7 +300,8 @@ def reproduce(settings: Settings, request: Request, *, reporter: Reporter | None
         session.add(record)
         paper_known = session.exec(select(Paper.id).where(Paper.key == spec.paper)).first() is not None
     write_record(record)
-    write_atomic(run_dir / "config.json", json.dumps({"runner": spec.name, "preset": resolved.preset, "seed": resolved.seed,
+    write_atomic(run_dir / "config.json", json.dumps({"runner": spec.name, "preset": resolved.preset, "kind": resolved.kind,
+                                                      "seed": resolved.seed, "overrides": resolved.overrides,
                                                       "config": config_dict}, indent=2) + "\n")
     write_atomic(run_dir / "env.json", json.dumps({**env, "git_commit": commit, "git_dirty": dirty}, indent=2) + "\n")
 
@@ -220,8 +315,12 @@ def reproduce(settings: Settings, request: Request, *, reporter: Reporter | None
     status, error, final = "failed", None, {}
     try:
         with _Signals(run):
-            main = load_entrypoint(spec)
-            final = {k: float(v) for k, v in (main(resolved.config, run) or {}).items()}
+            if resolved.kind == "architecture":
+                measured, facts = measure_architecture(spec, resolved.config)
+                run.record(**facts)
+            else:
+                measured = load_entrypoint(spec)(resolved.config, run) or {}
+            final = {k: float(v) for k, v in measured.items()}
         status = "succeeded"
     except (RunInterrupted, KeyboardInterrupt):
         status, error = "interrupted", f"interrupted; resume with: kb reproduce --resume {run_id}"
@@ -243,26 +342,29 @@ def reproduce(settings: Settings, request: Request, *, reporter: Reporter | None
 
 def finish(settings: Settings, run_id: str, run: Run, *, status: str, error: str | None,
            final: dict[str, float]) -> RunRecord:
-    throughput = final.get("images_per_s") or (run.progress.throughput() or None)
+    """Store the run's outcome, and judge it and the other seeds of its experiment (their mean
+    changes with this run) against the paper's claims."""
     with session_scope(settings) as session:
         record = session.get(RunRecord, run_id)
         record.status, record.error, record.ended = status, error, utcnow()
         record.final = final
         record.epochs = run.epoch_metrics if not run.resuming else _merge_epochs(record.epochs, run.epoch_metrics)
         record.info = {**record.info, **_jsonable(run.info)}
-        record.throughput = throughput
+        record.throughput = run.throughput or None
         if run.dataset is not None:
             record.dataset = run.dataset.name
             record.dataset_fingerprint = run.dataset.fingerprint
             record.dataset_synthetic = run.dataset.synthetic
             record.info["dataset_detail"] = run.dataset.detail
-        claims = claims_of(session, record.paper_key)
-        record.verdicts = judge_all(claims, config=record.config, final=final, dataset=record.dataset,
-                                    synthetic=record.dataset_synthetic, device_name=record.device or "") if status == "succeeded" else []
+        record.verdicts = []
         session.exec(delete(Metric).where(Metric.run_id == run_id))
         session.add_all(load_metrics(Path(record.run_dir), run_id))
         session.add(record)
+        session.flush()
+        others = [r for r in rejudged(session, paper_key=record.paper_key) if r.id != run_id] if status == "succeeded" else []
     write_record(record)
+    for other in others:            # earlier seeds of this run's experiment, judged on a new mean
+        write_record(other)
     if status == "succeeded":
         write_atomic(Path(record.run_dir) / "final.json", json.dumps(
             {"metrics": final, "verdicts": record.verdicts, "dataset": record.dataset,

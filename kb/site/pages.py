@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from kb.runs.verdict import unit_suffix
+from kb.runs.verdict import override_flags, unit_suffix
 from kb.site.claims import claim_results
 from kb.site.figures import FigurePlan, data_label, plan
 from kb.site.paths import listing, paper_page, relative, run_page, runner_folder, tag_folder
@@ -448,7 +448,10 @@ def run_markdown(site: _Site, item: RunView) -> str:
     facts = [
         ["Runner", site.runner_link(item.runner, page)],
         ["Paper", site.paper_link(item.paper_key, page)],
-        ["Preset", text(item.preset)], ["Status", badge(item.status)],
+        ["Preset", text(item.preset) + (" (architecture only: no data, no training)" if item.kind == "architecture" else "")],
+        ["Overrides", code(override_flags(item.overrides)) if item.overrides
+         else "none (the preset as it is)"],
+        ["Status", badge(item.status)],
         ["Verdict", badge(item.verdict) if item.status == "succeeded" else ""],
         ["Data", _data(item) + (f" ({text(item.dataset_detail)})" if item.dataset_detail else "")],
         ["Data fingerprint", code(item.dataset_fingerprint) if item.dataset_fingerprint else ""],
