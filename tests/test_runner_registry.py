@@ -252,17 +252,19 @@ def test_listing_runners_imports_no_torch(kb_env):
     assert not [m for m in imported if m.split(".")[0] == "torch"]
 
 
+SPEC = ("from kb.runs.registry import RunnerSpec\n"
+        "RUNNER = RunnerSpec(name='{0}', paper='1', summary='s', datasets=(), entrypoint='{0}.train:main',"
+        " config='{0}.config'{1})\n")
+CONFIG = "from dataclasses import dataclass\n@dataclass(frozen=True)\nclass Config:\n    steps: int = 1\n"
+
+# Runner packages broken in each way kb must survive: (__init__.py, other files).
 BROKEN = {
     "syntaxerror": ("def (\n", {}),
     "notaspec": ("RUNNER = 'yolo'\n", {}),
     "missingdep": ("import no_such_module_kb_test\n", {}),
-    "badconfig": ("from kb.runs.registry import RunnerSpec\nRUNNER = RunnerSpec(name='badconfig', paper='1', summary='s',"
-                  " datasets=(), entrypoint='badconfig.train:main', config='badconfig.config')\n",
-                  {"config.py": "PRESETS = {'smoke': 3}\n"}),
-    "badpreset": ("from kb.runs.registry import RunnerSpec\nRUNNER = RunnerSpec(name='badpreset', paper='1', summary='s',"
-                  " datasets=(), entrypoint='badpreset.train:main', config='badpreset.config', cpu_default='cpu')\n",
-                  {"config.py": "from dataclasses import dataclass\n@dataclass(frozen=True)\nclass Config:\n    steps: int = 1\n"
-                                "PRESETS = {'smoke': Config()}\n"}),
+    "badconfig": (SPEC.format("badconfig", ""), {"config.py": "PRESETS = {'smoke': 3}\n"}),
+    "badpreset": (SPEC.format("badpreset", ", cpu_default='cpu'"),
+                  {"config.py": CONFIG + "PRESETS = {'smoke': Config()}\n"}),
 }
 
 

@@ -135,7 +135,8 @@ def main(config: Config, run) -> dict[str, float]:
         run.checkpoint(snapshot(epoch + 1, 0))
 
     curves = [("val_error", "validation (held-out training images)", "-"), ("epoch_test_error", "test", "-")]
-    plot_per_epoch(history, curves, ylabel="error (%)", title="Binarized MLP on MNIST", path=run.figures_dir / "error.png")
+    plot_per_epoch(history, curves, ylabel="error (%)", title="Binarized MLP on MNIST",
+                   path=run.figures_dir / "error.png")
     model.load_state_dict(best["model"])
     run.record(best_epoch=best["epoch"], best_val_error=best["val_error"])
     return {"test_error": best["test_error"], **export(model, test_images, test_labels, run)}
