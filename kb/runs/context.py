@@ -205,8 +205,8 @@ class Run:
                     "GPU random draws after the resume differ from an uninterrupted run",
                     len(cuda), torch.cuda.device_count() if torch.cuda.is_available() else 0)
         progress = state.pop("_progress", {})
-        self.progress.samples = progress.get("samples", 0)
-        self.progress.train_seconds = progress.get("train_seconds", 0.0)
+        if "train_seconds" in progress:  # a checkpoint from before kb timed training counts this segment alone
+            self.progress.samples, self.progress.train_seconds = progress["samples"], progress["train_seconds"]
         return state
 
     @property

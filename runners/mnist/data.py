@@ -12,7 +12,6 @@ IDX format: a big-endian uint32 magic number ``0x00000800 | ndim`` (2051 for the
 
 import gzip
 import hashlib
-import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,8 +78,11 @@ def find_file(folder: Path, name: str) -> Path | None:
 
 
 def data_root(data_dir: Path | None) -> Path | None:
-    """``--data`` if given, else ``KB_DATA``, else None."""
-    root = data_dir if data_dir is not None else (Path(os.environ["KB_DATA"]) if os.environ.get("KB_DATA") else None)
+    """``--data`` if given, else ``KB_DATA`` (read by kb's settings, the one reader of the environment),
+    else None."""
+    from kb.settings import load_settings
+
+    root = data_dir if data_dir is not None else load_settings().data
     return root.expanduser() if root is not None else None
 
 
