@@ -57,17 +57,19 @@ def _ready_engine(url: str) -> Engine:
 def read_only_url(url: str) -> str | None:
     """A URL that opens an SQLite catalog this user cannot write, for reading; None when writable.
 
-    WAL mode keeps ``-shm`` and ``-wal`` files beside the catalog: a read-only catalog in a folder
-    the user can write is opened with ``mode=ro`` (SQLite creates those files); in a folder they
-    cannot write, with ``immutable=1`` (SQLite reads the file as it is; nobody can be writing it).
-    Writes through such an engine fail with "attempt to write a readonly database".
+    WAL mode keeps ``-shm`` and ``-wal`` files beside the catalog. ``mode=ro`` reads through them
+    (creating them when the folder is writable, reading them when a process that ended unclean
+    left them); in a folder the user cannot write and without them, ``immutable=1`` reads the file
+    as it is (nobody can be writing it). Writes through such an engine fail with "attempt to write
+    a readonly database".
     """
     if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
         return None
     path = Path(url.split("///", 1)[1])
     if not path.is_file() or os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
         return None
-    mode = "mode=ro" if os.access(path.parent, os.W_OK) else "immutable=1"
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if os.access(path.parent, os.W_OK) or wal.exists() else "immutable=1"
     return f"sqlite:///file:{quote(str(path))}?{mode}&uri=true"
 
 

@@ -63,6 +63,7 @@ def kb_env(request, tmp_path, monkeypatch):
 class _ArxivHandler(BaseHTTPRequestHandler):
     requests: list[str] = []
     fail_next: list[int] = []
+    answer_next: list[bytes] = []   # bodies served as they are, before the recorded answers
 
     def do_GET(self):  # noqa: N802 - http.server's name
         type(self).requests.append(self.path)
@@ -71,14 +72,15 @@ class _ArxivHandler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         query = parse_qs(urlsplit(self.path).query)
-        if query.get("id_list", [""])[0]:
+        if type(self).answer_next:
+            body = type(self).answer_next.pop(0)
+        elif query.get("id_list", [""])[0]:
             from kb.ids import parse_id
 
-            keys = [parse_id(k).key for k in query["id_list"][0].split(",")]
+            body = arxiv_feed.feed([parse_id(k).key for k in query["id_list"][0].split(",")])
         else:
             words = [w.split(":", 1)[1] for w in query.get("search_query", [""])[0].split(" AND ") if ":" in w]
-            keys = arxiv_feed.title_search(words)
-        body = arxiv_feed.feed(keys)
+            body = arxiv_feed.feed(arxiv_feed.title_search(words))
         self.send_response(200)
         self.send_header("Content-Type", "application/atom+xml")
         self.send_header("Content-Length", str(len(body)))
@@ -94,6 +96,7 @@ def arxiv_server(monkeypatch):
     """A local stand-in for the arXiv API serving recorded entries (tests/fixtures/arxiv_feed.py)."""
     _ArxivHandler.requests = []
     _ArxivHandler.fail_next = []
+    _ArxivHandler.answer_next = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ArxivHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

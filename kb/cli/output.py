@@ -39,7 +39,7 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
 # How much of a long user input a message quotes: a 100 KB argument is not echoed back whole.
 INPUT_SHOWN = 80
 # A word this long in a message is input quoted back (from a file or transformed), not a path.
-_LONG_WORD = re.compile(r"\S{%d,}" % (2 * INPUT_SHOWN))
+_LONG_WORD = re.compile(rf"\S{{{2 * INPUT_SHOWN},}}")
 
 
 def clip(text: str) -> str:

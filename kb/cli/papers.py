@@ -106,7 +106,7 @@ def _print_import(report, dry_run: bool) -> None:
     for item in report.skipped:
         out.print(f"[dim]skipped {escape(item)}[/dim]")
     for problem in report.problems:
-        console(stderr=True).print(f"problem: {escape(problem)}")
+        console(stderr=True).print(f"problem: {escape(problem)}", soft_wrap=True)
     counts = {a: sum(i.action == a for i in report.imported) for a in ("added", "updated", "unchanged")}
     out.print(
         f"{'dry run: ' if dry_run else ''}{counts['added']} added, {counts['updated']} updated, "
