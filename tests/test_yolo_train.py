@@ -14,17 +14,11 @@ from kb.errors import BadInput
 from kb.runs.config import resolve
 from kb.runs.context import Run, load_checkpoint
 from runners.detection.data import batches, generated_data
+from runners.detection.train import checkpoint_due, learning_rate, make_optimizer, train_step
 from runners.yolo import RUNNER
 from runners.yolo.config import PAPER
 from runners.yolo.model import YOLO
-from runners.yolo.train import (
-    checkpoint_due,
-    learning_rate,
-    load_backbone,
-    main,
-    make_optimizer,
-    train_step,
-)
+from runners.yolo.train import as_detector, load_backbone, main
 
 
 def _run(tmp_path, overrides=(), resuming=False, name="run", data_dir=None):
@@ -135,10 +129,11 @@ def test_a_set_kept_on_the_device_trains_exactly_like_the_loader():
         torch.manual_seed(0)
         model = YOLO(config, dataset.num_classes)
         optimizer = make_optimizer(model, config)
+        loss = as_detector(model, config).loss
         losses = [train_step(model, optimizer, batch, torch.Generator().manual_seed(i), config, torch.device("cpu"),
-                             amp=False, memory_format=torch.contiguous_format)
+                             loss=loss, amp=False, memory_format=torch.contiguous_format)
                   for i, batch in enumerate(batches(dataset, plan, 0, False))]
-        return torch.stack(losses), model.state_dict()
+        return torch.stack([torch.stack(list(step.values())) for step in losses]), model.state_dict()
 
     (loader_losses, loader_state), (moved_losses, moved_state) = train(data.train), train(moved)
     torch.testing.assert_close(moved_losses, loader_losses, rtol=1e-6, atol=1e-6)

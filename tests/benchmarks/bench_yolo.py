@@ -24,9 +24,10 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from runners.detection.data import DetectionSet, augment, batches, generate_shapes
+from runners.detection.train import make_optimizer, train_step
 from runners.yolo.config import PRESETS
 from runners.yolo.model import YOLO
-from runners.yolo.train import make_optimizer, train_step
+from runners.yolo.train import as_detector
 
 # Dense bf16 tensor-core peaks in TFLOP/s, by a substring of torch.cuda.get_device_name().
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
@@ -85,7 +86,7 @@ def training_flops(dataset: DetectionSet, config, device: torch.device, batch: i
     model = YOLO(config, dataset.num_classes).to(device)
     with FlopCounterMode(display=False) as counter:
         train_step(model, make_optimizer(model, config), dataset[list(range(batch))], torch.Generator(), config,
-                   device, amp=False, memory_format=torch.contiguous_format)
+                   device, loss=as_detector(model, config).loss, amp=False, memory_format=torch.contiguous_format)
     return counter.get_total_flops()
 
 
@@ -102,9 +103,11 @@ def bench_training(mode: str, dataset: DetectionSet, config, device: torch.devic
     loader = iter(batches(dataset, plan(dataset, batch, 2 + steps + PROFILED_STEPS), config.workers,
                           device.type == "cuda"))
 
+    loss = as_detector(model, config).loss
+
     def step(i):
         return train_step(network, optimizer, next(loader), torch.Generator().manual_seed(i), config, device,
-                          amp=amp, memory_format=memory_format, compiled=compiled)
+                          loss=loss, amp=amp, memory_format=memory_format, compiled=compiled)
 
     for i in range(2):  # warm-up: cuDNN autotuning, compilation
         step(i)
