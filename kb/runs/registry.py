@@ -41,8 +41,9 @@ class RunnerSpec:
         presets: preset names, the first is the default for ``kb reproduce NAME``. Leave it out: it is
             read from the keys of the config module's ``PRESETS``, in order, so presets are declared
             once. (Runner folders written before that may still list them here.)
-        entrypoint: ``module:function`` called as ``function(config, run)``.
-        config: module holding ``Config`` (a frozen dataclass) and ``PRESETS`` (name -> Config).
+        entrypoint: ``module:function`` called as ``function(config, run)`` (required: the empty default
+            only keeps the field order, and the registry refuses it).
+        config: module holding ``Config`` (a frozen dataclass) and ``PRESETS`` (name -> Config); required.
         resources: per-run needs for cluster executors.
         cpu_presets: presets sized for a CPU; the others get a note when they run without a GPU.
         cpu_default: the preset ``kb reproduce NAME`` runs when no preset is named and no GPU is
