@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlmodel import select
 
 from kb.db import session_scope
 from kb.ingest.sync import sync
@@ -124,6 +125,26 @@ def test_a_third_seed_updates_the_verdicts_of_the_first_two(settings):
             assert math.isclose(verdict["ours"], mean) and math.isclose(verdict["sd"], sd)
     other = reproduce(settings, Request("counter", preset="smoke", seed=3, overrides=("lr=0.1",)))
     assert other.verdicts[0]["verdict"] == "needs 3 seeds (have 1)"   # another config: another experiment
+
+
+def test_a_field_added_to_the_runner_later_does_not_split_an_experiment(settings):
+    from kb.runs.records import rejudged
+
+    def run(seed: int, slope: float, config: dict) -> RunRecord:
+        return RunRecord(id=f"counter-{seed}", runner="counter", paper_key="1901.00001", preset="smoke", config=config,
+                         status="succeeded", seed=seed, run_dir="/nowhere", dataset="points-test",
+                         dataset_fingerprint="abc123", final={"slope": slope})
+
+    with session_scope(settings) as session:
+        session.add_all([run(0, 0.3, {"lr": 0.2}), run(1, -0.1, {"lr": 0.2, "noise": 0.1}),
+                         run(2, 0.1, {"lr": 0.2, "noise": 0.1}), run(3, 9.0, {"lr": 0.5, "noise": 0.1})])
+        session.flush()
+        rejudged(session)
+        verdicts = {r.id: r.verdicts[0] for r in session.exec(select(RunRecord))}
+    # Seeds 0-2 are one experiment (seed 0 predates "noise"; the others agree on it): mean (0.3 - 0.1 + 0.1) / 3.
+    assert [verdicts[f"counter-{s}"]["seeds"] for s in range(3)] == [3, 3, 3]
+    assert math.isclose(verdicts["counter-0"]["ours"], 0.1) and verdicts["counter-0"]["verdict"] == "reproduced"
+    assert verdicts["counter-3"]["verdict"] == "needs 3 seeds (have 1)"        # another lr: another experiment
 
 
 def test_architecture_only_counts_a_linear_model_and_judges_only_data_free_claims(settings, kb):

@@ -219,31 +219,47 @@ def rejudge(session: Session) -> int:
     return len(rejudged(session))
 
 
-def experiment_of(record: RunRecord) -> tuple:
-    """What the seeds of one experiment share: runner, preset, kind, the whole config and the data."""
-    return (record.runner, record.preset, record.kind, json.dumps(record.config, sort_keys=True),
-            record.dataset, record.dataset_fingerprint, record.dataset_synthetic)
+def experiments(records: list[RunRecord]) -> dict[str, tuple]:
+    """Each run's experiment, the key its seeds share: runner, preset, kind, data and config.
+
+    A config field that some runs of the same runner, preset and data lack (a field added to the runner
+    later) does not split them when every run that has it has the same value; it does when they differ.
+    """
+    buckets: dict[tuple, list[RunRecord]] = {}
+    for record in records:
+        buckets.setdefault((record.runner, record.preset, record.kind, record.dataset, record.dataset_fingerprint,
+                            record.dataset_synthetic), []).append(record)
+    keys = {}
+    for bucket, runs in buckets.items():
+        fields = {name for run in runs for name in run.config}
+        added_later = {name for name in fields if any(name not in run.config for run in runs)
+                       and len({json.dumps(run.config[name]) for run in runs if name in run.config}) == 1}
+        for run in runs:
+            kept = {k: v for k, v in run.config.items() if k not in added_later}
+            keys[run.id] = (*bucket, json.dumps(kept, sort_keys=True))
+    return keys
 
 
 def rejudged(session: Session, *, paper_key: str | None = None) -> list[RunRecord]:
     """Judge the succeeded runs (of one paper, or all) again; returns those whose verdicts changed.
 
-    A claim over seeds is judged on every seed of the run's experiment (``experiment_of``), the
+    A claim over seeds is judged on every seed of the run's experiment (``experiments``), the
     newest run of each seed, so a new seed's run changes the verdicts of the earlier seeds too.
     """
     query = select(RunRecord).where(RunRecord.status == "succeeded").order_by(RunRecord.created.desc(), RunRecord.id)
     if paper_key is not None:
         query = query.where(RunRecord.paper_key == paper_key)
     records = list(session.exec(query))
+    experiment = experiments(records)
     seeds: dict[tuple, dict[int, dict[str, float]]] = {}
     for record in records:
-        seeds.setdefault(experiment_of(record), {}).setdefault(record.seed, record.final)
+        seeds.setdefault(experiment[record.id], {}).setdefault(record.seed, record.final)
     changed = []
     claims_by_paper: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         if record.paper_key not in claims_by_paper:
             claims_by_paper[record.paper_key] = claims_of(session, record.paper_key)
-        finals = {**seeds[experiment_of(record)], record.seed: record.final}   # an older repeat of a seed: its own
+        finals = {**seeds[experiment[record.id]], record.seed: record.final}   # an older repeat of a seed: its own
         verdicts = judge_all(claims_by_paper[record.paper_key], config=record.config, final=record.final,
                              dataset=record.dataset, synthetic=record.dataset_synthetic,
                              device_name=record.device or "", kind=record.kind, seeds=list(finals.values()))
