@@ -301,42 +301,38 @@ export_app = typer.Typer(rich_markup_mode=None, help="Export the catalog (bibtex
                          no_args_is_help=True)
 
 
-@export_app.command("bibtex")
-def export_bibtex(
-    papers: Annotated[Optional[list[str]], typer.Argument(metavar="[PAPER]...", help="Slugs or ids; all papers when none.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
-) -> None:
-    """BibTeX with eprint/archivePrefix/primaryClass, stable keys."""
-    from kb.bibtex import export_bibtex as make_bibtex
+PapersArg = Annotated[Optional[list[str]], typer.Argument(metavar="[PAPER]...", help="Slugs or ids; all papers when none.")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of stdout.")]
+
+
+def _export(make, papers: list[str] | None, out: Path | None) -> None:
+    """``make(session, refs)``'s text written to ``out``, or to stdout."""
     from kb.db import session_scope
     from kb.files import write_atomic
     from kb.settings import load_settings
 
     with session_scope(load_settings()) as session:
-        text = make_bibtex(session, papers or [])
+        text = make(session, papers or [])
     if out:
         write_atomic(out, text)
     else:
         typer.echo(text, nl=False)
+
+
+@export_app.command("bibtex")
+def export_bibtex(papers: PapersArg = None, out: OutOpt = None) -> None:
+    """BibTeX with eprint/archivePrefix/primaryClass, stable keys."""
+    from kb.bibtex import export_bibtex as make_bibtex
+
+    _export(make_bibtex, papers, out)
 
 
 @export_app.command("model-index")
-def export_model_index(
-    papers: Annotated[Optional[list[str]], typer.Argument(metavar="[PAPER]...", help="Slugs or ids; all papers when none.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
-) -> None:
+def export_model_index(papers: PapersArg = None, out: OutOpt = None) -> None:
     """Claims and the best comparable runs as Hugging Face model-index YAML (the paper's and kb's apart)."""
-    from kb.db import session_scope
-    from kb.files import write_atomic
     from kb.model_index import model_index
-    from kb.settings import load_settings
 
-    with session_scope(load_settings()) as session:
-        text = model_index(session, papers or [])
-    if out:
-        write_atomic(out, text)
-    else:
-        typer.echo(text, nl=False)
+    _export(model_index, papers, out)
 
 
 def register(app: typer.Typer) -> None:
