@@ -120,6 +120,38 @@ def test_interrupted_run_resumes_to_the_same_result(settings, kb):
     assert sorted(m.step for m in steps) == list(range(1, 401))
 
 
+def test_overrides_are_recorded_shown_and_a_resume_cannot_change_them(settings, kb, tmp_path):
+    stopped = json.loads(kb("reproduce", "counter", "--set", "interrupt_at=5", "--set", "steps=30", "--json").out)
+    assert stopped["status"] == "interrupted" and stopped["overrides"] == {"interrupt_at": 5, "steps": 30}
+    config_json = json.loads((Path(stopped["run_dir"]) / "config.json").read_text())
+    assert config_json["overrides"] == {"interrupt_at": 5, "steps": 30} and config_json["preset"] == "default"
+    shown = json.loads(kb("run", "show", stopped["id"], "--json").out)
+    assert shown["overrides"] == {"interrupt_at": 5, "steps": 30}
+    assert "overrides: --set interrupt_at=5 --set steps=30" in kb("run", "show", stopped["id"]).out
+
+    changed = kb("reproduce", "--resume", stopped["id"], "--set", "lr=0.5")
+    assert changed.code == 2 and "cannot change lr" in changed.err and len(changed.err.strip().splitlines()) == 1
+    assert kb("reproduce", "--resume", stopped["id"], "--config", "smoke").code == 2
+    assert kb("reproduce", "trivial", "--resume", stopped["id"]).code == 2
+    same = kb("reproduce", "--resume", stopped["id"], "--set", "steps=30", "--json")   # repeating it changes nothing
+    assert same.code == 0, same.err
+    assert json.loads(same.out)["status"] == "succeeded"
+
+    plain = json.loads(kb("reproduce", "counter", "--config", "smoke", "--json").out)
+    compared = json.loads(kb("runs", "compare", plain["id"], stopped["id"], "--json").out)
+    assert compared["started_as"]["overrides"] == [{}, {"interrupt_at": 5, "steps": 30}]
+    assert compared["started_as"]["preset"] == ["smoke", "default"]
+
+
+def test_a_resume_whose_checkpoint_is_missing_says_so(settings, kb):
+    crashed = reproduce(settings, Request("counter", overrides=("crash_at=5",)))
+    assert crashed.status == "failed" and not (Path(crashed.run_dir) / "checkpoints" / "last.pt").exists()
+    result = kb("reproduce", "--resume", crashed.id)
+    assert result.code == 1
+    assert f"run {crashed.id} had trained to step 5 but its checkpoint" in result.err and "is missing" in result.err
+    assert "kb reproduce counter --config default --set crash_at=5" in result.err
+
+
 def test_ctrl_c_before_training_starts_stops_at_once(settings, kb):
     result = kb("reproduce", "counter", "--set", "slow_setup=true")
     assert result.code == 1 and "interrupted; resume with: kb reproduce --resume counter-" in result.err

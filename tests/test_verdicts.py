@@ -123,8 +123,6 @@ def test_a_third_seed_updates_the_verdicts_of_the_first_two(settings):
             (verdict,) = session.get(RunRecord, run_id).verdicts
             assert verdict["verdict"] == ("reproduced" if mean >= 0 else "not reproduced") and verdict["seeds"] == 3
             assert math.isclose(verdict["ours"], mean) and math.isclose(verdict["sd"], sd)
-    other = reproduce(settings, Request("counter", preset="smoke", seed=3, overrides=("lr=0.1",)))
-    assert other.verdicts[0]["verdict"] == "needs 3 seeds (have 1)"   # another config: another experiment
 
 
 def test_a_field_added_to_the_runner_later_does_not_split_an_experiment(settings):
@@ -173,38 +171,6 @@ def test_the_papers_rounding_is_the_tolerance():
     assert rounding_tolerance(1e-05) == 5e-06
 
 
-def test_overrides_are_recorded_shown_and_a_resume_cannot_change_them(settings, kb, tmp_path):
-    stopped = json.loads(kb("reproduce", "counter", "--set", "interrupt_at=5", "--set", "steps=30", "--json").out)
-    assert stopped["status"] == "interrupted" and stopped["overrides"] == {"interrupt_at": 5, "steps": 30}
-    config_json = json.loads((Path(stopped["run_dir"]) / "config.json").read_text())
-    assert config_json["overrides"] == {"interrupt_at": 5, "steps": 30} and config_json["preset"] == "default"
-    shown = json.loads(kb("run", "show", stopped["id"], "--json").out)
-    assert shown["overrides"] == {"interrupt_at": 5, "steps": 30}
-    assert "overrides: --set interrupt_at=5 --set steps=30" in kb("run", "show", stopped["id"]).out
-
-    changed = kb("reproduce", "--resume", stopped["id"], "--set", "lr=0.5")
-    assert changed.code == 2 and "cannot change lr" in changed.err and len(changed.err.strip().splitlines()) == 1
-    assert kb("reproduce", "--resume", stopped["id"], "--config", "smoke").code == 2
-    assert kb("reproduce", "trivial", "--resume", stopped["id"]).code == 2
-    same = kb("reproduce", "--resume", stopped["id"], "--set", "steps=30", "--json")   # repeating it changes nothing
-    assert same.code == 0, same.err
-    assert json.loads(same.out)["status"] == "succeeded"
-
-    plain = json.loads(kb("reproduce", "counter", "--config", "smoke", "--json").out)
-    compared = json.loads(kb("runs", "compare", plain["id"], stopped["id"], "--json").out)
-    assert compared["started_as"]["overrides"] == [{}, {"interrupt_at": 5, "steps": 30}]
-    assert compared["started_as"]["preset"] == ["smoke", "default"]
-
-
-def test_a_resume_whose_checkpoint_is_missing_says_so(settings, kb):
-    crashed = reproduce(settings, Request("counter", overrides=("crash_at=5",)))
-    assert crashed.status == "failed" and not (Path(crashed.run_dir) / "checkpoints" / "last.pt").exists()
-    result = kb("reproduce", "--resume", crashed.id)
-    assert result.code == 1
-    assert f"run {crashed.id} had trained to step 5 but its checkpoint" in result.err and "is missing" in result.err
-    assert "kb reproduce counter --config default --set crash_at=5" in result.err
-
-
 def test_the_site_run_page_shows_the_overrides():
     from kb.site.pages import generate, run_page
     from kb.site.snapshot import RunView, Snapshot
@@ -216,7 +182,9 @@ def test_the_site_run_page_shows_the_overrides():
 
 
 def test_model_index_of_yolo_is_yaml_in_the_model_index_shape(kb, kb_env):
-    shutil.copytree(ROOT / "papers" / "yolo", kb_env.papers / "yolo")
+    (kb_env.papers / "yolo" / "runs").mkdir(parents=True)
+    shutil.copy(ROOT / "papers" / "yolo" / "paper.yaml", kb_env.papers / "yolo")
+    shutil.copy(ROOT / "papers" / "yolo" / "runs" / "yolo-20261123-084052-3a44.json", kb_env.papers / "yolo" / "runs")
     assert kb("sync").code == 0
     result = kb("export", "model-index", "yolo")
     assert result.code == 0, result.err
@@ -234,7 +202,7 @@ def test_model_index_of_yolo_is_yaml_in_the_model_index_shape(kb, kb_env):
             assert {"type", "value", "name"} <= set(item["metrics"][0]) and set(item["source"]) == {"name", "url"}
     assert paper[0]["results"][0]["source"] == {"name": "You Only Look Once: Unified, Real-Time Object Detection, Table 1",
                                                 "url": "https://arxiv.org/abs/1506.02640"}
-    # The shipped runs trained on generated shapes: comparable with no VOC claim, so none is listed.
+    # The shipped H100 run trained on generated shapes: comparable with no VOC claim, so it is not listed.
     assert len(entries) == 2
 
 
