@@ -221,3 +221,14 @@ def test_jobs_cancel_says_a_queued_job_is_cancelled_at_once(lab, kb):
     assert done.out == f"job {job.id} cancelled; it had not started, so the cancellation took effect at once\n"
     assert job_row(lab, job.id).status == "cancelled"
     assert one_line(kb("jobs", "cancel", "999"), 1) == "kb: error: no job 999; see `kb jobs`"
+
+
+def test_usage_errors_are_one_line_with_where_help_is(kb_env, kb):
+    assert one_line(kb("list", "--year", "abc"), 2).startswith("kb: error: Invalid value for '--year': ")
+    assert one_line(kb("list", "--year", BIG), 2).endswith("(see `kb list --help`)")
+    assert one_line(kb("frobnicate"), 2) == "kb: error: No such command 'frobnicate'. (see `kb --help`)"
+    assert one_line(kb("tag", "yolo"), 2) == "kb: error: Missing argument '+TAG|-TAG...'. (see `kb tag --help`)"
+    for command in (("list",), ("search", "x"), ("jobs",), ("runs",), ("regressions",)):
+        assert one_line(kb(*command, "--limit", "0"), 2).startswith("kb: error: Invalid value for '--limit': ")
+    helped = kb("runs", "--help")
+    assert helped.code == 0 and helped.out.startswith("Usage: kb runs")

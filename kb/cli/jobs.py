@@ -155,7 +155,7 @@ jobs_app = typer.Typer(rich_markup_mode=None, help="Queued, running and finished
 def jobs_list(
     ctx: typer.Context,
     status: Annotated[Optional[str], typer.Option(help="queued | submitted | running | succeeded | failed | cancelled")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """List jobs, newest first."""
@@ -235,7 +235,7 @@ def worker(
 
 def regressions(
     runner: Annotated[Optional[str], typer.Option(help="Only this runner.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """Scheduled runs that did worse than the last good run, with what changed between them."""

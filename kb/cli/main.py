@@ -57,13 +57,31 @@ def _database_message(exc) -> str | None:
     return f"the catalog could not answer ({reason}); nothing was changed"
 
 
+def _usage_message(exc) -> str:
+    """Click's usage error as one line: what is wrong, and where the command's help is."""
+    where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+    return " ".join(exc.format_message().split()) + where
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; a ``KBError`` (or a known system failure) becomes one line and an exit code."""
+    """Run the CLI; a ``KBError``, a usage error (or a known system failure) becomes one line and an exit code."""
+    # Typer's own copy of click; click itself prints usage errors on several lines.
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
     from kb.errors import KBError, os_error
 
     args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=argv, prog_name="kb", standalone_mode=True)
+        code = app(args=argv, prog_name="kb", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        _fail(_usage_message(exc), exc.exit_code, args)
+    except ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code, args)
+    except typer.Abort:
+        _fail("aborted; nothing was changed", 1, args)
     except KBError as exc:
         _fail(str(exc), exc.exit_code, args)
     except KeyboardInterrupt:
@@ -75,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         if message is None:
             raise
         _fail(message, 1, args)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -121,7 +121,7 @@ def list_(
     lang: Annotated[Optional[str], typer.Option(help="Only papers with notes in this language.")] = None,
     sort: Annotated[str, typer.Option(help="added | year | title | slug")] = "added",
     reverse: Annotated[bool, typer.Option(help="Reverse the order.")] = False,
-    limit: Annotated[Optional[int], typer.Option(help="At most this many.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List papers in the catalog."""
@@ -182,7 +182,7 @@ def search(
     lang: Annotated[Optional[str], typer.Option(help="Only papers with notes in this language.")] = None,
     year: Annotated[Optional[int], typer.Option(help="Only papers from this year.")] = None,
     author: Annotated[Optional[str], typer.Option(help="Only papers with an author matching this.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many results.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many results.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """Search titles, authors, abstracts and notes; best matches first."""

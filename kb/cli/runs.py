@@ -226,7 +226,7 @@ def runs_list(
     ctx: typer.Context,
     runner: Annotated[Optional[str], typer.Option(help="Only runs of this runner.")] = None,
     status: Annotated[Optional[str], typer.Option(help=" | ".join(RUN_STATUSES))] = None,
-    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """List runs, newest first (regressions first when there are any)."""
