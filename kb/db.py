@@ -4,9 +4,11 @@ SQLite gets WAL, a busy timeout and foreign keys; any other SQLAlchemy URL (Post
 lab's shared catalog) works through the same code.
 """
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
@@ -17,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine, select
 
+from kb import models
 from kb.errors import KBError, SchemaError
 from kb.models import SCHEMA_VERSION, Meta
 from kb.settings import Settings
@@ -78,36 +81,125 @@ def engine_for(settings: Settings) -> Engine:
 
 
 def init_schema(engine: Engine) -> None:
-    """Create the tables of a new catalog, or check that an existing one is ours and current.
+    """Create a new catalog, bring an older kb catalog up to date, or start over from a corrupt one.
+
+    - No tables: every table and the schema version.
+    - A kb catalog of this schema: tables added since appear (``create_all``).
+    - A kb catalog of an older schema: migrated in place (``_migrate``); one line says so.
+    - A kb catalog of a newer schema, or a database that is not kb's (tables, no ``kb_meta``):
+      refused and left alone (a lab's PostgreSQL is never touched).
+    - An SQLite file that is not a database or is damaged: moved aside to
+      ``<name>.corrupt-<time>`` and a new catalog started; one line says so, and ``kb sync``
+      rebuilds it from the files (papers/, the run folders, schedules.json).
 
     Runs in one locked transaction (SQLite's write lock, a PostgreSQL advisory lock), so several
-    kb processes starting on a new catalog at once create it exactly once.
+    kb processes starting on a new or older catalog at once create or migrate it exactly once.
     """
     where = engine.url.render_as_string(hide_password=True)
     try:
-        with engine.connect() as conn:
-            if engine.dialect.name == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            elif engine.dialect.name == "postgresql":
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(2718281828)")
-            tables = set(inspect(conn).get_table_names())
-            if tables and "kb_meta" not in tables:
-                raise SchemaError(f"the database at {where} is not a kb catalog (tables: {', '.join(sorted(tables)[:5])}); point KB_DATABASE_URL elsewhere")
-            if tables:
-                found = conn.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar()
-                if found != str(SCHEMA_VERSION):
-                    raise SchemaError(
-                        f"the catalog at {where} has schema version {found}, this kb needs {SCHEMA_VERSION}; "
-                        "move it aside and run `kb sync` to rebuild it from papers/ (export runs first with `kb runs export`)"
-                    )
-            # New catalogs get every table; tables added within a schema version appear on demand.
-            SQLModel.metadata.create_all(conn)
-            if not tables:
-                conn.execute(Meta.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-            conn.commit()
+        _create_or_migrate(engine, where)
     except (DatabaseError, OperationalError) as exc:
         reason = str(exc.orig).splitlines()[0] if getattr(exc, "orig", None) else str(exc).splitlines()[0]
-        raise SchemaError(f"the catalog at {where} cannot be opened ({reason}); check KB_DATABASE_URL, or that the file is a kb catalog") from None
+        path = _sqlite_file(engine)
+        if path is None or not any(sign in reason for sign in _CORRUPT):
+            raise SchemaError(f"the catalog at {where} cannot be opened ({reason}); check KB_DATABASE_URL, "
+                              "or that the file is a kb catalog") from None
+        engine.dispose()
+        moved = _move_aside(path)
+        _log.warning(f"kb: the catalog {path} was damaged ({reason}); moved it to {moved.name} and started a new one: "
+                     "`kb sync` rebuilds it from papers/ and the run folders")
+        _create_or_migrate(engine, where)
+
+
+_log = logging.getLogger("kb.db")
+# What SQLite says of a file that is not a database, or of a damaged or truncated one.
+_CORRUPT = ("file is not a database", "database disk image is malformed")
+
+
+def _create_or_migrate(engine: Engine, where: str) -> None:
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(2718281828)")
+        tables = set(inspect(conn).get_table_names())
+        if tables and "kb_meta" not in tables:
+            raise SchemaError(f"the database at {where} is not a kb catalog (tables: {', '.join(sorted(tables)[:5])}); "
+                              "point KB_DATABASE_URL elsewhere")
+        found = conn.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar() if tables else None
+        if tables and not (found or "").isdigit():
+            raise SchemaError(f"the catalog at {where} has no schema version (kb_meta holds {found!r}); "
+                              "point KB_DATABASE_URL elsewhere")
+        if tables and int(found) > SCHEMA_VERSION:
+            raise SchemaError(f"the catalog at {where} has schema version {found}, newer than this kb's {SCHEMA_VERSION} "
+                              "(a newer kb wrote it): upgrade kb, or point KB_DATABASE_URL elsewhere")
+        added = _migrate(conn, where, int(found)) if tables and int(found) < SCHEMA_VERSION else None
+        # New catalogs get every table; tables added within a schema version appear on demand.
+        SQLModel.metadata.create_all(conn)
+        if not tables:
+            conn.execute(Meta.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+        elif added is not None:
+            conn.execute(Meta.__table__.update().where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+        conn.commit()
+    if added is not None:
+        _log.warning(f"kb: migrated the catalog at {where} from schema {found} to {SCHEMA_VERSION}"
+                     + (f" (added {', '.join(added)})" if added else "") + "; nothing in it was lost")
+
+
+def _migrate(conn, where: str, found: int) -> list[str]:
+    """Add the columns an older catalog's tables lack, each filled with its field's default
+    (``create_all`` adds missing tables). Every change between schema versions so far adds;
+    returns the columns added, as ``table.column``."""
+    inspector = inspect(conn)
+    preparer = conn.dialect.identifier_preparer
+    added = []
+    for model in _table_models():
+        table = model.__table__
+        if not inspector.has_table(table.name):
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in (c for c in table.columns if c.name not in present):
+            field = model.model_fields[column.name]
+            if field.is_required():
+                raise SchemaError(f"the catalog at {where} has schema version {found}, and {table.name}.{column.name} "
+                                  "has no default to fill it with; this kb cannot migrate it (report it as a kb bug)")
+            conn.exec_driver_sql(f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN "
+                                 f"{preparer.format_column(column)} {column.type.compile(dialect=conn.dialect)}")
+            default = field.get_default(call_default_factory=True)
+            if default is not None:
+                conn.execute(table.update().values({column.name: default}))
+            for index in table.indexes:
+                if column.name in index.columns:
+                    index.create(conn)
+            added.append(f"{table.name}.{column.name}")
+    return added
+
+
+def _table_models() -> list[type[SQLModel]]:
+    return [value for value in vars(models).values()
+            if isinstance(value, type) and issubclass(value, SQLModel) and hasattr(value, "__table__")]
+
+
+def _sqlite_file(engine: Engine) -> Path | None:
+    """The file of an SQLite catalog that kb may move aside (not an in-memory or read-only one)."""
+    if engine.dialect.name != "sqlite" or not engine.url.database or engine.url.database == ":memory:" \
+            or engine.url.query.get("uri"):
+        return None
+    return Path(engine.url.database)
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename the catalog (and its WAL files) to ``<name>.corrupt-<UTC time>``; returns the new path."""
+    target = path.with_name(f"{path.name}.corrupt-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}")
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            source = path.with_name(path.name + suffix)
+            if source.exists():
+                source.rename(target.with_name(target.name + suffix))
+    except OSError as exc:
+        raise SchemaError(f"the catalog {path} is damaged and cannot be moved aside ({exc.strerror}); "
+                          "move it away by hand and run `kb sync`") from None
+    return target
 
 
 _WRITE_LOCK = 2718281829       # PostgreSQL advisory lock of write scopes (init_schema's is ...828)

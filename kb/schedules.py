@@ -152,7 +152,7 @@ def save_schedules(settings: Settings, *, session: Session) -> None:
     later sees the earlier's committed schedule.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.exec(text("SELECT pg_advisory_xact_lock(2718281829)"))
+        session.exec(text("SELECT pg_advisory_xact_lock(2718281830)"))
     session.flush()
     rows = []
     for schedule in session.exec(select(Schedule).order_by(Schedule.id).execution_options(populate_existing=True)):
