@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from runners.bnn.model import BinaryMLP, as_input
-from runners.bnn.packed import PackedMLP, fold_threshold, pack_bits, pixel_dot, xnor_dot
+from runners.bnn.model import BinaryMLP, PackedMLP, as_input
+from runners.common.packed import fold_threshold, pack_bits, pixel_dot, xnor_dot
 
 
 def test_pack_bits_layout():

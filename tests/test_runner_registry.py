@@ -51,6 +51,10 @@ def data_for(spec, folder: Path) -> Path | None:
     pytest.fail(f"runner {spec.name} reads {spec.datasets}; add test data for one of them to TEST_DATA")
 
 
+def git_head() -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
 def timed(metric: str) -> bool:
     """Final metrics measured with a clock (frame rates, images per second) differ between runs."""
     return "fps" in metric or metric.endswith("_per_s")
@@ -146,14 +150,15 @@ def test_smoke_through_kb_reproduce_has_a_complete_record(name, kb, kb_env, tmp_
 
     spec = REGISTRY.get(name)
     data = data_for(spec, tmp_path / "data")
+    commits = {git_head()}
     result = kb("reproduce", name, "--config", "smoke", "--device", "cpu", *(["--data", str(data)] if data else []))
+    commits.add(git_head())  # (a commit made meanwhile in a shared checkout)
     assert result.code == 0, result.err
     (row,) = json.loads(kb("runs", "--runner", name, "--json").out)
     run = json.loads(kb("run", "show", row["id"], "--json").out)
     assert run["status"] == "succeeded" and run["preset"] == "smoke" and run["seed"] == 0
     assert run["config"] == json.loads(json.dumps(to_dict(presets(spec)["smoke"])))
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    assert run["git_commit"] == head
+    assert run["git_commit"] in commits
     assert run["env"]["torch"] == torch.__version__ and run["env"]["python"] == platform.python_version()
     assert run["device"] and run["device"] == run["env"]["device_name"]
     assert run["dataset"] and run["dataset_fingerprint"]

@@ -13,13 +13,20 @@ Constrained to +1 or -1", arXiv:1602.02830.
 Run-time values are all +-1 except the input layer, which sees 8-bit pixels (Sec. 1.6). Pixels p
 are fed as the odd integers 2p - 255 (the [-1, 1] scaling of the authors' code times 255, which
 the following batch norm undoes): every pre-activation is then an integer that float32 represents
-exactly, so the XNOR-popcount path in ``packed.py`` reproduces this simulation bit for bit.
+exactly, so the XNOR-popcount path (``PackedMLP``, on ``runners/common/packed.py``) reproduces this
+simulation bit for bit.
 """
 
+import copy
 import itertools
+from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from runners.common.packed import fold_threshold, pack_bits, pixel_dot, xnor_dot
 
 
 class SignSTE(torch.autograd.Function):
@@ -108,6 +115,56 @@ def squared_hinge_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tens
     """mean over examples and classes of max(0, 1 - t * y)^2 with targets t = +1 for the label, -1 else."""
     targets = torch.full_like(scores, -1.0).scatter_(1, labels[:, None], 1.0)
     return torch.clamp(1 - targets * scores, min=0).pow(2).mean()
+
+
+@dataclass
+class PackedMLP:
+    """A ``BinaryMLP`` at run time: packed weights, integer thresholds, output batch norm."""
+
+    weights: list[np.ndarray]      # uint64 bits per binary layer (out, words), input layer first
+    widths: list[int]              # fan-in of each binary layer
+    flips: list[np.ndarray]        # int8 (units,) per hidden layer
+    thresholds: list[np.ndarray]   # int64 (units,) per hidden layer
+    output_norm: dict[str, np.ndarray]  # float32 running_mean, running_var, weight, bias, eps
+
+    @classmethod
+    def from_model(cls, model) -> "PackedMLP":
+        model = copy.deepcopy(model).cpu()
+        layers = model.binary_linears()
+        weights = [pack_bits((layer.weight.detach() >= 0).numpy()) for layer in layers]
+        folded = [fold_threshold(norm) for norm in model.norms]
+        norm = model.output_norm
+        output_norm = {key: getattr(norm, key).detach().numpy()
+                       for key in ("running_mean", "running_var", "weight", "bias")}
+        output_norm["eps"] = np.float32(norm.eps)
+        return cls(weights, [layer.in_features for layer in layers], [f for f, _ in folded],
+                   [t for _, t in folded], output_norm)
+
+    def integer_scores(self, pixels: np.ndarray) -> np.ndarray:
+        """The output layer's integer pre-activations for uint8 pixels (B, 784), int64 (B, classes)."""
+        s = pixel_dot(pixels, self.weights[0], self.widths[0])
+        for index, weights in enumerate(self.weights[1:]):
+            fires = self.flips[index][None, :] * s >= self.thresholds[index][None, :]
+            s = xnor_dot(pack_bits(fires), weights, self.widths[index + 1])
+        return s
+
+    def predict(self, pixels: np.ndarray) -> np.ndarray:
+        """Predicted classes: the output batch norm (the only float step) then argmax."""
+        s = torch.from_numpy(self.integer_scores(pixels)).float()
+        norm = {k: torch.from_numpy(np.asarray(v)) for k, v in self.output_norm.items() if k != "eps"}
+        scores = F.batch_norm(s, norm["running_mean"], norm["running_var"], norm["weight"], norm["bias"],
+                              training=False, eps=float(self.output_norm["eps"]))
+        return scores.argmax(1).numpy()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything needed at run time, for ``np.savez`` (thresholds fit int32: |s| <= 784 * 255)."""
+        out = {f"weights_{i}": w for i, w in enumerate(self.weights)}
+        out["widths"] = np.asarray(self.widths, dtype=np.int32)
+        out.update({f"flip_{i}": f for i, f in enumerate(self.flips)})
+        out.update({f"threshold_{i}": np.clip(t, -2 ** 31, 2 ** 31 - 1).astype(np.int32)
+                    for i, t in enumerate(self.thresholds)})
+        out.update({f"output_{k}": np.asarray(v, dtype=np.float32) for k, v in self.output_norm.items()})
+        return out
 
 
 def architecture(config) -> tuple[nn.Module, torch.Tensor]:

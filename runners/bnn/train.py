@@ -15,8 +15,7 @@ import torch
 
 from kb.errors import BadInput
 from runners.bnn.config import Config
-from runners.bnn.model import BinaryMLP, as_input, squared_hinge_loss
-from runners.bnn.packed import PackedMLP
+from runners.bnn.model import BinaryMLP, PackedMLP, as_input, squared_hinge_loss
 from runners.common.epochs import epoch_batches, steps_per_epoch
 from runners.common.evaluate import count_correct
 from runners.common.figures import plot_per_epoch

@@ -1,4 +1,5 @@
-"""Bit-packed export of a trained ``BinaryMLP`` and XNOR-popcount inference on the CPU.
+"""Packed bits and XNOR-popcount arithmetic on the CPU, for binarized networks (+-1 weights and
+activations; the BNN runner's run-time path).
 
 Binarized Neural Networks (arXiv:1602.02830): a dot product of two +-1 vectors of length n is
 2 * popcount(xnor(a, w)) - n (the XNOR-count of the paper's run-time kernel), the input layer's
@@ -10,12 +11,8 @@ Bits are stored with 1 for +1, ``np.packbits`` little bit order, padded with zer
 words; the padding is subtracted from the match counts.
 """
 
-import copy
-from dataclasses import dataclass
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 WORD_BITS = 64
@@ -89,53 +86,3 @@ def fold_threshold(norm: nn.BatchNorm1d) -> tuple[np.ndarray, np.ndarray]:
         raise RuntimeError("batch norm threshold not found within 2 of its analytic value")
     threshold = torch.where(constant, torch.where(beta >= 0, -(2 ** 40), 2 ** 40), threshold + first - 2)
     return flip.numpy().astype(np.int8), threshold.numpy()
-
-
-@dataclass
-class PackedMLP:
-    """A ``BinaryMLP`` at run time: packed weights, integer thresholds, output batch norm."""
-
-    weights: list[np.ndarray]      # uint64 bits per binary layer (out, words), input layer first
-    widths: list[int]              # fan-in of each binary layer
-    flips: list[np.ndarray]        # int8 (units,) per hidden layer
-    thresholds: list[np.ndarray]   # int64 (units,) per hidden layer
-    output_norm: dict[str, np.ndarray]  # float32 running_mean, running_var, weight, bias, eps
-
-    @classmethod
-    def from_model(cls, model) -> "PackedMLP":
-        model = copy.deepcopy(model).cpu()
-        layers = model.binary_linears()
-        weights = [pack_bits((layer.weight.detach() >= 0).numpy()) for layer in layers]
-        folded = [fold_threshold(norm) for norm in model.norms]
-        norm = model.output_norm
-        output_norm = {key: getattr(norm, key).detach().numpy()
-                       for key in ("running_mean", "running_var", "weight", "bias")}
-        output_norm["eps"] = np.float32(norm.eps)
-        return cls(weights, [layer.in_features for layer in layers], [f for f, _ in folded],
-                   [t for _, t in folded], output_norm)
-
-    def integer_scores(self, pixels: np.ndarray) -> np.ndarray:
-        """The output layer's integer pre-activations for uint8 pixels (B, 784), int64 (B, classes)."""
-        s = pixel_dot(pixels, self.weights[0], self.widths[0])
-        for index, weights in enumerate(self.weights[1:]):
-            fires = self.flips[index][None, :] * s >= self.thresholds[index][None, :]
-            s = xnor_dot(pack_bits(fires), weights, self.widths[index + 1])
-        return s
-
-    def predict(self, pixels: np.ndarray) -> np.ndarray:
-        """Predicted classes: the output batch norm (the only float step) then argmax."""
-        s = torch.from_numpy(self.integer_scores(pixels)).float()
-        norm = {k: torch.from_numpy(np.asarray(v)) for k, v in self.output_norm.items() if k != "eps"}
-        scores = F.batch_norm(s, norm["running_mean"], norm["running_var"], norm["weight"], norm["bias"],
-                              training=False, eps=float(self.output_norm["eps"]))
-        return scores.argmax(1).numpy()
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Everything needed at run time, for ``np.savez`` (thresholds fit int32: |s| <= 784 * 255)."""
-        out = {f"weights_{i}": w for i, w in enumerate(self.weights)}
-        out["widths"] = np.asarray(self.widths, dtype=np.int32)
-        out.update({f"flip_{i}": f for i, f in enumerate(self.flips)})
-        out.update({f"threshold_{i}": np.clip(t, -2 ** 31, 2 ** 31 - 1).astype(np.int32)
-                    for i, t in enumerate(self.thresholds)})
-        out.update({f"output_{k}": np.asarray(v, dtype=np.float32) for k, v in self.output_norm.items()})
-        return out
