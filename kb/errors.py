@@ -5,6 +5,7 @@ line on stderr and an exit code (design.md, Errors).
 """
 
 import errno
+import os
 
 
 class KBError(Exception):
@@ -41,6 +42,8 @@ def os_error(exc: OSError, path=None) -> KBError:
     """The user's message for a failed file operation on ``path`` (default: the error's file name)."""
     where = str(path or exc.filename or "")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        if where and not os.path.lexists(where):
+            where = os.path.dirname(where)  # a new (or temporary) file: its folder refused it
         return KBError(f"permission denied: {where}; give this user write access to it (chmod/chown), "
                        "or set KB_HOME / KB_PAPERS to folders it can write")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
