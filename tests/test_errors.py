@@ -174,6 +174,8 @@ def test_a_50_mb_note_is_refused_by_name_with_the_limit(kb_env, kb, tmp_path, mo
     assert kb("sync").code == 0
     line = one_line(kb("note", "yolo", "--edit"), 2)
     assert line.startswith(f"kb: error: {grown}: 6.0 MB is over the 5 MB limit")
+    synced = kb("sync")
+    assert synced.code == 1 and f"problem: {grown}: 6.0 MB is over the 5 MB limit" in synced.err.replace("\n", "")
 
 
 def test_import_reads_shift_jis_and_utf16_and_fails_visibly_on_unreadable(kb_env, kb, tmp_path):
