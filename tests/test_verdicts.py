@@ -161,6 +161,9 @@ def test_architecture_only_counts_a_linear_model_and_judges_only_data_free_claim
     assert params[0]["ours"] == 7.85 and params[0]["tolerance"] == 0.005   # 7.85K is 7845-7855
     mb = next(v for v in record["verdicts"] if v["metric"] == "model_mb")
     assert mb["verdict"] == "reproduced" and mb["tolerance"] == 0.005
+    refused = kb("reproduce", "counter", "--architecture-only")          # counter declares no architecture
+    assert refused.code == 2 and "declares no architecture" in refused.err
+    assert kb("runs", "--runner", "counter").out.startswith("no runs")          # refused before any record
     trained = reproduce(settings, Request("trivial", preset="smoke"))
     assert [v["metric"] for v in trained.verdicts] == ["accuracy"]     # a training run: no data-free claims
 

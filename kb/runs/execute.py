@@ -97,6 +97,9 @@ def plan(settings: Settings, request: Request, *, here: bool = False) -> Plan:
     if request.resume:
         return _resume_plan(settings, registry, request, device)
     spec = registry.get(request.runner)
+    if request.architecture_only and spec.architecture is None:
+        raise BadInput(f"runner {spec.name} declares no architecture, so --architecture-only cannot build its model "
+                       "(RunnerSpec.architecture='module:function')")
     preset, instead_of = request.preset, None
     if here and preset is None and not request.architecture_only:
         preset = fit_to_machine(spec, device)
