@@ -18,9 +18,10 @@ NOT_COMPARABLE = "not comparable"
 
 # What ``kb reproduce NAME --architecture-only`` measures: a claim on one of these is data-free.
 DATA_FREE_METRICS = ("parameters", "model_bytes", "model_mb", "flops", "mult_adds")
-# Counted metrics may be claimed in thousands, millions or billions, as papers print them ("0.8M").
+# Counted metrics may be claimed in thousands, millions or billions, as papers print them ("0.8M",
+# "1.2B"); sizes are claimed in model_mb (model_bytes takes plain bytes: "B" there would read as billions).
 COUNT_UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9}
-COUNTED_METRICS = ("parameters", "model_bytes", "flops", "mult_adds")
+COUNTED_METRICS = ("parameters", "flops", "mult_adds")
 _MISSING = object()
 
 
