@@ -190,7 +190,11 @@ def _sqlite_file(engine: Engine) -> Path | None:
 
 def _move_aside(path: Path) -> Path:
     """Rename the catalog (and its WAL files) to ``<name>.corrupt-<UTC time>``; returns the new path."""
-    target = path.with_name(f"{path.name}.corrupt-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    target, number = path.with_name(f"{path.name}.corrupt-{stamp}"), 1
+    while target.exists():          # never over an earlier one moved aside in the same second
+        number += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{number}")
     try:
         for suffix in ("", "-wal", "-shm"):
             source = path.with_name(path.name + suffix)

@@ -8,6 +8,7 @@ damaged one is moved aside and rebuilt.
 """
 
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -213,13 +214,25 @@ def test_a_catalog_of_the_last_released_schema_is_migrated_without_losing_anythi
 def test_a_damaged_catalog_is_moved_aside_and_rebuilt(lab, kb, caplog):
     settings = lab.settings
     run = reproduce(settings, Request("trivial", preset="smoke"))
-    forget_catalog(settings)
-    (settings.home / "catalog.db").write_bytes(b"this is not an SQLite file" * 100)
+    catalog = settings.home / "catalog.db"
+    _ready_engine(settings.database_url).dispose()
+    with sqlite3.connect(catalog) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    _ready_engine.cache_clear()
+    os.truncate(catalog, catalog.stat().st_size // 2)          # a copy cut short
     result = kb("sync")
     assert result.code == 0, result.err
-    moved = list(settings.home.glob("catalog.db.corrupt-*"))
-    assert len(moved) == 1 and moved[0].read_bytes().startswith(b"this is not")
-    assert f"moved it to {moved[0].name}" in caplog.text
+    moved = [p for p in settings.home.glob("catalog.db.corrupt-*") if not p.name.endswith(("-wal", "-shm"))]
+    assert len(moved) == 1 and "was damaged" in caplog.text and f"moved it to {moved[0].name}" in caplog.text
+    assert [r["id"] for r in json.loads(kb("runs", "--json").out)] == [run.id]
+
+    forget_catalog(settings)
+    catalog.write_bytes(b"this is not an SQLite file" * 100)
+    result = kb("sync")
+    assert result.code == 0, result.err
+    moved = [p for p in settings.home.glob("catalog.db.corrupt-*") if p.read_bytes().startswith(b"this is not")]
+    assert len(moved) == 1 and f"moved it to {moved[0].name}" in caplog.text
+    assert "(file is not a database)" in caplog.text
     assert [r["id"] for r in json.loads(kb("runs", "--json").out)] == [run.id]
 
 

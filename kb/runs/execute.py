@@ -31,7 +31,7 @@ from kb.models import Metric, Paper, RunRecord, utcnow
 from kb.runs import config as run_config
 from kb.runs.context import Reporter, Run
 from kb.runs.record_file import load_metrics, write_record
-from kb.runs.records import rejudged
+from kb.runs.records import insert_metrics, rejudged
 from kb.runs.registry import Registry, RunnerSpec, load_architecture, load_entrypoint, load_registry
 from kb.runs.verdict import reproduce_command
 from kb.settings import Settings
@@ -361,7 +361,7 @@ def finish(settings: Settings, run_id: str, run: Run, *, status: str, error: str
             record.info["dataset_detail"] = run.dataset.detail
         record.verdicts = []
         session.exec(delete(Metric).where(Metric.run_id == run_id))
-        session.add_all(load_metrics(Path(record.run_dir), run_id))
+        insert_metrics(session, load_metrics(Path(record.run_dir), run_id))
         session.add(record)
         session.flush()
         others = [r for r in rejudged(session, paper_key=record.paper_key) if r.id != run_id] if status == "succeeded" else []

@@ -53,7 +53,7 @@ from typing import Any
 
 from kb.errors import BadInput
 from kb.files import write_atomic
-from kb.models import Metric, Regression, RunRecord
+from kb.models import Regression, RunRecord
 
 FORMAT = "kb-run/2"
 _FORMATS = ("kb-run/1", FORMAT)
@@ -64,10 +64,10 @@ _DATES = ("created", "started", "ended")
 
 @dataclass
 class RunFile:
-    """One run as a file holds it: the record, its metrics and its regression (if any)."""
+    """One run as a file holds it: the record, its metric rows and its regression (if any)."""
 
     record: RunRecord
-    metrics: list[Metric]
+    metrics: list[dict[str, Any]]
     regression: Regression | None
     source: Path
 
@@ -122,12 +122,14 @@ def _write_into(run_dir: Path, name: str, data: dict[str, Any]) -> None:
         write_atomic(run_dir / name, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
-def load_metrics(run_dir: Path, run_id: str) -> list[Metric]:
-    """metrics.csv -> rows; a step logged twice (a resume after a crash) keeps its last value."""
+def load_metrics(run_dir: Path, run_id: str) -> list[dict[str, Any]]:
+    """metrics.csv -> rows of the metric table; a step logged twice (a resume after a crash)
+    keeps its last value. Plain rows, not ``Metric`` objects: a long run has 10^5 of them, and
+    ``kb.runs.records.insert_metrics`` writes them in one statement."""
     path = run_dir / "metrics.csv"
     if not path.exists():
         return []
-    rows: dict[tuple[str, int, str], Metric] = {}
+    rows: dict[tuple[str, int, str], dict[str, Any]] = {}
     with path.open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             try:
@@ -135,12 +137,16 @@ def load_metrics(run_dir: Path, run_id: str) -> list[Metric]:
             except (TypeError, ValueError):
                 continue  # a line cut short by a kill
             epoch = int(row["epoch"]) if row.get("epoch") not in (None, "") else None
-            rows[(row["kind"], step if row["kind"] == "step" else (epoch or 0), row["name"])] = Metric(
-                run_id=run_id, kind=row["kind"], step=step, epoch=epoch, name=row["name"], value=value)
+            rows[(row["kind"], step if row["kind"] == "step" else (epoch or 0), row["name"])] = _metric(
+                run_id, row["kind"], step, epoch, row["name"], value)
     return list(rows.values())
 
 
-def parse(data: Any, where: str) -> tuple[RunRecord, list[Metric], Regression | None]:
+def _metric(run_id: str, kind: str, step: int, epoch: int | None, name: str, value: float) -> dict[str, Any]:
+    return {"run_id": run_id, "kind": kind, "step": step, "epoch": epoch, "name": name, "value": value}
+
+
+def parse(data: Any, where: str) -> tuple[RunRecord, list[dict[str, Any]], Regression | None]:
     """A run document (an export, or a folder's record.json) -> its record, metrics and regression."""
     if not isinstance(data, dict) or data.get("format") not in _FORMATS or not isinstance(data.get("run"), dict):
         raise BadInput(f"{where}: not a kb run file (expected format {FORMAT})")
@@ -151,7 +157,7 @@ def parse(data: Any, where: str) -> tuple[RunRecord, list[Metric], Regression | 
         for key in _DATES:
             fields[key] = datetime.fromisoformat(fields[key]) if fields.get(key) else None
         record = RunRecord.model_validate(fields)
-        rows = [Metric(run_id=record.id, kind=k, step=s, epoch=e, name=n, value=v) for k, s, e, n, v in metrics]
+        rows = [_metric(record.id, k, int(s), e, n, float(v)) for k, s, e, n, v in metrics]
         regression = _regression(data.get("regression"), record.id)
     except (TypeError, ValueError, KeyError) as exc:
         raise BadInput(f"{where}: malformed run record ({exc})") from None

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, delete, insert, select
 
 from kb.errors import BadInput, KBError, NotFound
 from kb.files import write_atomic
@@ -178,19 +178,25 @@ def import_runs(session: Session, paths: list[Path], *, replace: bool) -> tuple[
         if existing is not None:
             if not replace:
                 continue
-            for row in (*metrics_of(session, run_id), *session.exec(select(Regression).where(Regression.run_id == run_id))):
-                session.delete(row)
+            session.exec(delete(Metric).where(Metric.run_id == run_id))
+            session.exec(delete(Regression).where(Regression.run_id == run_id))
             session.delete(existing)
             session.flush()
         session.add(found.record)
         session.flush()              # the run row first: metrics and the regression reference it
-        session.add_all(found.metrics)
+        insert_metrics(session, found.metrics)
         loaded.append(found)
     # Regressions in the order they were found, so a rebuilt catalog numbers them as the old one did.
     for found in sorted((f for f in loaded if f.regression is not None), key=lambda f: (f.regression.created, f.record.id)):
         session.add(found.regression)
     session.flush()
     return len(loaded), problems
+
+
+def insert_metrics(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Metric rows (``record_file.load_metrics``) in one executemany, not one ORM object each."""
+    if rows:
+        session.exec(insert(Metric), params=rows)
 
 
 def write_missing_records(session: Session) -> int:
