@@ -130,9 +130,11 @@ def test_a_missing_editor_is_named_with_what_to_set(kb_env, kb, monkeypatch):
     write_paper(kb_env.papers, "yolo", "1506.02640", "You Only Look Once")
     assert kb("sync").code == 0
     monkeypatch.delenv("VISUAL", raising=False)
-    monkeypatch.setenv("EDITOR", "no-such-editor-h5 --wait")
-    line = one_line(kb("note", "yolo", "--edit"), 1)
-    assert line.startswith("kb: error: the editor 'no-such-editor-h5 --wait' was not found; set EDITOR to an editor")
+    for editor, reason in (("no-such-editor-h5 --wait", "not found"), ('vim "', "no closing quotation"),
+                           (str(kb_env.papers / "yolo" / "paper.yaml"), "permission denied")):
+        monkeypatch.setenv("EDITOR", editor)
+        line = one_line(kb("note", "yolo", "--edit"), 1)
+        assert line.startswith(f"kb: error: the editor {editor!r} cannot be run ({reason}); set EDITOR to an editor")
 
 
 def test_broken_xml_from_arxiv_is_not_reported_as_not_found(arxiv_server, kb_env, kb):

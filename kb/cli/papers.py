@@ -279,9 +279,10 @@ def note(
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
         try:
             edited = subprocess.call([*shlex.split(editor), str(path)])
-        except FileNotFoundError:
-            raise KBError(f"the editor {editor!r} was not found; set EDITOR to an editor on your PATH "
-                          f"(e.g. EDITOR=nano); {path} is kept as it is") from None
+        except (ValueError, OSError) as exc:  # unbalanced quotes; not found or not executable
+            reason = "not found" if isinstance(exc, FileNotFoundError) else getattr(exc, "strerror", None) or str(exc)
+            raise KBError(f"the editor {editor!r} cannot be run ({reason.lower()}); set EDITOR to an editor on your "
+                          f"PATH (e.g. EDITOR=nano); {path} is kept as it is") from None
         if edited != 0:
             raise KBError(f"the editor ({editor}) exited with an error; {path} is kept as it is")
         sync_paper_notes(settings, paper.slug)
