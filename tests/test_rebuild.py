@@ -254,3 +254,35 @@ def test_a_newer_or_foreign_database_is_refused_and_left_alone(lab, kb):
     _ready_engine.cache_clear()
     result = kb("sync")
     assert result.code == 1 and "schema version 99, newer than this kb's" in result.err and "kb sync" not in result.err
+
+
+def test_on_postgresql_an_older_catalog_is_migrated_and_a_rebuilt_one_keeps_schedule_ids(pg_lab, kb, caplog,
+                                                                                         postgres_server, monkeypatch):
+    from sqlalchemy import text
+
+    from kb.db import engine_for
+    from tests.jobs_fixtures import new_database
+
+    settings = pg_lab.settings
+    run = reproduce(settings, Request("trivial", preset="smoke"))
+    add_schedule(pg_lab, "0 3 * * *", at("2025-01-01T00:00:00"))
+    add_schedule(pg_lab, "0 4 * * *", at("2025-01-01T00:00:00"))
+    assert kb("schedule", "remove", "1").code == 0
+    # Back to schema 1, as kb 21d6e5e left it: no run.kind, no run.overrides.
+    with engine_for(settings).begin() as connection:
+        connection.execute(text("ALTER TABLE run DROP COLUMN kind, DROP COLUMN overrides"))
+        connection.execute(text("UPDATE kb_meta SET value = '1' WHERE key = 'schema_version'"))
+    engine_for(settings).dispose()
+    _ready_engine.cache_clear()
+    shown = json.loads(kb("run", "show", run.id, "--json").out)
+    assert "from schema 1 to 2 (added run.kind, run.overrides)" in caplog.text
+    assert (shown["kind"], shown["overrides"], shown["status"]) == ("train", {}, "succeeded")
+
+    # A new, empty database: kb sync gives the schedule back as number 2, and the next one is 3.
+    engine_for(settings).dispose()
+    monkeypatch.setenv("KB_DATABASE_URL", new_database(postgres_server, f"kb_rebuilt_{os.getpid()}"))
+    _ready_engine.cache_clear()
+    assert kb("sync").code == 0
+    assert [s["id"] for s in json.loads(kb("schedule", "list", "--json").out)] == [2]
+    assert json.loads(kb("schedule", "add", "trivial", "--cron", "0 5 * * *", "--config", "smoke", "--json").out)["id"] == 3
+    assert [r["id"] for r in json.loads(kb("runs", "--json").out)] == [run.id]
