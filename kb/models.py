@@ -219,3 +219,49 @@ class Regression(SQLModel, table=True):
     created: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     notified: bool = False
     notify_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class FeedItem(SQLModel, table=True):
+    """One paper as an arXiv announcement feed listed it (kb/feed); the latest listing wins."""
+
+    __tablename__ = "feed_item"
+    key: str = Field(primary_key=True)
+    version: int | None = None
+    title: str
+    authors: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    abstract: str = Field(default="", sa_column=Column(Text))
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    announce_type: str = "new"                         # new | cross | replace | replace-cross
+    announced: str = Field(index=True)                 # the announcement day, YYYY-MM-DD
+    first_seen: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class FeedDecision(SQLModel, table=True):
+    """What the user decided about a feed item; replayed from KB_HOME/feed/decisions.jsonl by ``kb sync``."""
+
+    __tablename__ = "feed_decision"
+    key: str = Field(primary_key=True)
+    action: str                                        # added | starred | skipped | later
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    decided: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class ReadingDay(SQLModel, table=True):
+    """Daily counts of the reading log: feed items seen, added and starred that day (UTC)."""
+
+    __tablename__ = "reading_day"
+    day: str = Field(primary_key=True)                 # YYYY-MM-DD
+    seen: int = 0
+    added: int = 0
+    starred: int = 0
+
+
+class NotesVersion(SQLModel, table=True):
+    """The arXiv version a paper's notes and claims were written for, when ``kb refresh`` saw arXiv move past it.
+
+    Kept in KB_HOME/feed/versions.json (``kb refresh --ack`` moves it to the current version).
+    """
+
+    __tablename__ = "notes_version"
+    key: str = Field(primary_key=True)
+    written_for: int

@@ -18,6 +18,8 @@ VARIABLES: dict[str, tuple[str, bool]] = {
     "KB_DATABASE_URL": ("any SQLAlchemy URL (default: sqlite:///<KB_HOME>/catalog.db)", True),
     "KB_ARXIV_API": ("the arXiv query endpoint (a lab's mirror or proxy)", True),
     "KB_ARXIV_DELAY": ("seconds between arXiv requests, machine-wide (default 3, arXiv's rule)", True),
+    "KB_ARXIV_RSS": ("arXiv's RSS announcement feeds, one per category under it (default https://rss.arxiv.org/rss/)", True),
+    "KB_FEED_CATEGORIES": ("categories `kb feed` and `kb triage` read when none are given, space- or comma-separated (default cs.CV)", True),
     "KB_RUNNERS": ("extra folders holding runner packages, ':'-separated", True),
     "KB_DATA": ("where datasets live when --data is not given", True),
     "KB_EXECUTOR": ("where workers run jobs: local or slurm (default local)", True),

@@ -4,7 +4,7 @@ import sys
 
 import typer
 
-from kb.cli import jobs, papers, runs, site
+from kb.cli import feed, jobs, papers, runs, site
 from kb.cli.output import clip_inputs
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ papers.register(app)
 runs.register(app)
 site.register(app)
 jobs.register(app)
+feed.register(app)
 
 
 def _fail(message: str, code: int, args: list[str]) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from kb.errors import KBError, NotFound
+from kb.feed.decisions import reload_feed_files
 from kb.files import FileChanges, transaction
 from kb.ingest.notes import load_folder_notes
 from kb.models import Note, Paper
@@ -79,6 +80,7 @@ def sync(settings: Settings) -> SyncReport:
         _import_committed_runs(session, settings, report)
         session.flush()
         report.verdicts_updated = rejudge(session)
+        reload_feed_files(session, settings)
     return report
 
 

@@ -1,0 +1,94 @@
+"""The daily arXiv habit: ``kb feed``, ``kb triage``, ``kb review``, ``kb refresh``."""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from kb.cli.output import console, escape, print_json
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+OfflineOpt = Annotated[bool, typer.Option(help="Answer from the feed cache only; no network.")]
+
+
+def feed(
+    categories: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[CATEGORY...]", help="arXiv categories (default KB_FEED_CATEGORIES, else cs.CV); `kb feed skip ID...` skips items.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Also fill missed days from this date (YYYY-MM-DD), through the arXiv API.")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Also show decided items and papers you have.")] = False,
+    offline: OfflineOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Today's new arXiv submissions, ranked by your catalog; decided items are not shown again."""
+    from kb.feed.daily import parse_since, read_feed, skip
+    from kb.settings import load_settings
+
+    settings = load_settings()
+    if categories and categories[0] == "skip":
+        keys = skip(settings, categories[1:])
+        if as_json:
+            print_json({"skipped": keys})
+        else:
+            console().print(f"skipped {len(keys)}: {', '.join(keys)}")
+        return
+    report = read_feed(settings, categories or [], since=parse_since(since) if since else None,
+                       show_all=show_all, offline=offline)
+    if as_json:
+        print_json({
+            "categories": report.categories, "order": "ranked" if report.ranked else "announcement",
+            "requests": report.requests, "from_cache": report.from_cache, "hidden": report.hidden,
+            "items": [_item_json(entry) for entry in report.items],
+        })
+        return
+    out = console()
+    order = "ranked by your catalog" if report.ranked else "in announcement order (your catalog is empty, so nothing to rank by)"
+    out.print(f"{', '.join(report.categories)}: {len(report.items)} items, {order}"
+              + (f"; {report.hidden} decided or already yours hidden (--all shows them)" if report.hidden else ""))
+    if not report.items:
+        out.print("nothing new (weekends and holidays have no announcements)")
+    for number, entry in enumerate(report.items, 1):
+        item = entry.item
+        score = f"{entry.score:6.3f}" if entry.score is not None else "     -"
+        out.print(f"{number:3} {score}  {item.key:<12} {escape(item.title)}")
+        out.print(f"{'':10}  {escape(', '.join(item.authors[:4]) + (' et al.' if len(item.authors) > 4 else ''))}"
+                  + (f"  [{item.announce_type}]" if item.announce_type != "new" else ""))
+        why = "; ".join(entry.reasons + ([entry.note] if entry.note else []))
+        if why:
+            out.print(f"{'':10}  why: {escape(why)}")
+
+
+def _item_json(entry) -> dict:
+    item = entry.item
+    return {"key": item.key, "version": item.version, "title": item.title, "authors": item.authors,
+            "categories": item.categories, "announce_type": item.announce_type, "announced": item.announced,
+            "abstract": item.abstract, "url": f"https://arxiv.org/abs/{item.key}", "score": entry.score,
+            "reasons": entry.reasons, "note": entry.note}
+
+
+def triage(
+    categories: Annotated[Optional[list[str]], typer.Argument(metavar="[CATEGORY...]", help="arXiv categories (default KB_FEED_CATEGORIES).")] = None,
+    offline: OfflineOpt = False,
+) -> None:
+    """Go through today's ranked items full-screen: a add, * star, s skip, l later, o open, u undo, q quit."""
+    from kb.errors import BadInput
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise BadInput("kb triage needs a terminal; in scripts use `kb feed --json`, `kb add ID` and `kb feed skip ID...`")
+    from kb.cli.triage import TriageApp
+    from kb.feed.daily import read_feed
+    from kb.settings import load_settings
+
+    settings = load_settings()
+    report = read_feed(settings, categories or [], offline=offline)
+    app = TriageApp(settings, report)
+    app.run()
+    counts: dict[str, int] = {}
+    for taken in app.taken.values():
+        counts[taken.event["action"]] = counts.get(taken.event["action"], 0) + 1
+    console().print("triage: " + (", ".join(f"{n} {a}" for a, n in counts.items()) or "no decisions"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(feed)
+    app.command()(triage)

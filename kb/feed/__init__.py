@@ -1,0 +1,1 @@
+"""The daily arXiv habit: announcement feeds, ranking from the user's catalog, decisions, reviews."""

@@ -1,0 +1,203 @@
+"""kb feed: a recorded cs.CV announcement feed served locally, ranked by a small catalog."""
+
+import json
+import threading
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.conftest import write_paper
+from tests.fixtures import arxiv_feed, arxiv_rss
+
+LIDAR, PROTEIN = "1711.06396", "2009.01411"       # VoxelNet (LiDAR point clouds), GVP (protein structure)
+
+
+class _FeedHandler(BaseHTTPRequestHandler):
+    requests: list[str] = []
+    empty = False
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        type(self).requests.append(self.path)
+        if self.path.startswith("/rss/"):
+            body = arxiv_rss.rss(self.path.rsplit("/", 1)[1], [] if type(self).empty else arxiv_rss.ITEMS)
+        else:
+            query = parse_qs(urlsplit(self.path).query)["search_query"][0]
+            assert query.startswith("submittedDate:[") and query.endswith("AND cat:cs.CV"), query
+            body = arxiv_feed.feed(["1505.04597"])
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def rss_server(kb_env, monkeypatch):
+    _FeedHandler.requests, _FeedHandler.empty = [], False
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FeedHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("KB_ARXIV_RSS", f"{base}/rss/")
+    monkeypatch.setenv("KB_ARXIV_API", f"{base}/api/query")
+    yield _FeedHandler
+    server.shutdown()
+    server.server_close()
+
+
+def point_cloud_catalog(kb_env, kb):
+    """Two papers about LiDAR point clouds, one with a Japanese note, one starred."""
+    write_paper(kb_env.papers, "pixor", "1902.06326", "PIXOR: Real-time 3D Object Detection from Point Clouds",
+                extra="tags: [point-cloud, detection]\nabstract: LiDAR point cloud bird's eye view detector for autonomous driving.\n",
+                notes={"ja": "LiDAR の点群から3D物体検出をする。KITTI で評価。"})
+    write_paper(kb_env.papers, "pointcnn", "1801.07791", "PointCNN: Convolution On X-Transformed Points",
+                extra="tags: [point-cloud]\nabstract: Convolution on unordered point clouds for classification and segmentation.\n",
+                notes={"en": "---\nimportant: true\n---\nPoint cloud convolution; good for LiDAR scans."})
+    assert kb("sync").code == 0
+
+
+def feed_json(kb, *args):
+    result = kb("feed", "cs.CV", "--json", *args)
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+def test_feed_ranks_a_lidar_paper_above_a_protein_paper_and_says_why(rss_server, kb_env, kb):
+    point_cloud_catalog(kb_env, kb)
+    data = feed_json(kb)
+    keys = [i["key"] for i in data["items"]]
+    assert len(keys) == len(arxiv_rss.ITEMS) == 59 and data["order"] == "ranked"
+    assert keys.index(LIDAR) < keys.index(PROTEIN)
+    # Every point-cloud paper of the feed ranks above both protein papers.
+    point_clouds = ["1612.00593", "1706.02413", "1711.06396", "1812.05784", "1812.04244", "1801.07829", "1904.08889",
+                    "2012.09164", "2006.11275", "1711.08488"]
+    assert max(keys.index(k) for k in point_clouds) < min(keys.index(PROTEIN), keys.index("2007.06225"))
+    lidar = data["items"][keys.index(LIDAR)]
+    assert lidar["reasons"][0] == "tag point-cloud" and {"point", "cloud"} <= set(lidar["reasons"][1][6:].split(", "))
+    scores = [i["score"] for i in data["items"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_a_second_call_makes_no_request_and_offline_answers_from_the_cache(rss_server, kb_env, kb):
+    first = feed_json(kb)
+    assert len(rss_server.requests) == 1 and first["requests"] == 1
+    second = feed_json(kb)
+    third = feed_json(kb, "--offline")
+    assert len(rss_server.requests) == 1 and second["requests"] == third["requests"] == 0
+    assert [i["key"] for i in second["items"]] == [i["key"] for i in first["items"]]
+
+
+def test_an_empty_catalog_gives_announcement_order_and_says_so(rss_server, kb_env, kb):
+    data = feed_json(kb)
+    assert data["order"] == "announcement"
+    assert [i["key"] for i in data["items"]] == [item[0] for item in arxiv_rss.ITEMS]
+    assert all(i["score"] is None for i in data["items"])
+    text = kb("feed", "--offline")
+    assert text.code == 0 and "announcement order (your catalog is empty" in text.out
+
+
+def test_decided_items_do_not_come_back_unless_all_and_survive_a_rebuilt_catalog(rss_server, kb_env, kb):
+    point_cloud_catalog(kb_env, kb)
+    feed_json(kb)
+    assert kb("feed", "skip", PROTEIN, "arXiv:2007.06225v1").code == 0
+    from kb.feed.rss import parse_feed
+    from kb.feed.triage import take
+
+    voxelnet = next(i for i in parse_feed(arxiv_rss.rss(), fetched=datetime.now().date()) if i.key == LIDAR)
+    take(kb_env, voxelnet, "starred", tags=["point-cloud", "lidar"])
+    keys = [i["key"] for i in feed_json(kb)["items"]]
+    assert len(keys) == 56 and not {PROTEIN, "2007.06225", LIDAR} & set(keys)
+    assert {PROTEIN, LIDAR} <= {i["key"] for i in feed_json(kb, "--all")["items"]}
+    shown = json.loads(kb("show", "voxelnet", "--json").out)
+    assert shown["tags"] == ["lidar", "point-cloud"] and shown["key"] == LIDAR
+    # The catalog is an index: deleted and rebuilt, the decisions come back from KB_HOME/feed/decisions.jsonl.
+    from kb.db import _ready_engine
+
+    _ready_engine.cache_clear()
+    (kb_env.home / "catalog.db").unlink()
+    assert kb("sync").code == 0
+    keys = [i["key"] for i in feed_json(kb)["items"]]
+    assert len(keys) == 56 and PROTEIN not in keys
+
+
+def test_kb_add_of_a_feed_item_records_an_added_decision(rss_server, kb_env, kb):
+    feed_json(kb)
+    from kb.db import session_scope
+    from kb.feed.decisions import decisions_by_key, record_added
+
+    with session_scope(kb_env, write=True) as session:
+        record_added(session, kb_env, ["1512.03385", "1111.11111"])   # the second was never in a feed
+        assert {k: d.action for k, d in decisions_by_key(session).items()} == {"1512.03385": "added"}
+    assert "1512.03385" not in {i["key"] for i in feed_json(kb)["items"]}
+
+
+def test_a_replacement_of_a_paper_you_have_is_shown_as_its_new_version(rss_server, kb_env, kb):
+    write_paper(kb_env.papers, "yolo", "1506.02640v1", "You Only Look Once: Unified, Real-Time Object Detection")
+    write_paper(kb_env.papers, "resnet", "1512.03385", "Deep Residual Learning for Image Recognition")
+    assert kb("sync").code == 0
+    items = {i["key"]: i for i in feed_json(kb)["items"]}
+    assert items["1506.02640"]["note"] == "new version of a paper you have (you have v1)"
+    assert "1512.03385" not in items                  # a new announcement of a paper you have is not news
+
+
+def test_weekends_are_empty_feeds_not_errors(rss_server, kb_env, kb):
+    rss_server.empty = True
+    result = kb("feed")
+    assert result.code == 0 and "nothing new" in result.out
+
+
+def test_offline_without_a_cached_feed_is_one_line_and_exit_1(kb_env, kb):
+    result = kb("feed", "--offline")
+    assert result.code == 1 and result.err.count("\n") == 1 and "no cs.CV feed is cached" in result.err
+    assert kb("feed", "cs/CV").code == 2
+
+
+def test_since_fills_missed_days_through_the_api_date_query_once_a_day(rss_server, kb_env, kb):
+    keys = [i["key"] for i in feed_json(kb, "--since", "2025-11-20")["items"]]
+    assert "1505.04597" in keys and len(keys) == 60
+    assert sum(r.startswith("/api/") for r in rss_server.requests) == 1
+    feed_json(kb, "--since", "2025-11-20")
+    assert len(rss_server.requests) == 2
+    assert kb("feed", "--since", "20.11.2025").code == 2
+
+
+def test_the_next_announcement_is_8pm_eastern_sunday_to_thursday():
+    from kb.feed.rss import next_announcement
+
+    utc = timezone.utc
+    # Monday noon UTC: that evening, 20:00 EST = 01:00 UTC Tuesday.
+    assert next_announcement(datetime(2025, 12, 1, 12, tzinfo=utc)) == datetime(2025, 12, 2, 1, tzinfo=utc)
+    # Friday 21:00 UTC: no announcement Friday or Saturday evening; Sunday 20:00 EST.
+    assert next_announcement(datetime(2025, 12, 5, 21, tzinfo=utc)) == datetime(2025, 12, 8, 1, tzinfo=utc)
+    # Summer time: 20:00 EDT = 00:00 UTC.
+    assert next_announcement(datetime(2025, 7, 1, 12, tzinfo=utc)) == datetime(2025, 7, 2, 0, tzinfo=utc)
+
+
+def test_the_model_is_retrained_when_the_catalog_changes_only(rss_server, kb_env, kb):
+    point_cloud_catalog(kb_env, kb)
+    feed_json(kb)
+    models = sorted((kb_env.cache_dir / "feed").glob("model-*.joblib"))
+    assert len(models) == 1
+    stamp = models[0].stat().st_mtime_ns
+    feed_json(kb)
+    assert models[0].stat().st_mtime_ns == stamp
+    assert kb("tag", "pixor", "+lidar").code == 0
+    feed_json(kb)
+    assert sorted((kb_env.cache_dir / "feed").glob("model-*.joblib")) != models
+
+
+def test_daily_counts_of_seen_added_and_starred(rss_server, kb_env, kb):
+    feed_json(kb)
+    feed_json(kb)
+    from kb.db import session_scope
+    from kb.feed.decisions import decide, reading_log
+
+    with session_scope(kb_env, write=True) as session:
+        decide(session, kb_env, ["1512.03385", "1409.1556"], "added")
+        decide(session, kb_env, ["1409.1556"], "starred")       # already added: counts as a star only
+        decide(session, kb_env, ["1703.06870"], "skipped")
+        [today] = reading_log(session)
+        assert (today.seen, today.added, today.starred) == (59, 2, 1)
