@@ -107,7 +107,8 @@ def init_schema(engine: Engine) -> None:
         engine.dispose()
         moved = _move_aside(path)
         _log.warning(f"kb: the catalog {path} was damaged ({reason}); moved it to {moved.name} and started a new one: "
-                     "`kb sync` rebuilds it from papers/ and the run folders")
+                     "`kb sync` rebuilds it from papers/, the run folders and schedules.json (not the job queue, "
+                     "which lived only in it)")
         _create_or_migrate(engine, where)
 
 

@@ -83,15 +83,19 @@ def build_catalog(lab, kb) -> dict[str, str]:
     first = add_schedule(lab, "0 3 * * *", at("2025-01-01T00:00:00"))
     add_schedule(lab, "*/5 * * * *", at("2025-01-01T00:00:00"), overrides=("steps=2",))
     assert kb("schedule", "pause", str(first.id)).code == 0
-    # The failed run as a scheduled job's run: a regression against the succeeded one.
+    regress(settings, failed, first.id)
+    return {"succeeded": good.id, "failed": failed.id, "interrupted": interrupted.id}
+
+
+def regress(settings, failed, schedule_id: int) -> None:
+    """The failed run as a scheduled job's run: a regression against the last succeeded one."""
     with session_scope(settings) as session:
-        job = Job(runner="trivial", preset="smoke", time_limit_s=60, schedule_id=first.id, status="failed",
+        job = Job(runner="trivial", preset="smoke", time_limit_s=60, schedule_id=schedule_id, status="failed",
                   run_id=failed.id, error=failed.error)
         session.add(job)
         session.flush()
         job_id = job.id
     assert check_job(settings, job_id) is not None
-    return {"succeeded": good.id, "failed": failed.id, "interrupted": interrupted.id}
 
 
 def test_deleting_the_catalog_loses_no_paper_note_run_verdict_regression_or_schedule(lab, kb):
@@ -173,6 +177,23 @@ def test_runs_import_takes_a_run_folder(lab, kb):
     with session_scope(settings) as session:
         losses = [(m.step, m.value) for m in metrics_of(session, run.id, "step") if m.name == "loss"]
     assert losses == [(1, 1.0), (2, 0.5), (3, 1 / 3)]
+
+
+def test_an_exported_regression_comes_back_on_another_machine(lab, kb, tmp_path):
+    settings = lab.settings
+    reproduce(settings, Request("trivial", preset="smoke"))
+    failed = reproduce(settings, Request("trivial", preset="smoke", overrides=("fail=true",)))
+    regress(settings, failed, add_schedule(lab, "0 3 * * *", at("2025-01-01T00:00:00")).id)
+    assert kb("runs", "export", failed.id, "--out", str(tmp_path / "out")).code == 0
+    exported = json.loads((tmp_path / "out" / f"{failed.id}.json").read_text())
+    assert "job_id" not in exported["run"] and exported["regression"]["baseline_id"] is not None
+    # Another machine: no catalog, no run folders; the export alone brings the regression.
+    forget_catalog(settings)
+    shutil.rmtree(settings.runs_dir)
+    assert kb("runs", "import", str(tmp_path / "out")).code == 0
+    regressions = json.loads(kb("regressions", "--json").out)
+    assert [(r["run_id"], r["findings"][0]["kind"]) for r in regressions] == [(failed.id, "failure")]
+    assert json.loads(kb("runs", "--json").out)[0]["regression"] is True
 
 
 def _v1_catalog(settings) -> None:
