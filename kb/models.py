@@ -108,8 +108,7 @@ class RunRecord(SQLModel, table=True):
     preset: str
     kind: str = "train"                               # train | architecture (--architecture-only: no data)
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
-    # The --set fields with their values; None: not recorded (a run from before kb stored them).
-    overrides: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    overrides: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))   # --set fields: value
     status: str = Field(index=True)                   # queued running succeeded failed interrupted
     created: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     started: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))

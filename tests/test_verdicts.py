@@ -182,8 +182,6 @@ def test_the_site_run_page_shows_the_overrides():
                   verdict="not comparable", overrides={"epochs": 2})
     page = generate(Snapshot(runs=(run,)))[run_page("r1")]
     assert "--set epochs=2" in page
-    older = dataclasses.replace(run, id="r0", overrides=None)      # recorded before kb stored overrides
-    assert "(--set not recorded)" in generate(Snapshot(runs=(older,)))[run_page("r0")]
 
 
 def test_model_index_of_yolo_is_yaml_in_the_model_index_shape(kb, kb_env):

@@ -198,8 +198,8 @@ def _show_run(record, metrics_by_epoch: list[dict] | None = None) -> None:
     out.print(f"run folder: {record.run_dir}")
 
 
-def overrides_text(overrides: dict[str, Any] | None) -> str:
-    """``--set epochs=2 --set lr=0.1``, ``none`` (the preset as it is) or ``(--set not recorded)``."""
+def overrides_text(overrides: dict[str, Any]) -> str:
+    """``--set epochs=2 --set lr=0.1``, or ``none`` (the preset as it is)."""
     from kb.runs.verdict import override_flags
 
     return override_flags(overrides) or "none (the preset as it is)"

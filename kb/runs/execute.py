@@ -61,8 +61,7 @@ class Plan:
     """A request resolved once: what ``--dry-run`` shows, ``--queue`` enqueues and ``execute`` runs.
 
     Attributes:
-        overrides: the ``--set`` fields with their resolved values (``{"epochs": 2}``); None when
-            resuming a run recorded before kb stored them.
+        overrides: the ``--set`` fields with their resolved values (``{"epochs": 2}``).
         device: planned to run here, the torch device (``cpu``, ``cuda:0``); else the one requested
             (``auto``), for the worker's machine to resolve.
         kind: ``train``, or ``architecture`` (``--architecture-only``: the model measured without data).
@@ -74,7 +73,7 @@ class Plan:
     spec: RunnerSpec
     preset: str
     config: Any
-    overrides: dict[str, Any] | None
+    overrides: dict[str, Any]
     data: Path | None
     seed: int
     device: str
@@ -164,7 +163,7 @@ def _resume_plan(settings: Settings, registry: Registry, request: Request, devic
                       f"cannot continue (it would start again at step 0); start a new run: {command}")
     config = run_config.from_dict(spec, record.preset, record.config)
     data = Path(record.info["data_dir"]) if record.info.get("data_dir") else None
-    return Plan(request, spec, record.preset, config, record.overrides, data, record.seed, device,
+    return Plan(request, spec, record.preset, config, dict(record.overrides), data, record.seed, device,
                 record.kind, record)
 
 

@@ -51,15 +51,12 @@ def answers(verdict: dict[str, Any], claim: dict[str, Any]) -> bool:
         claim.get("metric"), claim.get("dataset"), claim.get("setting") or "")
 
 
-def override_flags(overrides: dict[str, Any] | None) -> str:
-    """A run's overrides as it was started: ``--set epochs=2 --set lr=0.1`` ("" for none), or, for a
-    run recorded before kb stored them, ``(--set not recorded)``."""
-    if overrides is None:
-        return "(--set not recorded)"
+def override_flags(overrides: dict[str, Any]) -> str:
+    """A run's overrides as it was started: ``--set epochs=2 --set lr=0.1`` ("" for none)."""
     return " ".join(f"--set {k}={v}" for k, v in overrides.items())
 
 
-def reproduce_command(runner: str, preset: str, overrides: dict[str, Any] | None) -> str:
+def reproduce_command(runner: str, preset: str, overrides: dict[str, Any]) -> str:
     """The command a run was started with: ``kb reproduce bnn --config paper --set epochs=2``."""
     return f"kb reproduce {runner} --config {preset} {override_flags(overrides)}".rstrip()
 

@@ -449,7 +449,8 @@ def run_markdown(site: _Site, item: RunView) -> str:
         ["Runner", site.runner_link(item.runner, page)],
         ["Paper", site.paper_link(item.paper_key, page)],
         ["Preset", text(item.preset) + (" (architecture only: no data, no training)" if item.kind == "architecture" else "")],
-        ["Overrides", text(override_flags(item.overrides) or "none (the preset as it is)")],
+        ["Overrides", code(override_flags(item.overrides)) if item.overrides
+         else "none (the preset as it is)"],
         ["Status", badge(item.status)],
         ["Verdict", badge(item.verdict) if item.status == "succeeded" else ""],
         ["Data", _data(item) + (f" ({text(item.dataset_detail)})" if item.dataset_detail else "")],

@@ -83,7 +83,7 @@ class RunView:
     dataset_fingerprint: str | None = None
     final: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
-    overrides: dict[str, Any] | None = field(default_factory=dict)   # the run's --set fields; None: not recorded
+    overrides: dict[str, Any] = field(default_factory=dict)    # the --set fields the run was started with
     kind: str = "train"                                       # or "architecture" (no data, no training)
     env: dict[str, Any] = field(default_factory=dict)
     device: str | None = None
@@ -139,7 +139,7 @@ def _run_view(record: RunRecord, curves: tuple[Curve, ...]) -> RunView:
         verdict=row["verdict"], verdicts=tuple(record.verdicts), dataset=record.dataset,
         dataset_synthetic=record.dataset_synthetic, dataset_detail=str(record.info.get("dataset_detail") or ""),
         dataset_fingerprint=record.dataset_fingerprint, final=dict(record.final), config=dict(record.config),
-        overrides=record.overrides, kind=record.kind,
+        overrides=dict(record.overrides), kind=record.kind,
         env=dict(record.env), device=record.device, host=record.host, seed=record.seed, git_commit=record.git_commit,
         git_dirty=record.git_dirty, created=record.created, started=record.started, ended=record.ended,
         regression=row["regression"], error=record.error, curves=curves,
