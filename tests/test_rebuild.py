@@ -130,6 +130,8 @@ def test_an_unreadable_run_file_is_named_and_the_rest_loads(lab, kb):
     exported.write_text("<<<<<<< HEAD\n" + text.replace(good.id, exported.stem) + "=======\n>>>>>>> theirs\n")
     record = settings.runs_dir / broken.id / "record.json"
     record.write_text(record.read_text()[:200])
+    result = kb("sync")              # with the run still in the catalog, the damage is named too
+    assert result.code == 1 and f"{record}:cannotreadrunfile" in "".join(result.err.split())
     forget_catalog(settings)
     result = kb("sync")
     assert result.code == 1

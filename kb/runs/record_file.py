@@ -184,8 +184,11 @@ def _read_json(path: Path) -> Any:
         raise BadInput(f"{path}: cannot read run file ({exc})") from None
 
 
-def read_run(path: Path) -> RunFile:
+def read_run(path: Path, *, metrics: bool = True) -> RunFile:
     """A run from an exported file or from a run folder (its record.json, metrics.csv, regression.json).
+
+    ``metrics=False`` leaves a folder's metrics.csv unread (10^5 rows for a long run): enough to
+    check the record and decide whether the run is needed.
 
     Raises:
         BadInput: the file is unreadable, not JSON, or not a kb run record; the message names it.
@@ -203,7 +206,7 @@ def read_run(path: Path) -> RunFile:
             regression = _regression(_read_json(path / REGRESSION), record.id)
         except (TypeError, ValueError, KeyError) as exc:
             raise BadInput(f"{path / REGRESSION}: malformed regression ({exc})") from None
-    return RunFile(record, load_metrics(path, record.id), regression, path)
+    return RunFile(record, load_metrics(path, record.id) if metrics else [], regression, path)
 
 
 def is_run_folder(path: Path) -> bool:

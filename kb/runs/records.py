@@ -163,11 +163,15 @@ def import_runs(session: Session, paths: list[Path], *, replace: bool) -> tuple[
     """
     chosen: dict[str, RunFile] = {}
     problems = []
+    known = set() if replace else set(session.exec(select(RunRecord.id)))
     for path in paths:
         try:
-            found = read_run(path)
+            # Every record is read (a damaged one is named), the metrics only of runs that load.
+            found = read_run(path, metrics=path.name not in known)
         except KBError as exc:
             problems.append(str(exc))
+            continue
+        if found.record.id in known:
             continue
         held = chosen.get(found.record.id)
         if held is None or found.completeness() > held.completeness():
@@ -176,8 +180,6 @@ def import_runs(session: Session, paths: list[Path], *, replace: bool) -> tuple[
     for run_id, found in sorted(chosen.items()):
         existing = session.get(RunRecord, run_id)
         if existing is not None:
-            if not replace:
-                continue
             session.exec(delete(Metric).where(Metric.run_id == run_id))
             session.exec(delete(Regression).where(Regression.run_id == run_id))
             session.delete(existing)
