@@ -125,8 +125,8 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
     assert sorted(epoch_order(100, 3, 7).tolist()) == list(range(100))
 
 
-@pytest.mark.skipif(not REAL_MNIST.is_dir(), reason="the shared MNIST copy is not beside the checkout")
 def test_real_mnist_matches_its_published_facts():
+    assert REAL_MNIST.is_dir(), f"{REAL_MNIST}: the shared MNIST copy must sit beside the checkout (../shared)"
     data = load_mnist(REAL_MNIST)
     # /work/shared/datasets/mnist/SOURCE.md, "Decoded checks"
     assert data.train_images.shape == (60000, 28, 28) and data.test_images.shape == (10000, 28, 28)

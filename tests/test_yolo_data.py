@@ -177,8 +177,8 @@ def test_yolo_folder_bad_image_and_class_out_of_names(tmp_path):
         load_data(folder, CONFIG)
 
 
-@pytest.mark.skipif(not COCO128.is_dir(), reason="shared/datasets/coco128 is not beside the checkout")
 def test_coco128_layout_loads():
+    assert COCO128.is_dir(), f"{COCO128}: shared/datasets/coco128 must sit beside the checkout (../shared)"
     data = load_data(COCO128, replace(CONFIG, num_classes=80))
     assert data.name == "yolo-folder:coco128"
     assert (len(data.train), len(data.test)) == (103, 25)
