@@ -154,6 +154,8 @@ def test_a_100_kb_argument_is_not_echoed_in_full(kb_env, kb):
     assert one_line(kb("show", BIG), 1) == (f"kb: error: no paper '{shown}' in the catalog; see `kb list`, "
                                             f"or add it with `kb add {shown}`")
     assert len(one_line(kb("run", "show", BIG), 1)) < 300
+    long_path = str(kb_env.home / ("d" * (150 - len(str(kb_env.home)))))  # a long path is not input to hide
+    assert one_line(kb("import", long_path), 2) == f"kb: error: {long_path}: no such file or folder"
     searched = kb("search", BIG)
     assert (searched.code, searched.out, searched.err) == (0, "no matches\n", "")
 

@@ -36,20 +36,22 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     console().print(grid)
 
 
-# How much of a long user input a message quotes: a 100 KB argument is not echoed back whole.
+# A message quotes an input longer than INPUT_LONG as its first INPUT_SHOWN characters: a 100 KB
+# argument is not echoed back whole, while a long path (a message's usual long word) stays whole.
 INPUT_SHOWN = 80
-# A word this long in a message is input quoted back (from a file or transformed), not a path.
-_LONG_WORD = re.compile(rf"\S{{{2 * INPUT_SHOWN},}}")
+INPUT_LONG = 2 * INPUT_SHOWN
+_LONG_WORD = re.compile(rf"\S{{{INPUT_LONG + 1},}}")
 
 
 def clip(text: str) -> str:
-    """``text`` cut to ``INPUT_SHOWN`` characters, with an ellipsis and its length when cut."""
-    return text if len(text) <= INPUT_SHOWN else f"{text[:INPUT_SHOWN]}… ({len(text):,} characters)"
+    """``text`` cut to ``INPUT_SHOWN`` characters when longer than ``INPUT_LONG``, with its length."""
+    return text if len(text) <= INPUT_LONG else f"{text[:INPUT_SHOWN]}… ({len(text):,} characters)"
 
 
 def clip_inputs(message: str, inputs: list[str]) -> str:
-    """``message`` with every long input in it, as given or as ``repr`` quotes it, clipped."""
-    for given in sorted({i for i in inputs if len(i) > INPUT_SHOWN}, key=len, reverse=True):
+    """``message`` with every long input in it (as given or as ``repr`` quotes it) and every other
+    overlong word, such as an input read from a file, clipped."""
+    for given in sorted({i for i in inputs if len(i) > INPUT_LONG}, key=len, reverse=True):
         for form in dict.fromkeys((given, repr(given)[1:-1])):
             message = message.replace(form, clip(given))
     return _LONG_WORD.sub(lambda m: clip(m.group()), message)
