@@ -25,6 +25,7 @@ from ruamel.yaml.scalarstring import (
     SingleQuotedScalarString,
 )
 
+from kb.codelinks import check_code_links
 from kb.errors import BadInput
 from kb.ids import parse_id
 from kb.models import Paper
@@ -41,7 +42,7 @@ _DATES = ("published", "updated", "added")
 _ORDER = ("id", "slug", "version", "title", "other_titles", "authors", "year", "venue", "categories",
           "primary_category", "doi", "journal_ref", "comment", *_DATES, "summary", "abstract", "tags", "runners",
           "claims")
-_KNOWN = set(_ORDER)
+_KNOWN = set(_ORDER) | {"code"}   # code: links checked here, read from the file (kb/codelinks.py)
 _ALWAYS = {"id", "slug", "title", "authors", "added", "tags", "runners", "claims"}   # written even when empty
 # Scalar styles an edit keeps when it replaces a value: a quoted title stays quoted, a folded summary folded.
 _STYLES = (DoubleQuotedScalarString, SingleQuotedScalarString, FoldedScalarString, LiteralScalarString)
@@ -195,6 +196,7 @@ def parse_paper_yaml(text: str, *, where: str, folder_slug: str | None = None) -
     if fields["year"] is None and fields["published"]:
         fields["year"] = fields["published"].year
     fields["claims"] = _check_claims(data.get("claims"), where)
+    check_code_links(data.get("code"), where)
     fields["tags"] = sorted({t.strip().lower() for t in fields["tags"] if t.strip()})
     return PaperFile(key=pid.key, slug=slug, title=" ".join(data["title"].split()), fields=fields)
 

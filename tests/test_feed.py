@@ -49,13 +49,13 @@ def rss_server(kb_env, monkeypatch):
 
 
 def point_cloud_catalog(kb_env, kb):
-    """Two papers about LiDAR point clouds, one with a Japanese note, one starred."""
+    """Two papers about LiDAR point clouds, one with a Japanese note."""
     write_paper(kb_env.papers, "pixor", "1902.06326", "PIXOR: Real-time 3D Object Detection from Point Clouds",
                 extra="tags: [point-cloud, detection]\nabstract: LiDAR point cloud bird's eye view detector for autonomous driving.\n",
                 notes={"ja": "LiDAR の点群から3D物体検出をする。KITTI で評価。"})
     write_paper(kb_env.papers, "pointcnn", "1801.07791", "PointCNN: Convolution On X-Transformed Points",
                 extra="tags: [point-cloud]\nabstract: Convolution on unordered point clouds for classification and segmentation.\n",
-                notes={"en": "---\nimportant: true\n---\nPoint cloud convolution; good for LiDAR scans."})
+                notes={"en": "Point cloud convolution; good for LiDAR scans."})
     assert kb("sync").code == 0
 
 

@@ -89,6 +89,78 @@ def triage(
     console().print("triage: " + (", ".join(f"{n} {a}" for a, n in counts.items()) or "no decisions"))
 
 
+def review(
+    year: Annotated[int, typer.Argument(help="The year to review.")],
+    by: Annotated[str, typer.Option(help="Group by month (read) or tag.")] = "month",
+    published: Annotated[bool, typer.Option(help="The papers whose arXiv v1 or venue is of YEAR, instead of those read in YEAR.")] = False,
+    lang: Annotated[str, typer.Option(help="ja or en: the post's language and the notes summarised.")] = "ja",
+    starred: Annotated[bool, typer.Option(help="Only papers with a ★.")] = False,
+    parts: Annotated[int, typer.Option(help="2 splits the post into 前編/後編 linking to each other.")] = 1,
+    out: Annotated[Optional[Path], typer.Option(help="Write the post to this file (with --parts 2: FILE-1.md and FILE-2.md).")] = None,
+) -> None:
+    """Write a year-review post in Markdown from your notes: groups by month or tag, ★ first."""
+    from kb.db import session_scope
+    from kb.files import write_atomic
+    from kb.review import part_names, write_review
+    from kb.settings import load_settings
+
+    settings = load_settings()
+    files = part_names(year)
+    if out is not None and parts == 2:
+        files = (f"{out.stem}-1{out.suffix or '.md'}", f"{out.stem}-2{out.suffix or '.md'}")
+    with session_scope(settings) as session:
+        posts = write_review(session, settings, year, by=by, published=published, lang=lang, starred_only=starred,
+                             parts=parts, part_files=files)
+    if parts == 1 and out is None:
+        typer.echo(posts[0], nl=False)
+        return
+    targets = [out] if parts == 1 else [(out.parent if out else Path.cwd()) / name for name in files]
+    for target, post in zip(targets, posts):
+        write_atomic(target, post)
+        console().print(f"wrote {target}")
+
+
+def refresh(
+    papers: Annotated[Optional[list[str]], typer.Argument(metavar="[PAPER...]", help="Slugs or ids (default: every arXiv paper).")] = None,
+    ack: Annotated[bool, typer.Option(help="Acknowledge: the notes of PAPER... hold for the current arXiv version.")] = False,
+    offline: Annotated[bool, typer.Option(help="Answer from the arXiv cache only.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Refresh arXiv metadata in batches; flag papers whose notes were written for an older version."""
+    from kb.errors import BadInput, NotFound
+    from kb.settings import load_settings
+
+    settings = load_settings()
+    if ack:
+        from kb.db import session_scope
+        from kb.feed.versions import acknowledge
+        from kb.queries import get_paper
+
+        if not papers:
+            raise BadInput("--ack needs the papers whose notes you checked: kb refresh --ack yolo")
+        with session_scope(settings, write=True) as session:
+            cleared = acknowledge(session, settings, [get_paper(session, ref).key for ref in papers])
+        if as_json:
+            print_json({"acknowledged": cleared})
+        else:
+            console().print(f"acknowledged {len(cleared)}: {', '.join(cleared) or 'none was flagged'}")
+        return
+    from kb.feed.refresh import refresh as do_refresh
+
+    report = do_refresh(settings, papers or [], offline=offline)
+    if as_json:
+        print_json(report.__dict__)
+    else:
+        out = console()
+        out.print(f"refreshed {len(report.refreshed)} papers" + (" (from the local arXiv cache)" if report.from_cache else ""))
+        for slug, flag in report.flagged.items():
+            out.print(f"{slug}: {flag} (read it, then `kb refresh --ack {slug}`)")
+    if report.not_found:
+        raise NotFound(f"not found on arXiv: {', '.join(report.not_found)}")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(feed)
     app.command()(triage)
+    app.command()(review)
+    app.command()(refresh)

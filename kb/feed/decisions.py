@@ -164,20 +164,13 @@ def reading_log(session: Session) -> list[ReadingDay]:
 
 def starred_keys(session: Session, settings: Settings) -> set[str]:
     """Papers with a ★: starred in triage, or a note marked ``important`` (a ★ in the imported title)."""
-    from kb.errors import KBError
+    from kb.feed.notefiles import paper_notes
     from kb.models import Paper
-    from kb.notes import parse_file
-    from kb.paperfile import note_files
 
     starred = {d.key for d in session.exec(select(FeedDecision).where(FeedDecision.action == "starred"))}
     for key, slug in session.exec(select(Paper.key, Paper.slug)):
-        for path in note_files(settings.papers / slug):
-            try:
-                notes, _skipped = parse_file(path)
-            except KBError:
-                continue        # kb sync names broken note files; a ★ cannot be read from one
-            if any(n.important for n in notes):
-                starred.add(key)
+        if key not in starred and any(n.important for n in paper_notes(settings, slug)):
+            starred.add(key)
     return starred
 
 
