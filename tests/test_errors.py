@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy import event
 from sqlmodel import update
 
 from kb.db import engine_for, session_scope
@@ -240,3 +241,15 @@ def test_usage_errors_are_one_line_with_where_help_is(kb_env, kb):
         assert one_line(kb(*command, "--limit", "0"), 2).startswith("kb: error: Invalid value for '--limit': ")
     helped = kb("runs", "--help")
     assert helped.code == 0 and helped.out.startswith("Usage: kb runs")
+
+
+def test_a_full_catalog_disk_names_the_catalog_and_keeps_the_files(arxiv_server, kb_env, kb):
+    assert kb("list").code == 0
+    engine = engine_for(kb_env)
+    # SQLite's own "database or disk is full": the catalog may not grow by a page.
+    event.listen(engine, "connect", lambda connection, _record: connection.execute("PRAGMA max_page_count=1"))
+    engine.dispose()
+    line = one_line(kb("add", "1506.02640"), 1)
+    assert line == (f"kb: error: disk full: {kb_env.home / 'catalog.db'}; nothing was changed; "
+                    "free some space and run the command again")
+    assert list(kb_env.papers.iterdir()) == []
