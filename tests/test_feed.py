@@ -22,6 +22,8 @@ class _FeedHandler(BaseHTTPRequestHandler):
         type(self).requests.append(self.path)
         if self.path.startswith("/rss/"):
             body = arxiv_rss.rss(self.path.rsplit("/", 1)[1], [] if type(self).empty else arxiv_rss.ITEMS)
+        elif parse_qs(urlsplit(self.path).query).get("id_list"):
+            body = arxiv_feed.feed(parse_qs(urlsplit(self.path).query)["id_list"][0].split(","))
         else:
             query = parse_qs(urlsplit(self.path).query)["search_query"][0]
             assert query.startswith("submittedDate:[") and query.endswith("AND cat:cs.CV"), query
@@ -124,14 +126,14 @@ def test_decided_items_do_not_come_back_unless_all_and_survive_a_rebuilt_catalog
 
 
 def test_kb_add_of_a_feed_item_records_an_added_decision(rss_server, kb_env, kb):
-    feed_json(kb)
+    assert "1506.02640" in {i["key"] for i in feed_json(kb)["items"]}
+    assert kb("add", "1506.02640", "1505.04597").code == 0          # the second was never in a feed
     from kb.db import session_scope
-    from kb.feed.decisions import decisions_by_key, record_added
+    from kb.feed.decisions import decisions_by_key
 
-    with session_scope(kb_env, write=True) as session:
-        record_added(session, kb_env, ["1512.03385", "1111.11111"])   # the second was never in a feed
-        assert {k: d.action for k, d in decisions_by_key(session).items()} == {"1512.03385": "added"}
-    assert "1512.03385" not in {i["key"] for i in feed_json(kb)["items"]}
+    with session_scope(kb_env) as session:
+        assert {k: d.action for k, d in decisions_by_key(session).items()} == {"1506.02640": "added"}
+    assert "1506.02640" not in {i["key"] for i in feed_json(kb)["items"]}
 
 
 def test_a_replacement_of_a_paper_you_have_is_shown_as_its_new_version(rss_server, kb_env, kb):
@@ -201,3 +203,27 @@ def test_daily_counts_of_seen_added_and_starred(rss_server, kb_env, kb):
         decide(session, kb_env, ["1703.06870"], "skipped")
         [today] = reading_log(session)
         assert (today.seen, today.added, today.starred) == (59, 2, 1)
+
+
+def test_refresh_flags_notes_written_for_an_older_version_until_acknowledged(arxiv_server, kb_env, kb):
+    write_paper(kb_env.papers, "yolo", "1506.02640", "You Only Look Once", extra="version: 2\n",
+                notes={"ja": "YOLO のメモ。"})
+    write_paper(kb_env.papers, "unet", "1505.04597", "U-Net", extra="version: 1\n")      # no notes, no claims
+    assert kb("sync").code == 0
+    result = kb("refresh")
+    assert result.code == 0, result.err
+    assert "yolo: notes written for v2, arXiv has v5" in result.out
+    assert len(arxiv_server.requests) == 1                                            # one batch for both
+    listed = {p["slug"]: p for p in json.loads(kb("list", "--json").out)}
+    assert listed["yolo"]["version_flag"] == "notes written for v2, arXiv has v5" and listed["unet"]["version_flag"] is None
+    assert "notes written for v2, arXiv has v5" in kb("show", "yolo").out
+    # The flag is a file's: a rebuilt catalog keeps it.
+    from kb.db import _ready_engine
+
+    _ready_engine.cache_clear()
+    (kb_env.home / "catalog.db").unlink()
+    assert kb("sync").code == 0
+    assert json.loads(kb("show", "yolo", "--json").out)["version_flag"] == "notes written for v2, arXiv has v5"
+    assert kb("refresh", "--ack", "yolo").code == 0
+    assert json.loads(kb("show", "yolo", "--json").out)["version_flag"] is None
+    assert "notes written for" not in kb("show", "yolo").out

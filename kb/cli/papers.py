@@ -127,13 +127,15 @@ def list_(
     """List papers in the catalog."""
     from kb.queries import list_papers, note_languages
     from kb.db import session_scope
+    from kb.feed.versions import version_flags
     from kb.settings import load_settings
 
     with session_scope(load_settings()) as session:
         papers = list_papers(session, tag=tag, year=year, author=author, lang=lang, sort=sort, reverse=reverse, limit=limit)
         langs = note_languages(session)
+        flags = version_flags(session)
     if as_json:
-        print_json([paper_json(p, notes=langs.get(p.id, [])) for p in papers])
+        print_json([paper_json(p, notes=langs.get(p.id, []), version_flag=flags.get(p.key)) for p in papers])
         return
     if not papers:
         console().print("no papers (add some with `kb add ID`, or `kb sync` to load papers/)")
@@ -148,19 +150,23 @@ def show(paper_ref: Annotated[str, typer.Argument(metavar="PAPER", help="Slug or
     from kb.queries import paper_links
     from kb.db import session_scope
     from kb.queries import get_paper, notes_of
+    from kb.feed.versions import version_flags
     from kb.settings import load_settings
 
     with session_scope(load_settings()) as session:
         paper = get_paper(session, paper_ref)
         notes = notes_of(session, paper)
+        flag = version_flags(session).get(paper.key)
     links = paper_links(paper)
     if as_json:
-        print_json(paper_json(paper, links=links, notes=[{"lang": n.lang, "title": n.title, "path": n.path, "source": n.source} for n in notes]))
+        print_json(paper_json(paper, links=links, version_flag=flag, notes=[{"lang": n.lang, "title": n.title, "path": n.path, "source": n.source} for n in notes]))
         return
     out = console()
     out.print(f"[bold]{escape(paper.title)}[/bold]")
     out.print(f"{paper.key}" + (f"v{paper.version}" if paper.version else "") + f"  ·  slug {paper.slug}  ·  {paper.year or ''}  {escape(paper.venue or '')}")
     out.print(escape(", ".join(paper.authors)))
+    if flag:
+        out.print(f"[bold]{flag}[/bold] (kb refresh --ack {paper.slug} once the notes are checked)")
     if paper.tags:
         out.print("tags: " + ", ".join(paper.tags))
     if paper.categories:

@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from kb.arxiv_api import Arxiv, Metadata, Policy
 from kb.errors import BadInput
+from kb.feed.decisions import record_added
 from kb.files import FileChanges, transaction
 from kb.ids import PaperId, parse_id
 from kb.models import Paper
@@ -146,4 +147,5 @@ def add_papers(settings: Settings, raw_ids: list[str], *, tags: list[str] = (), 
                 continue
             paper, created = upsert_from_metadata(session, files, settings, meta, slug=slug, tags=tags)
             (result.added if created else result.updated).append(paper)
+        record_added(session, settings, [p.key for p in result.added])     # a feed item added: decided
     return result
