@@ -80,6 +80,12 @@ def entries_of(session: Session, settings: Settings, year: int, *, published: bo
     return chosen
 
 
+def years_read(session: Session, settings: Settings) -> list[int]:
+    """The years in which the catalog's papers were read (added, or first noted), newest first."""
+    years = {int(_read_month(p, paper_notes(settings, p.slug))[:4]) for p in session.exec(select(Paper))}
+    return sorted(years, reverse=True)
+
+
 def _groups(entries: list[Entry], by: str, lang: str, published: bool) -> list[tuple[str, list[Entry]]]:
     """Groups in order; within each, ★ first, then by month read and title."""
     if by == "tag":

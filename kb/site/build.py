@@ -17,6 +17,7 @@ from kb.db import session_scope
 from kb.errors import BadInput, KBError
 from kb.settings import Settings
 from kb.site import figures
+from kb.site.feed_pages import add_feed_pages
 from kb.site.pages import generate
 from kb.site.search_index import INDEX, index_files
 from kb.site.snapshot import load_snapshot
@@ -115,7 +116,8 @@ def build_site(settings: Settings, out: Path | None = None) -> BuildReport:
     _check_out(out, settings)
     with session_scope(settings) as session:
         snapshot = load_snapshot(session, settings)
-    pages = generate(snapshot)
+        pages = generate(snapshot)
+        add_feed_pages(pages, session, settings)
     docs = source_dir(settings)
     docs.mkdir(parents=True, exist_ok=True)
     _sync_pages(pages, docs)
