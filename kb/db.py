@@ -99,7 +99,7 @@ def init_schema(engine: Engine) -> None:
     try:
         _create_or_migrate(engine, where)
     except (DatabaseError, OperationalError) as exc:
-        reason = str(exc.orig).splitlines()[0] if getattr(exc, "orig", None) else str(exc).splitlines()[0]
+        reason = _reason(exc)
         path = _sqlite_file(engine)
         if path is None or not any(sign in reason for sign in _CORRUPT):
             raise SchemaError(f"the catalog at {where} cannot be opened ({reason}); check KB_DATABASE_URL, "
@@ -134,7 +134,14 @@ def _create_or_migrate(engine: Engine, where: str) -> None:
         if tables and int(found) > SCHEMA_VERSION:
             raise SchemaError(f"the catalog at {where} has schema version {found}, newer than this kb's {SCHEMA_VERSION} "
                               "(a newer kb wrote it): upgrade kb, or point KB_DATABASE_URL elsewhere")
-        added = _migrate(conn, where, int(found)) if tables and int(found) < SCHEMA_VERSION else None
+        added = None
+        if tables and int(found) < SCHEMA_VERSION:
+            try:
+                added = _migrate(conn, where, int(found))
+            except (DatabaseError, OperationalError) as exc:
+                raise SchemaError(f"the catalog at {where} has schema version {found} and could not be migrated to "
+                                  f"{SCHEMA_VERSION} ({_reason(exc)}); run any kb command once as a user who may change "
+                                  "its tables (its owner), or point KB_DATABASE_URL elsewhere") from None
         # New catalogs get every table; tables added within a schema version appear on demand.
         SQLModel.metadata.create_all(conn)
         if not tables:
@@ -145,6 +152,10 @@ def _create_or_migrate(engine: Engine, where: str) -> None:
     if added is not None:
         _log.warning(f"kb: migrated the catalog at {where} from schema {found} to {SCHEMA_VERSION}"
                      + (f" (added {', '.join(added)})" if added else "") + "; nothing in it was lost")
+
+
+def _reason(exc: DatabaseError) -> str:
+    return str(exc.orig).splitlines()[0] if getattr(exc, "orig", None) else str(exc).splitlines()[0]
 
 
 def _migrate(conn, where: str, found: int) -> list[str]:

@@ -206,13 +206,23 @@ def _v1_catalog(settings) -> None:
         (settings.runs_dir / run_id / "metrics.csv").write_text("kind,step,epoch,name,value\nstep,1,,loss,1.0\n")
     connection = sqlite3.connect(settings.home / "catalog.db")
     connection.executescript(V1_CATALOG.read_text().replace("RUNS/", f"{settings.runs_dir}/"))
+    connection.execute("PRAGMA journal_mode=WAL")       # as kb keeps its catalogs
     connection.close()
 
 
-def test_a_catalog_of_the_last_released_schema_is_migrated_without_losing_anything(lab, kb, caplog):
+def test_a_catalog_of_the_last_released_schema_is_migrated_without_losing_anything(lab, kb, caplog, monkeypatch):
     settings = lab.settings
     forget_catalog(settings)
     _v1_catalog(settings)
+    # Opened read-only it cannot be migrated: one line says who can, and it stays as it was.
+    catalog = settings.home / "catalog.db"
+    with monkeypatch.context() as read_only:
+        read_only.setenv("KB_DATABASE_URL", f"sqlite:///file:{catalog}?mode=ro&uri=true")
+        result = kb("runs")
+        assert result.code == 1 and "has schema version 1 and could not be migrated to 2" in result.err
+    _ready_engine.cache_clear()
+    with sqlite3.connect(catalog) as connection:
+        assert connection.execute("SELECT value FROM kb_meta").fetchone() == ("1",)
     with (settings.papers / "trivial" / "paper.yaml").open("a") as out:
         out.write("added: 2025-01-01\n")       # as the catalog has it (see build_catalog)
     runs = json.loads(kb("runs", "--json").out)
