@@ -132,16 +132,16 @@ def _create_or_migrate(engine: Engine, where: str) -> None:
             raise SchemaError(f"the catalog at {where} has no schema version (kb_meta holds {found!r}); "
                               "point KB_DATABASE_URL elsewhere")
         if tables and int(found) > SCHEMA_VERSION:
-            raise SchemaError(f"the catalog at {where} has schema version {found}, newer than this kb's {SCHEMA_VERSION} "
-                              "(a newer kb wrote it): upgrade kb, or point KB_DATABASE_URL elsewhere")
+            raise SchemaError(f"the catalog at {where} has schema version {found}, newer than this kb's "
+                              f"{SCHEMA_VERSION} (a newer kb wrote it): upgrade kb, or point KB_DATABASE_URL elsewhere")
         added = None
         if tables and int(found) < SCHEMA_VERSION:
             try:
                 added = _migrate(conn, where, int(found))
             except (DatabaseError, OperationalError) as exc:
-                raise SchemaError(f"the catalog at {where} has schema version {found} and could not be migrated to "
-                                  f"{SCHEMA_VERSION} ({_reason(exc)}); run any kb command once as a user who may change "
-                                  "its tables (its owner), or point KB_DATABASE_URL elsewhere") from None
+                raise SchemaError(f"the catalog at {where} has schema version {found} and could not be migrated "
+                                  f"to {SCHEMA_VERSION} ({_reason(exc)}); run any kb command once as a user who may "
+                                  "change its tables (its owner), or point KB_DATABASE_URL elsewhere") from None
         # New catalogs get every table; tables added within a schema version appear on demand.
         SQLModel.metadata.create_all(conn)
         if not tables:

@@ -71,7 +71,8 @@ def build_catalog(lab, kb) -> dict[str, str]:
                                           ("kervolution", "kervolution-20261123-043630-0a08"),
                                           ("yolo", "yolo-20261123-043847-6f28")), start=3):
         (papers / slug / "runs").mkdir(parents=True)
-        (papers / slug / "paper.yaml").write_text((SHIPPED / slug / "paper.yaml").read_text() + f"\nadded: 2025-01-0{day}\n")
+        shipped = (SHIPPED / slug / "paper.yaml").read_text()
+        (papers / slug / "paper.yaml").write_text(shipped + f"\nadded: 2025-01-0{day}\n")
         shutil.copy(SHIPPED / slug / "runs" / f"{export}.json", papers / slug / "runs")
     assert kb("sync").code == 0
     settings = lab.settings
@@ -278,7 +279,8 @@ def test_a_newer_or_foreign_database_is_refused_and_left_alone(lab, kb):
     connection.commit()
     result = kb("list")
     assert result.code == 1 and "is not a kb catalog" in result.err
-    assert not list(settings.home.glob("catalog.db.*")) and connection.execute("SELECT count(*) FROM patients").fetchone() == (0,)
+    assert not list(settings.home.glob("catalog.db.*"))
+    assert connection.execute("SELECT count(*) FROM patients").fetchone() == (0,)
     connection.execute("DROP TABLE patients")
     connection.execute("CREATE TABLE kb_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
     connection.execute("INSERT INTO kb_meta VALUES ('schema_version', '99')")
@@ -317,5 +319,6 @@ def test_on_postgresql_an_older_catalog_is_migrated_and_a_rebuilt_one_keeps_sche
     _ready_engine.cache_clear()
     assert kb("sync").code == 0
     assert [s["id"] for s in json.loads(kb("schedule", "list", "--json").out)] == [2]
-    assert json.loads(kb("schedule", "add", "trivial", "--cron", "0 5 * * *", "--config", "smoke", "--json").out)["id"] == 3
+    added = kb("schedule", "add", "trivial", "--cron", "0 5 * * *", "--config", "smoke", "--json")
+    assert json.loads(added.out)["id"] == 3
     assert [r["id"] for r in json.loads(kb("runs", "--json").out)] == [run.id]

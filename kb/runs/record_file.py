@@ -170,7 +170,7 @@ def _regression(fields: Any, run_id: str) -> Regression | None:
     if fields is None:
         return None
     if not isinstance(fields, dict):
-        raise ValueError("regression is not an object")
+        raise TypeError("regression is not an object")
     fields = {**fields, "run_id": run_id}
     fields.pop("id", None)
     fields["created"] = datetime.fromisoformat(fields["created"])

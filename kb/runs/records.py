@@ -147,7 +147,8 @@ def run_paths(items: list[Path]) -> list[Path]:
         if record_file.is_run_folder(item) or item.is_file():
             paths.append(item)
         elif item.is_dir():
-            paths += sorted(p for p in item.iterdir() if (p.is_file() and p.suffix == ".json") or record_file.is_run_folder(p))
+            paths += sorted(p for p in item.iterdir()
+                            if (p.is_file() and p.suffix == ".json") or record_file.is_run_folder(p))
         else:
             raise BadInput(f"{item}: no such file or folder")
     return paths
@@ -189,7 +190,8 @@ def import_runs(session: Session, paths: list[Path], *, replace: bool) -> tuple[
         insert_metrics(session, found.metrics)
         loaded.append(found)
     # Regressions in the order they were found, so a rebuilt catalog numbers them as the old one did.
-    for found in sorted((f for f in loaded if f.regression is not None), key=lambda f: (f.regression.created, f.record.id)):
+    regressed = [found for found in loaded if found.regression is not None]
+    for found in sorted(regressed, key=lambda found: (found.regression.created, found.record.id)):
         session.add(found.regression)
     session.flush()
     return len(loaded), problems
