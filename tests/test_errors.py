@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlmodel import update
 
 from kb.db import engine_for, session_scope
-from kb.models import Job, utcnow
+from kb.models import Job, RunRecord, utcnow
 from tests.conftest import write_paper
 from tests.jobs_fixtures import job_row, queue, runs_of
 
@@ -60,6 +60,12 @@ def test_read_only_kb_home_and_papers_still_list_search_and_show(kb_env, kb):
     write_paper(kb_env.papers, "yolo", "1506.02640", "You Only Look Once: Unified, Real-Time Object Detection",
                 notes={"ja": "グリッドごとに物体を検出する。"})
     assert kb("sync").code == 0
+    # A run whose process died: listing runs would mark it failed, which a read-only catalog refuses.
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with session_scope(kb_env) as session:
+        session.add(RunRecord(id="yolo-dead", runner="yolo", paper_key="1506.02640", preset="smoke", status="running",
+                              run_dir=str(kb_env.runs_dir / "yolo-dead"), host=socket.gethostname(), info={"pid": gone.pid}))
     engine_for(kb_env).dispose()  # no kb process is left running on the catalog
     make_read_only(kb_env.home, kb_env.papers)
     try:
@@ -74,6 +80,9 @@ def test_read_only_kb_home_and_papers_still_list_search_and_show(kb_env, kb):
         assert found.returncode == 0 and [h["slug"] for h in json.loads(found.stdout)] == ["yolo"], found.stderr
         shown = kb_unprivileged("show", "1506.02640")
         assert shown.returncode == 0 and "You Only Look Once" in shown.stdout, shown.stderr
+        runs = kb_unprivileged("runs", "--json")
+        assert runs.returncode == 0, runs.stderr
+        assert [(r["id"], r["status"]) for r in json.loads(runs.stdout)] == [("yolo-dead", "running")]  # not markable
         assert not (kb_env.home / "catalog.db-wal").exists()  # nothing was written beside the catalog
 
         added = kb_unprivileged("add", "1506.02640", "--offline")

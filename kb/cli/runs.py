@@ -237,12 +237,12 @@ def runs_list(
 
         raise BadInput(f"--status {status!r}: use one of {', '.join(RUN_STATUSES)}")
     from kb.db import session_scope
-    from kb.runs.execute import mark_dead_runs
     from kb.runs.overview import runs_table
     from kb.settings import load_settings
 
-    with session_scope(load_settings()) as session:
-        mark_dead_runs(session)
+    settings = load_settings()
+    _mark_dead_runs(settings)
+    with session_scope(settings) as session:
         rows = runs_table(session, runner=runner, status=status, limit=limit)
     if as_json:
         print_json(rows)
@@ -327,15 +327,31 @@ run_app = typer.Typer(rich_markup_mode=None, help="One run: kb run show RUN_ID."
 
 
 @run_app.command("show")
+def _mark_dead_runs(settings) -> None:
+    """Runs whose process died show as failed; on a catalog this user cannot write, listing still works."""
+    from sqlalchemy.exc import OperationalError
+
+    from kb.db import session_scope
+    from kb.errors import KBError
+    from kb.runs.execute import mark_dead_runs
+
+    try:
+        with session_scope(settings) as session:
+            mark_dead_runs(session)
+    except (OperationalError, PermissionError, KBError) as exc:
+        if not any(word in str(exc) for word in ("readonly", "read-only", "permission denied", "Permission denied")):
+            raise
+
+
 def run_show(run_id: str, as_json: JsonOpt = False) -> None:
     """Everything recorded about one run."""
     from kb.db import session_scope
-    from kb.runs.execute import mark_dead_runs
     from kb.runs.records import get_run
     from kb.settings import load_settings
 
-    with session_scope(load_settings()) as session:
-        mark_dead_runs(session)
+    settings = load_settings()
+    _mark_dead_runs(settings)
+    with session_scope(settings) as session:
         record = get_run(session, run_id)
     if as_json:
         print_json(record.model_dump())
