@@ -181,14 +181,14 @@ def test_the_next_announcement_is_8pm_eastern_sunday_to_thursday():
 def test_the_model_is_retrained_when_the_catalog_changes_only(rss_server, kb_env, kb):
     point_cloud_catalog(kb_env, kb)
     feed_json(kb)
-    models = sorted((kb_env.cache_dir / "feed").glob("model-*.joblib"))
+    models = sorted((kb_env.cache_dir / "feed").glob("model-*.npz"))
     assert len(models) == 1
     stamp = models[0].stat().st_mtime_ns
     feed_json(kb)
     assert models[0].stat().st_mtime_ns == stamp
     assert kb("tag", "pixor", "+lidar").code == 0
     feed_json(kb)
-    assert sorted((kb_env.cache_dir / "feed").glob("model-*.joblib")) != models
+    assert sorted((kb_env.cache_dir / "feed").glob("model-*.npz")) != models
 
 
 def test_daily_counts_of_seen_added_and_starred(rss_server, kb_env, kb):
@@ -227,3 +227,17 @@ def test_refresh_flags_notes_written_for_an_older_version_until_acknowledged(arx
     assert kb("refresh", "--ack", "yolo").code == 0
     assert json.loads(kb("show", "yolo", "--json").out)["version_flag"] is None
     assert "notes written for" not in kb("show", "yolo").out
+
+
+def test_the_feature_weights_equal_scikit_learns_tfidf():
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from kb.feed.rank import Corpus, _tokens, tfidf, train
+
+    texts = [f"{title} {abstract}" for _k, _v, _t, _c, title, _a, abstract in arxiv_rss.ITEMS[:20]]
+    model = train(Corpus(texts, [["x"] if i % 2 else [] for i in range(20)], [False] * 20, []))
+    reference = TfidfVectorizer(analyzer=_tokens, sublinear_tf=True).fit(texts)
+    assert list(model.vocabulary) == list(reference.get_feature_names_out())
+    np.testing.assert_allclose(tfidf(texts, model.vocabulary, model.idf).toarray(), reference.transform(texts).toarray(),
+                               rtol=1e-12, atol=1e-12)
