@@ -296,6 +296,12 @@ def test_a_broken_runner_package_is_one_line_and_hides_no_other(kb, kb_env, tmp_
     run = kb("reproduce", "syntaxerror")
     assert run.code != 0 and "runner syntaxerror (" in run.err and "SyntaxError" in run.err
     assert "Traceback" not in run.err and len(run.err.strip().splitlines()) == 1
+    # kb sync and kb site build do their work and name each broken runner on a line of its own.
+    for command in (("sync",), ("site", "build", "--out", str(tmp_path / "site"))):
+        done = kb(*command)
+        problems = [line for line in done.err.splitlines() if line.startswith("problem: runner ")]
+        assert done.code == 1 and len(problems) == len(BROKEN) and "Traceback" not in done.err, done.err
+    assert (tmp_path / "site" / "index.html").is_file()
 
 
 def test_throughput_is_samples_over_training_time_across_resume(tmp_path, monkeypatch):

@@ -10,7 +10,9 @@ from typing import Any
 def console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    # Lines are never folded by kb: a terminal wraps them itself, and a pipe or log gets one line
+    # per message (a run id or path split over two lines cannot be copied or grepped).
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _default(value: Any):

@@ -51,8 +51,9 @@ def add(
 
 def sync(as_json: JsonOpt = False) -> None:
     """Rebuild the catalog from papers/ (no network; idempotent)."""
-    from kb.ingest.sync import sync as do_sync
     from kb.errors import KBError
+    from kb.ingest.sync import sync as do_sync
+    from kb.runs.registry import load_registry
     from kb.settings import load_settings
 
     settings = load_settings()
@@ -69,8 +70,13 @@ def sync(as_json: JsonOpt = False) -> None:
         )
         for problem in report.problems:
             console(stderr=True).print(f"problem: {escape(problem)}")
+    runner_problems = load_registry(settings.runner_paths).problems
+    for problem in runner_problems:
+        console(stderr=True).print(f"problem: {escape(problem)}")
     if report.problems:
         raise KBError(f"{len(report.problems)} file(s) in papers/ could not be loaded (listed above); the rest were synced")
+    if runner_problems:
+        raise KBError(f"{len(runner_problems)} runner package(s) could not be loaded (listed above); the catalog was synced")
 
 
 def import_(

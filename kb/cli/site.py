@@ -26,12 +26,21 @@ def _build(out: Optional[Path]):
 @site_app.command()
 def build(out: OutOpt = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
     """Generate the pages from the catalog and render the site with MkDocs."""
+    from kb.errors import KBError
+    from kb.runs.registry import load_registry
+    from kb.settings import load_settings
+
     report = _build(out)
     if as_json:
         print_json(report.__dict__)
-        return
-    console().print(f"built {report.pages} pages and {report.figures} figures ({report.figures_drawn} drawn) "
-                    f"into {report.out} in {report.seconds:.1f} s\nopen {report.out / 'index.html'}, or run: kb site serve")
+    else:
+        console().print(f"built {report.pages} pages and {report.figures} figures ({report.figures_drawn} drawn) "
+                        f"into {report.out} in {report.seconds:.1f} s\nopen {report.out / 'index.html'}, or run: kb site serve")
+    problems = load_registry(load_settings().runner_paths).problems
+    for problem in problems:
+        console(stderr=True).print(f"problem: {escape(problem)}")
+    if problems:
+        raise KBError(f"{len(problems)} runner package(s) could not be loaded (listed above); the site was built without them")
 
 
 @site_app.command()
