@@ -49,9 +49,11 @@ class Announcement:
     def to_metadata(self) -> Metadata:
         """What ``kb add`` stores, taken from the feed (``kb refresh`` later fills the rest)."""
         day = datetime.fromisoformat(self.announced).replace(tzinfo=timezone.utc)
+        # A first version is announced days after submission; a replacement says nothing of v1's date.
+        first = day if (self.version or 1) == 1 else None
         return Metadata(key=self.key, version=self.version, title=self.title, authors=self.authors,
                         abstract=self.abstract, categories=self.categories,
-                        primary_category=self.categories[0] if self.categories else None, published=day,
+                        primary_category=self.categories[0] if self.categories else None, published=first,
                         updated=day, doi=None, journal_ref=None, comment=self.comment)
 
 
