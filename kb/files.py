@@ -31,9 +31,12 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()
 
 
+_TMP = ".tmp"           # write_atomic's temporary files: .<name>.<random>.tmp beside the file
+
+
 def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP)
     try:
         os.fchmod(fd, _FILE_MODE)      # mkstemp makes 0600; these files are shared and committed
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
@@ -67,6 +70,17 @@ class FileChanges:
             return None
         except (OSError, UnicodeDecodeError) as exc:
             raise KBError(f"cannot read {self.name(relative)}: {getattr(exc, 'strerror', None) or exc}") from None
+
+    def sweep(self, folder: Path | str) -> None:
+        """Remove what a killed write left in ``folder`` (and its ``notes/``): temporary files, and
+        the folder itself when nothing else is in it. Only under the write lock: every writer of
+        these folders holds it, so no temporary file found here belongs to a live write."""
+        for sub in (Path(folder) / "notes", Path(folder)):
+            path = inside(self.root, sub)
+            for leftover in path.glob(f".*{_TMP}"):
+                leftover.unlink(missing_ok=True)
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
 
     def write(self, relative: Path | str, text: str) -> Path:
         path = inside(self.root, Path(relative))

@@ -30,6 +30,7 @@ from kb.errors import BadInput
 from kb.ids import parse_id
 from kb.models import Paper
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)     # libyaml's: ~10x faster, for kb sync
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 DIRECTIONS = ("higher", "lower")
 _CLAIM_REQUIRED = {"metric": str, "dataset": str, "value": (int, float), "direction": str, "source": str}
@@ -143,7 +144,7 @@ class PaperFile:
 def parse_paper_yaml(text: str, *, where: str, folder_slug: str | None = None) -> PaperFile:
     """Validate one ``paper.yaml``; ``BadInput`` names the file and the problem."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""

@@ -1,5 +1,6 @@
 """``kb add``: arXiv metadata into ``papers/<slug>/paper.yaml`` and the catalog."""
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,14 +75,18 @@ ARXIV_FIELDS = ("title", "authors", "abstract", "categories", "primary_category"
                 "year", "doi", "journal_ref", "comment", "version")
 
 
+def _day(moment: dt.datetime | None) -> dt.datetime | None:
+    return dt.datetime(moment.year, moment.month, moment.day, tzinfo=dt.timezone.utc) if moment else None
+
+
 def apply_metadata(paper: Paper, meta: Metadata) -> None:
     paper.title = meta.title
     paper.authors = meta.authors
     paper.abstract = meta.abstract
     paper.categories = meta.categories
     paper.primary_category = meta.primary_category
-    paper.published = meta.published
-    paper.updated = meta.updated
+    # paper.yaml keeps the day: the catalog holds what a rebuild from the file gives back.
+    paper.published, paper.updated = _day(meta.published), _day(meta.updated)
     paper.year = paper.year or (meta.published.year if meta.published else None)   # a venue's year stays
     paper.doi = meta.doi or paper.doi
     paper.journal_ref = meta.journal_ref

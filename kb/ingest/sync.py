@@ -95,6 +95,9 @@ def _scan(files: FileChanges, existing: dict[str, Paper], report: SyncReport
     unreadable = set()
     for folder in sorted(p for p in files.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
         relative = f"{folder.name}/paper.yaml"
+        files.sweep(folder.name)
+        if not folder.exists():
+            continue
         if not (folder / "paper.yaml").exists():
             if {p.name for p in folder.iterdir()} != {"runs"}:   # only runs/: what kb remove kept
                 report.problems.append(f"{files.name(folder.name)}/: no paper.yaml")
