@@ -241,3 +241,14 @@ def test_the_feature_weights_equal_scikit_learns_tfidf():
     assert list(model.vocabulary) == list(reference.get_feature_names_out())
     np.testing.assert_allclose(tfidf(texts, model.vocabulary, model.idf).toarray(), reference.transform(texts).toarray(),
                                rtol=1e-12, atol=1e-12)
+
+
+def test_creators_keep_affiliations_for_triage_and_names_only_for_the_catalog():
+    from kb.feed.rss import Announcement, split_authors
+
+    creators = "Ada Lovelace (University of London, UK), Alan Turing and Grace Hopper (Yale and Harvard)"
+    authors = split_authors(creators)
+    assert authors == ["Ada Lovelace (University of London, UK)", "Alan Turing", "Grace Hopper (Yale and Harvard)"]
+    item = Announcement("2512.00001", 2, "T", authors, "", ["cs.CV"], "replace", "2025-12-01")
+    meta = item.to_metadata()
+    assert meta.authors == ["Ada Lovelace", "Alan Turing", "Grace Hopper"] and meta.published is None

@@ -51,7 +51,8 @@ class Announcement:
         day = datetime.fromisoformat(self.announced).replace(tzinfo=timezone.utc)
         # A first version is announced days after submission; a replacement says nothing of v1's date.
         first = day if (self.version or 1) == 1 else None
-        return Metadata(key=self.key, version=self.version, title=self.title, authors=self.authors,
+        names = [re.sub(r"\s*\([^)]*\)", "", a) for a in self.authors]      # the catalog keeps names only
+        return Metadata(key=self.key, version=self.version, title=self.title, authors=names,
                         abstract=self.abstract, categories=self.categories,
                         primary_category=self.categories[0] if self.categories else None, published=first,
                         updated=day, doi=None, journal_ref=None, comment=self.comment)
@@ -112,8 +113,17 @@ def parse_feed(content: bytes, *, fetched: date) -> list[Announcement]:
 
 def split_authors(creators: str) -> list[str]:
     """``dc:creator`` names: ``A, B and C`` (affiliations, when arXiv gives them, in parentheses)."""
-    names = re.split(r",\s*|\s+and\s+", " ".join(creators.split()))
-    return [n.strip() for n in names if n.strip()]
+    names, depth, current = [], 0, ""
+    for char in " ".join(creators.split()):
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            names.append(current)
+            current = ""
+        else:
+            current += char
+    names.append(current)
+    split = [part for name in names for part in re.split(r"\s+and\s+(?![^()]*\))", name)]
+    return [n.strip() for n in split if n.strip()]
 
 
 def _day(struct) -> str | None:
