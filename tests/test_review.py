@@ -119,13 +119,14 @@ def test_site_pages_review_per_year_reading_log_and_code_links(kb_env, kb):
     from kb.feed.decisions import decide, mark_seen
     from kb.site.feed_pages import add_feed_pages
 
-    pages = {"paper/yolo.md": "# YOLO\n", "paper/ssd.md": "# SSD\n"}
+    pages = {"index.md": "# kb\n", "paper/yolo.md": "# YOLO\n", "paper/ssd.md": "# SSD\n"}
     with session_scope(kb_env, write=True) as session:
         mark_seen(session, kb_env, ["2512.00001", "2512.00002", "2512.00003"])
         decide(session, kb_env, ["2512.00002"], "starred")
         add_feed_pages(pages, session, kb_env)
     assert "## Code\n\n- [https://github.com/pjreddie/darknet](https://github.com/pjreddie/darknet) · official · Darknet" in pages["paper/yolo.md"]
     assert pages["paper/ssd.md"] == "# SSD\n"
+    assert "[Year reviews](reviews/index.md) · [Reading log](reading-log.md)" in pages["index.md"]
     assert "[2019](../review/2019.md)" in pages["reviews/index.md"]
     assert "### ★ Deep Residual Learning for Image Recognition (2019/6)" in pages["review/2019.md"]
     day = re.search(r"^\| (\d{4}-\d\d-\d\d) \| 3 \| 1 \| 1 \|$", pages["reading-log.md"], re.M)

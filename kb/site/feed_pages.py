@@ -45,6 +45,8 @@ def add_feed_pages(pages: dict[str, str], session: Session, settings: Settings) 
     for year in years:
         post = write_review(session, settings, year)[0]
         pages[review_page(year)] = front(post.splitlines()[0].lstrip("# ")) + post
+    pages["index.md"] = pages.get("index.md", "").rstrip("\n") + (
+        f"\n\n{link('Year reviews', REVIEWS)} · {link('Reading log', READING_LOG)}\n")
     days = reading_log(session)
     pages[READING_LOG] = front("Reading log") + "# Reading log\n\nFeed items seen, added and starred per day (`kb feed`, `kb triage`).\n\n" + (
         table(["Day", "Seen", "Added", "Starred"], [[d.day, str(d.seen), str(d.added), str(d.starred)] for d in days])
