@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 
 import pytest
 import yaml
@@ -12,7 +13,7 @@ from kb.ingest.add import add_papers
 from kb.ingest.edits import retag
 from kb.ingest.sync import sync
 from kb.queries import list_papers
-from kb.db import session_scope
+from kb.db import _ready_engine, session_scope
 from kb.errors import BadInput, NetworkError
 from kb.models import Paper
 from kb.paperfile import slugify
@@ -253,3 +254,89 @@ def test_corrupt_or_foreign_database_gives_a_clear_message(kb_env, kb, tmp_path,
     _ready_engine.cache_clear()
     result = kb("list")
     assert result.code == 1 and "not a kb catalog" in result.err
+
+
+def test_two_folders_with_one_id_keep_the_catalogs_paper_and_name_both(kb_env, kb):
+    write_paper(kb_env.papers, "yolo", "1506.02640", "YOLO", notes={"ja": "## 概要\n検出"}, extra="tags: [detection]\n")
+    assert sync(kb_env).problems == []
+    # A copy whose folder sorts first, as after `cp -r papers/yolo papers/a-yolo-copy`.
+    write_paper(kb_env.papers, "a-yolo-copy", "arXiv:1506.02640v2", "YOLO (copy)", extra="tags: [copied]\n")
+    result = kb("sync")
+    assert result.code == 1 and "Traceback" not in result.err
+    problem = next(line for line in result.err.splitlines() if "1506.02640" in line)
+    assert "a-yolo-copy/paper.yaml" in problem and "yolo/paper.yaml" in problem
+    (paper,) = json.loads(kb("list", "--json").out)
+    assert (paper["slug"], paper["title"], paper["tags"], paper["notes"]) == ("yolo", "YOLO", ["detection"], ["ja"])
+    # A new catalog has no paper to keep: the first slug in order wins, and both are still named.
+    shutil.rmtree(kb_env.home)
+    _ready_engine.cache_clear()
+    report = sync(kb_env)
+    assert [p.slug for p in list_papers_of(kb_env)] == ["a-yolo-copy"]
+    assert len(report.problems) == 1 and "yolo/paper.yaml" in report.problems[0]
+
+
+def list_papers_of(settings):
+    with session_scope(settings) as session:
+        return list_papers(session)
+
+
+def test_a_broken_paper_yaml_keeps_its_paper_and_notes_in_the_catalog(kb_env, kb):
+    write_paper(kb_env.papers, "yolo", "1506.02640", "YOLO", notes={"en": "## Summary\ndetector"})
+    write_paper(kb_env.papers, "unet", "1505.04597", "U-Net")
+    sync(kb_env)
+    path = kb_env.papers / "yolo" / "paper.yaml"
+    path.write_text("<<<<<<< HEAD\n" + path.read_text(encoding="utf-8") + "=======\n>>>>>>> branch\n", encoding="utf-8")
+    write_paper(kb_env.papers, "unet", "1505.04597", "U-Net: Convolutional Networks")
+    result = kb("sync")
+    assert result.code == 1 and "papers/yolo/paper.yaml" in result.err and "Traceback" not in result.err
+    papers = {p["slug"]: p for p in json.loads(kb("list", "--json").out)}
+    assert papers["yolo"]["notes"] == ["en"] and papers["unet"]["title"] == "U-Net: Convolutional Networks"
+
+
+def test_a_broken_note_is_named_and_the_rest_loads(kb_env, kb):
+    write_paper(kb_env.papers, "yolo", "1506.02640", "YOLO", notes={"en": "## Summary\ndetector", "ja": "## 概要\n検出"})
+    write_paper(kb_env.papers, "unet", "1505.04597", "U-Net", notes={"ja": "## 概要\n分割"})
+    sync(kb_env)
+    (kb_env.papers / "yolo" / "notes.ja.md").write_text("---\npaper: [unclosed\n---\n本文\n", encoding="utf-8")
+    (kb_env.papers / "unet" / "notes.en.md").write_text('---\npaper: "1505.04597"\nlang: en\n---\nsegmentation\n')
+    result = kb("sync")
+    assert result.code == 1 and "papers/yolo/notes.ja.md: " in result.err and "Traceback" not in result.err
+    papers = {p["slug"]: p["notes"] for p in json.loads(kb("list", "--json").out)}
+    assert papers == {"yolo": ["en", "ja"], "unet": ["en", "ja"]}      # the broken one kept as it was
+    assert "検出" in kb("note", "yolo", "--lang", "ja").out
+
+
+def test_an_unquoted_id_read_as_a_number_is_named_with_its_fix(kb_env):
+    (kb_env.papers / "yolo").mkdir()
+    (kb_env.papers / "yolo" / "paper.yaml").write_text("id: 1506.02640\ntitle: YOLO\n", encoding="utf-8")
+    (kb_env.papers / "resnet").mkdir()
+    (kb_env.papers / "resnet" / "paper.yaml").write_text("id: 1512.03385  # ResNet\ntitle: ResNet\n", encoding="utf-8")
+    assert sync(kb_env).problems == [
+        'papers/resnet/paper.yaml: id 1512.03385 was read as a number; quote it: id: "1512.03385"',
+        'papers/yolo/paper.yaml: id 1506.0264 was read as a number; quote it: id: "1506.02640"',
+    ]
+
+
+def test_remove_keeps_committed_run_exports_unless_asked(kb_env, kb):
+    for slug, key in (("yolo", "1506.02640"), ("unet", "1505.04597")):
+        write_paper(kb_env.papers, slug, key, slug.upper(), notes={"en": "## Summary\nx"})
+    sync(kb_env)
+    for slug in ("yolo", "unet"):
+        (kb_env.papers / slug / "runs").mkdir()
+        (kb_env.papers / slug / "runs" / "run-1.json").write_text("{}", encoding="utf-8")
+    asked = kb("remove", "yolo", input="n\n")
+    assert asked.code == 1 and "except its 1 committed run export(s) (papers/yolo/runs/*.json" in asked.out
+    assert (kb_env.papers / "yolo" / "paper.yaml").exists()
+    kept = kb("remove", "yolo", "--yes")
+    assert kept.code == 0 and "kept its 1 run export(s) in papers/yolo/runs/" in kept.out
+    assert sorted(p.relative_to(kb_env.papers).as_posix() for p in (kb_env.papers / "yolo").rglob("*")) == [
+        "yolo/runs", "yolo/runs/run-1.json"]
+    gone = kb("remove", "unet", "--yes", "--with-runs")
+    assert gone.code == 0 and "and its 1 run export(s)" in gone.out and not (kb_env.papers / "unet").exists()
+    assert json.loads(kb("list", "--json").out) == []
+
+
+def test_a_sync_after_kb_add_changes_nothing(arxiv_server, kb_env):
+    add_papers(kb_env, ["1506.02640", "hep-th/9711200"])
+    report = sync(kb_env)
+    assert (report.added, report.updated, report.removed, report.problems) == (0, 0, 0, [])

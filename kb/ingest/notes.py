@@ -119,15 +119,17 @@ def load_folder_notes(session: Session, settings: Settings, paper: Paper, folder
     problems, changed, seen = [], 0, set()
     for path in note_files(folder):
         relative = path.relative_to(settings.papers).as_posix()
+        seen.add(relative)              # an unreadable note is skipped: its catalog row stays as it was
+        name = f"{settings.papers.name}/{relative}"
         try:
             notes, _skipped = parse_file(path)
         except KBError as exc:
-            problems.append(str(exc))
+            message = str(exc)
+            problems.append(name + message[len(path.name):] if message.startswith(f"{path.name}:") else f"{name}: {message}")
             continue
         if len(notes) != 1:
-            problems.append(f"{relative}: expected one note, found {len(notes)}")
+            problems.append(f"{name}: expected one note, found {len(notes)}")
             continue
-        seen.add(relative)
         changed += upsert_note(session, paper, notes[0], relative, notes[0].source) != "unchanged"
     for row in session.exec(select(Note).where(Note.paper_id == paper.id)):
         if row.path not in seen:
