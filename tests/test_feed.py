@@ -252,3 +252,25 @@ def test_creators_keep_affiliations_for_triage_and_names_only_for_the_catalog():
     item = Announcement("2512.00001", 2, "T", authors, "", ["cs.CV"], "replace", "2025-12-01")
     meta = item.to_metadata()
     assert meta.authors == ["Ada Lovelace", "Alan Turing", "Grace Hopper"] and meta.published is None
+
+
+def test_feed_categories_come_from_the_setting(rss_server, kb_env, kb, monkeypatch):
+    monkeypatch.setenv("KB_FEED_CATEGORIES", "cs.CV, eess.IV")
+    result = kb("feed", "--json")
+    data = json.loads(result.out)
+    assert data["categories"] == ["cs.CV", "eess.IV"] and sorted(rss_server.requests) == ["/rss/cs.CV", "/rss/eess.IV"]
+    assert len(data["items"]) == 59                        # the same papers in both feeds are listed once
+
+
+def test_a_decision_line_cut_short_by_a_crash_is_dropped_on_sync(rss_server, kb_env, kb):
+    feed_json(kb)
+    assert kb("feed", "skip", "1512.03385").code == 0
+    log = kb_env.home / "feed" / "decisions.jsonl"
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write('{"at": "2025-12-01T10:00:00+00:00", "action": "skipped", "key": "1409.15')   # torn append
+    assert kb("sync").code == 0
+    keys = {i["key"] for i in feed_json(kb)["items"]}
+    assert "1512.03385" not in keys and "1409.1556" in keys
+    log.write_text('not json\n' + log.read_text(encoding="utf-8"), encoding="utf-8")
+    result = kb("sync")
+    assert result.code == 2 and "decisions.jsonl: line 1 is not a decision record" in result.err
