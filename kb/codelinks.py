@@ -14,7 +14,7 @@ from kb.errors import BadInput
 
 KINDS = ("official", "third-party")
 FRAMEWORKS = ("PyTorch", "TensorFlow", "JAX", "Keras", "Chainer", "Caffe", "MXNet", "PaddlePaddle", "Darknet")
-_REPO = re.compile(r"https?://(?:www\.)?(?:github\.com|gitlab\.com)/[\w.\-]+/[\w.\-]+")
+_REPO = re.compile(r"(?<![\w.])(?:https?://)?(?:www\.)?(?P<repo>(?:github\.com|gitlab\.com)/[\w.\-]+/[\w.\-]+)")
 _OFFICIAL = re.compile(r"著者実装|公式実装|公式コード|著者のコード|official|author'?s? (?:code|implementation)", re.I)
 
 
@@ -26,7 +26,7 @@ def extract_code_links(body: str) -> list[dict]:
         if line.lstrip().startswith("#"):
             official_section = bool(_OFFICIAL.search(line))
         for match in _REPO.finditer(line):
-            url = match.group().rstrip(".,)")
+            url = "https://" + match["repo"].rstrip(".,)").removesuffix(".git")
             framework = next((f for f in FRAMEWORKS if f.lower() in line.lower()), None)
             entry = {"url": url, "kind": "official" if official_section or _OFFICIAL.search(line) else "third-party"}
             if framework:

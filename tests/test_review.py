@@ -105,11 +105,13 @@ def test_code_links_from_note_lines_and_sections():
     from kb.codelinks import extract_code_links
 
     body = ("## 実装\n\n- 著者実装 (TensorFlow): https://github.com/tensorflow/models.\n"
-            "- https://github.com/other/port\n## 公式実装\nhttps://gitlab.com/group/project\n")
+            "- https://github.com/other/port\n## 公式実装\nhttps://gitlab.com/group/project\n"
+            "PyTorchで実装してみた github.com/me/mine.git, not karpathy.github.io/post or github.com alone\n")
     assert extract_code_links(body) == [
         {"url": "https://github.com/tensorflow/models", "kind": "official", "framework": "TensorFlow"},
         {"url": "https://github.com/other/port", "kind": "third-party"},
         {"url": "https://gitlab.com/group/project", "kind": "official"},
+        {"url": "https://github.com/me/mine", "kind": "official", "framework": "PyTorch"},
     ]
 
 
