@@ -9,7 +9,7 @@ def catalog(kb_env, kb):
     """Four 2016 papers (arXiv v1 or venue), one from 2015; ★ from a note's front matter."""
     papers = kb_env.papers
     write_paper(papers, "yolo", "1506.02640", "You Only Look Once: Unified, Real-Time Object Detection",
-                extra="published: 2015-06-08\nvenue: CVPR 2016\ntags: [detection]\nadded: 2019-06-29\n"
+                extra="version: 5\npublished: 2015-06-08\nvenue: CVPR 2016\ntags: [detection]\nadded: 2019-06-29\n"
                       "code:\n  - {url: 'https://github.com/pjreddie/darknet', kind: official, framework: Darknet}\n",
                 notes={"ja": "## 概要\n\nバウンディングボックス予測とクラス認識を同時に行う。\n\n## 実装\n\n"
                              "- PyTorch 実装: https://github.com/someone/yolo-pytorch"})
@@ -119,14 +119,17 @@ def test_site_pages_review_per_year_reading_log_and_code_links(kb_env, kb):
     catalog(kb_env, kb)
     from kb.db import session_scope
     from kb.feed.decisions import decide, mark_seen
+    from kb.feed.versions import write_versions
     from kb.site.feed_pages import add_feed_pages
 
     pages = {"index.md": "# kb\n", "paper/yolo.md": "# YOLO\n", "paper/ssd.md": "# SSD\n"}
     with session_scope(kb_env, write=True) as session:
         mark_seen(session, kb_env, ["2512.00001", "2512.00002", "2512.00003"])
         decide(session, kb_env, ["2512.00002"], "starred")
+        write_versions(session, kb_env, {"1506.02640": 2})
         add_feed_pages(pages, session, kb_env)
     assert "## Code\n\n- [https://github.com/pjreddie/darknet](https://github.com/pjreddie/darknet) · official · Darknet" in pages["paper/yolo.md"]
+    assert '!!! warning "New arXiv version"\n    notes written for v2, arXiv has v5.' in pages["paper/yolo.md"]
     assert pages["paper/ssd.md"] == "# SSD\n"
     assert "[Year reviews](reviews/index.md) · [Reading log](reading-log.md)" in pages["index.md"]
     assert "[2019](../review/2019.md)" in pages["reviews/index.md"]
