@@ -326,7 +326,6 @@ def runs_import(items: Annotated[list[Path], typer.Argument(
 run_app = typer.Typer(rich_markup_mode=None, help="One run: kb run show RUN_ID.", no_args_is_help=True)
 
 
-@run_app.command("show")
 def _mark_dead_runs(settings) -> None:
     """Runs whose process died show as failed; on a catalog this user cannot write, listing still works."""
     from sqlalchemy.exc import OperationalError
@@ -343,6 +342,7 @@ def _mark_dead_runs(settings) -> None:
             raise
 
 
+@run_app.command("show")
 def run_show(run_id: str, as_json: JsonOpt = False) -> None:
     """Everything recorded about one run."""
     from kb.db import session_scope
