@@ -244,14 +244,16 @@ def test_the_feature_weights_equal_scikit_learns_tfidf():
 
 
 def test_creators_keep_affiliations_for_triage_and_names_only_for_the_catalog():
-    from kb.feed.rss import Announcement, split_authors
+    from kb.feed.rss import Announcement, parse_feed, split_authors
 
     creators = "Ada Lovelace (University of London, UK), Alan Turing and Grace Hopper (Yale and Harvard)"
     authors = split_authors(creators)
     assert authors == ["Ada Lovelace (University of London, UK)", "Alan Turing", "Grace Hopper (Yale and Harvard)"]
-    item = Announcement("2512.00001", 2, "T", authors, "", ["cs.CV"], "replace", "2025-12-01")
-    meta = item.to_metadata()
-    assert meta.authors == ["Ada Lovelace", "Alan Turing", "Grace Hopper"] and meta.published is None
+    item = Announcement("2512.00001", 2, "T", authors, "", ["cs.CV"], "cs.CV", None, None, None, None, None)
+    assert item.to_metadata().authors == ["Ada Lovelace", "Alan Turing", "Grace Hopper"]
+    replaced = {i.key: i for i in parse_feed(arxiv_rss.rss(), fetched=datetime.now().date())}
+    assert replaced["1506.02640"].published is None                  # v5: the announcement is not v1's date
+    assert replaced["1512.03385"].published == datetime(2025, 12, 1, tzinfo=timezone.utc)
 
 
 def test_feed_categories_come_from_the_setting(rss_server, kb_env, kb, monkeypatch):

@@ -1,6 +1,7 @@
 """``kb triage``'s full-screen loop (textual): one feed item at a time, single-key decisions."""
 
 import webbrowser
+from typing import ClassVar
 
 from rich.markup import escape
 from textual.app import App, ComposeResult
@@ -27,7 +28,7 @@ class TriageApp(App):
     #tags.asking { display: block; }
     #keys { height: 1; background: $boost; }
     """
-    BINDINGS = [
+    BINDINGS: ClassVar[list[Binding]] = [
         Binding("a", "decide('added')", "add"),
         Binding("asterisk", "decide('starred')", "star"),
         Binding("s", "decide('skipped')", "skip"),

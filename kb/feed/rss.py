@@ -10,7 +10,7 @@ kb/arxiv_api.py's machine-wide polite limiter.
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -33,29 +33,20 @@ _STAMP = "%Y%m%dT%H%M%SZ"
 
 
 @dataclass
-class Announcement:
-    """One item of an announcement feed (or of a ``--since`` query of the arXiv API)."""
+class Announcement(Metadata):
+    """One item of an announcement feed (or of a ``--since`` query of the arXiv API).
 
-    key: str
-    version: int | None
-    title: str
-    authors: list[str]
-    abstract: str
-    categories: list[str]
-    announce_type: str
-    announced: str                              # YYYY-MM-DD
-    comment: str | None = None
+    Its authors keep the affiliations the feed gives (``Ada Lovelace (Univ. of London)``), for triage.
+    """
+
+    announce_type: str = "new"                  # new | cross | replace | replace-cross
+    announced: str = ""                         # YYYY-MM-DD
 
     def to_metadata(self) -> Metadata:
         """What ``kb add`` stores, taken from the feed (``kb refresh`` later fills the rest)."""
-        day = datetime.fromisoformat(self.announced).replace(tzinfo=timezone.utc)
-        # A first version is announced days after submission; a replacement says nothing of v1's date.
-        first = day if (self.version or 1) == 1 else None
-        names = [re.sub(r"\s*\([^)]*\)", "", a) for a in self.authors]      # the catalog keeps names only
-        return Metadata(key=self.key, version=self.version, title=self.title, authors=names,
-                        abstract=self.abstract, categories=self.categories,
-                        primary_category=self.categories[0] if self.categories else None, published=first,
-                        updated=day, doi=None, journal_ref=None, comment=self.comment)
+        values = {f.name: getattr(self, f.name) for f in fields(Metadata)}
+        values["authors"] = [re.sub(r"\s*\([^)]*\)", "", a) for a in self.authors]   # the catalog keeps names only
+        return Metadata(**values)
 
 
 @dataclass
@@ -100,13 +91,18 @@ def parse_feed(content: bytes, *, fetched: date) -> list[Announcement]:
         except KBError:
             continue
         announce_type = entry.get("arxiv_announce_type") or (match["type"] if match else "new")
+        announced = _day(entry.get("published_parsed")) or channel_day
+        day = datetime.fromisoformat(announced).replace(tzinfo=timezone.utc)
+        categories = [t["term"] for t in entry.get("tags", []) if t.get("term")]
         found.append(Announcement(
             key=pid.key, version=pid.version, title=" ".join(entry.get("title", "").split()),
             authors=split_authors(entry.get("author", "")),
-            abstract=match["abstract"].strip() if match else "",
-            categories=[t["term"] for t in entry.get("tags", []) if t.get("term")],
-            announce_type=announce_type if announce_type in ANNOUNCE_TYPES else "new",
-            announced=_day(entry.get("published_parsed")) or channel_day,
+            abstract=match["abstract"].strip() if match else "", categories=categories,
+            primary_category=categories[0] if categories else None,
+            # A first version is announced days after submission; a replacement says nothing of v1's date.
+            published=day if (pid.version or 1) == 1 else None, updated=day, doi=None, journal_ref=None,
+            comment=None, announce_type=announce_type if announce_type in ANNOUNCE_TYPES else "new",
+            announced=announced,
         ))
     return found
 
@@ -194,7 +190,4 @@ def submitted_between(client, category: str, start: datetime, end: datetime, *, 
 
 def from_metadata(meta: Metadata) -> Announcement:
     day = (meta.published or datetime.now(timezone.utc)).date().isoformat()
-    return Announcement(key=meta.key, version=meta.version, title=meta.title, authors=meta.authors,
-                        abstract=meta.abstract, categories=meta.categories,
-                        announce_type="new" if (meta.version or 1) == 1 else "replace", announced=day,
-                        comment=meta.comment)
+    return Announcement(**vars(meta), announce_type="new" if (meta.version or 1) == 1 else "replace", announced=day)
