@@ -62,10 +62,10 @@ class FileChanges:
         return f"{self.root.name}/{Path(relative).as_posix()}"
 
     def read(self, relative: Path | str) -> str | None:
-        """The file's text, or None when there is none."""
+        """The file's text as it is (CRLF line ends kept), or None when there is none."""
         path = inside(self.root, Path(relative))
         try:
-            return path.read_text(encoding="utf-8")
+            return path.read_bytes().decode("utf-8")
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as exc:

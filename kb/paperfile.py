@@ -304,14 +304,14 @@ def _split_trailer(lines: list[str]) -> tuple[list[str], list[str]]:
     return lines[:cut], lines[cut:]
 
 
-def edit_paper_yaml(text: str, values: dict[str, Any], *, where: str) -> str:
+def edit_paper_yaml(text: str, values: dict[str, Any], *, where: str, folder_slug: str | None = None) -> str:
     """``text`` with ``values`` set, every line that does not hold them kept byte for byte.
 
     Only keys whose meaning changes are rewritten (round-trip YAML keeps their quotes and list
     style); comments, key order, the other keys' layout and absent keys survive. The text is
     returned unchanged when nothing changes. A key the file lacks goes where kb's order puts it.
     """
-    parse_paper_yaml(text, where=where)     # never rewrite a file kb cannot read
+    parse_paper_yaml(text, where=where, folder_slug=folder_slug)     # never rewrite a file kb cannot read
     rt = _round_trip(text)
     try:
         doc = rt.load(text)
@@ -320,17 +320,19 @@ def edit_paper_yaml(text: str, values: dict[str, Any], *, where: str) -> str:
     changed = [key for key, value in values.items() if _meaning(key, doc.get(key)) != _meaning(key, value)]
     if not changed:
         return text
+    newline = "\r\n" if "\r\n" in text else "\n"       # a file saved on Windows keeps its line ends
     if not text.endswith("\n"):
-        text += "\n"
+        text += newline
     old = _blocks(text, doc)
     flow = any(isinstance(v, CommentedSeq) and v.fa.flow_style() for v in doc.values())
     for key in changed:
         _set(doc, key, values[key], flow=flow)
     out = io.StringIO()
     rt.dump(doc, out)
-    new = _blocks(out.getvalue(), rt.load(out.getvalue()))
+    dumped = out.getvalue().replace("\n", newline)
+    new = _blocks(dumped, rt.load(dumped))
     if old is None or new is None:
-        return out.getvalue()
+        return dumped
     # ruamel re-emits the whole file in one indentation and line width; splicing its lines for the
     # changed keys into the original keeps the file's own layout everywhere else.
     (head, old_keys), (_, new_keys) = old, new

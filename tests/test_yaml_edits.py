@@ -190,3 +190,13 @@ def test_a_paper_yaml_without_added_keeps_the_catalogs_first_seen_day(kb_env):
     sync(kb_env)
     with session_scope(kb_env) as session:
         assert session.exec(select(Paper)).one().added.date().isoformat() == "2020-01-02"
+
+
+def test_tag_a_windows_file_without_a_slug_line(kb_env):
+    """The slug comes from the folder; CRLF line ends stay CRLF on the changed line too."""
+    (kb_env.papers / "yolo").mkdir()
+    path = kb_env.papers / "yolo" / "paper.yaml"
+    path.write_bytes(b'id: "1506.02640"\r\ntitle: YOLO\r\ntags: [detection]\r\nrunners: []\r\n')
+    sync(kb_env)
+    retag(kb_env, "yolo", ["+voc"])
+    assert path.read_bytes() == b'id: "1506.02640"\r\ntitle: YOLO\r\ntags: [detection, voc]\r\nrunners: []\r\n'

@@ -109,7 +109,8 @@ def save_paper(session: Session, files: FileChanges, paper: Paper, changed: tupl
         text = dump_paper_yaml(paper)
     else:
         values = paper_values(paper)
-        text = edit_paper_yaml(old, {key: values[key] for key in changed}, where=files.name(relative))
+        text = edit_paper_yaml(old, {key: values[key] for key in changed}, where=files.name(relative),
+                               folder_slug=paper.slug)
     files.write(relative, text)
     index_paper(session, paper)
 
