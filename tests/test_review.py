@@ -1,6 +1,7 @@
 """kb review: the year's post checked structurally (groups, ★ first, links, 前編/後編); code links from files."""
 
 import re
+from datetime import datetime, timezone
 
 from tests.conftest import write_paper
 
@@ -136,3 +137,26 @@ def test_site_pages_review_per_year_reading_log_and_code_links(kb_env, kb):
     assert "### ★ Deep Residual Learning for Image Recognition (2019/6)" in pages["review/2019.md"]
     day = re.search(r"^\| (\d{4}-\d\d-\d\d) \| 3 \| 1 \| 1 \|$", pages["reading-log.md"], re.M)
     assert day is not None
+
+
+def test_an_entry_with_a_runner_gives_the_newest_finished_runs_verdict(kb_env, kb):
+    catalog(kb_env, kb)
+    from kb.db import session_scope
+    from sqlmodel import select
+
+    from kb.models import Paper, RunRecord
+
+    with session_scope(kb_env, write=True) as session:
+        paper = session.exec(select(Paper).where(Paper.key == "1608.06993")).one()
+        paper.runners = ["densenet"]
+        judged = {"verdict": "reproduced", "metric": "test_error"}
+        failed = {"verdict": "not reproduced", "metric": "test_error"}
+        for number, (status, verdicts) in enumerate([("succeeded", [failed]), ("succeeded", [judged, failed]),
+                                                     ("failed", [])]):
+            session.add(RunRecord(id=f"run-{number}", runner="densenet", paper_key="1608.06993", preset="bc-100-12",
+                                  status=status, verdicts=verdicts, run_dir=f"/tmp/run-{number}",
+                                  created=datetime(2026, 1, 1 + number, tzinfo=timezone.utc)))
+    post = kb("review", "2019", "--lang", "en").out
+    densenet = post[post.index("### Densely"):]
+    assert "- Reproduction: partly reproduced (1 of 2) (kb reproduce densenet)" in densenet.split("###")[1]
+    assert "Reproduction" not in post[: post.index("### Densely")]
