@@ -39,6 +39,7 @@ from sqlmodel import Session, select, update
 from kb.db import engine_for, session_scope
 from kb.errors import BadInput, KBError, NotFound
 from kb.models import Job, RunRecord, utcnow
+from kb.runs.record_file import write_record
 from kb.runs.registry import Resources, RunnerSpec
 from kb.settings import Settings, read_environment
 
@@ -232,8 +233,11 @@ def _first_stop(reason: str):
     return func.coalesce(Job.stop, reason)
 
 
-def _latest_run(session: Session, job_id: int) -> RunRecord | None:
-    return session.exec(select(RunRecord).where(RunRecord.job_id == job_id).order_by(RunRecord.created.desc())).first()
+def _latest_run(job: Job, *, session: Session) -> RunRecord | None:
+    """The newest run of this job. Job ids start again at 1 in a rebuilt catalog while the runs
+    rebuilt from files keep theirs, so only runs created since the job count as its own."""
+    return session.exec(select(RunRecord).where(RunRecord.job_id == job.id, RunRecord.created >= job.created)
+                        .order_by(RunRecord.created.desc())).first()
 
 
 def _duration(seconds: float) -> str:
@@ -268,14 +272,19 @@ def _settle_lost(settings: Settings, job: Job, reason: str, timing: Timing, *con
     """Record a lost attempt: its run (if any) fails with the reason, the job is requeued or fails."""
     now = utcnow()
     with session_scope(settings) as session:
-        run = _latest_run(session, job.id)
+        run = _latest_run(job, session=session)
         values = _lost(job, reason, timing, now)
         if run is not None:
             values["run_id"] = run.id
         if not _change(session, job, values, *conditions):
             return None
-        session.exec(update(RunRecord).where(RunRecord.job_id == job.id, RunRecord.status == "running")
-                     .values(status="failed", ended=now, error=f"job {job.id} attempt {job.attempts} was lost: {reason}"))
+        # Each lost run fails in its record file too (the file is the truth; the row is its index).
+        for lost in session.exec(select(RunRecord).where(RunRecord.job_id == job.id, RunRecord.status == "running",
+                                                         RunRecord.created >= job.created)):
+            lost.status, lost.ended = "failed", now
+            lost.error = f"job {job.id} attempt {job.attempts} was lost: {reason}"
+            session.add(lost)
+            write_record(lost)
     if values["status"] == "failed":
         _check_regression(settings, job.id)
     return values["status"]
@@ -347,7 +356,7 @@ def request_for(session: Session, job: Job):
     from kb.runs.execute import Request
 
     resume = job.resume
-    last = _latest_run(session, job.id)
+    last = _latest_run(job, session=session)
     if last is not None and last.status in ("interrupted", "failed") and (Path(last.run_dir) / "checkpoints" / "last.pt").exists():
         resume = last.id
     return Request(runner=job.runner, preset=job.preset, overrides=tuple(job.overrides), device=job.device,

@@ -241,3 +241,36 @@ def test_sbatch_script_asks_for_the_runner_resources(lab, tmp_path, monkeypatch)
     assert "submitit" in script and "srun" in script
     recorded = job_row(lab, job.id)
     assert submitted.job_id == "4242" and (recorded.status, recorded.external_id) == ("submitted", "4242")
+
+
+def test_a_job_of_a_rebuilt_catalog_does_not_take_over_an_older_run_with_its_id(lab):
+    # A rebuilt catalog numbers jobs from 1 again, while runs rebuilt from their files keep the job
+    # id they had: job 1 of today must start its own run, not resume yesterday's job 1.
+    from kb.jobs import _settle_lost, request_for
+    from kb.models import RunRecord
+    from kb.runs.record_file import read_run, write_record
+
+    old_dir = lab.settings.runs_dir / "trivial-old"
+    (old_dir / "checkpoints").mkdir(parents=True)
+    (old_dir / "checkpoints" / "last.pt").write_bytes(b"checkpoint")
+    with session_scope(lab.settings) as session:
+        old = RunRecord(id="trivial-old", runner="trivial", paper_key="0000.00001", preset="smoke", status="running",
+                        run_dir=str(old_dir), job_id=1, created=utcnow() - timedelta(days=1))
+        session.add(old)
+        write_record(old)
+        job = Job(runner="trivial", preset="smoke", status="running", attempts=1, worker="w", claimed=utcnow(),
+                  heartbeat=utcnow(), time_limit_s=60)
+        session.add(job)
+        session.flush()
+        assert job.id == 1
+        assert request_for(session, job).resume is None
+        (lab.settings.runs_dir / "trivial-new").mkdir()
+        mine = RunRecord(id="trivial-new", runner="trivial", paper_key="0000.00001", preset="smoke", status="running",
+                         run_dir=str(lab.settings.runs_dir / "trivial-new"), job_id=1)
+        session.add(mine)
+        write_record(mine)
+    assert _settle_lost(lab.settings, job, "worker vanished", Timing()) == "queued"
+    # The job's own lost run fails in its file too; yesterday's run is not this job's and is left alone.
+    lost = read_run(lab.settings.runs_dir / "trivial-new").record
+    assert (lost.status, lost.error) == ("failed", "job 1 attempt 1 was lost: worker vanished")
+    assert read_run(old_dir).record.status == "running"
