@@ -200,3 +200,12 @@ def test_tag_a_windows_file_without_a_slug_line(kb_env):
     sync(kb_env)
     retag(kb_env, "yolo", ["+voc"])
     assert path.read_bytes() == b'id: "1506.02640"\r\ntitle: YOLO\r\ntags: [detection, voc]\r\nrunners: []\r\n'
+
+
+def test_tag_applies_to_the_tags_the_file_has_since_its_last_sync(kb_env):
+    write_paper(kb_env.papers, "yolo", "1506.02640", "YOLO", extra="tags: [detection]\n")
+    sync(kb_env)
+    path = kb_env.papers / "yolo" / "paper.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("[detection]", "[detection, hand-added]"), encoding="utf-8")
+    assert retag(kb_env, "yolo", ["+voc"]).tags == ["detection", "hand-added", "voc"]
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["tags"] == ["detection", "hand-added", "voc"]

@@ -9,16 +9,24 @@ from kb.errors import BadInput
 from kb.files import transaction
 from kb.ingest.add import save_paper
 from kb.models import Note, Paper
+from kb.paperfile import parse_paper_yaml
 from kb.queries import get_paper
 from kb.search import unindex_paper
 from kb.settings import Settings
 
 
 def retag(settings: Settings, ref: str, changes: list[str]) -> Paper:
-    """``+tag`` adds, ``-tag`` removes, a bare ``tag`` adds; ``paper.yaml`` changes on its tags line only."""
+    """``+tag`` adds, ``-tag`` removes, a bare ``tag`` adds; ``paper.yaml`` changes on its tags line only.
+
+    The changes apply to the tags ``paper.yaml`` has (the truth, even when edited since the last
+    ``kb sync``); the catalog's tags become the same.
+    """
     with transaction(settings) as (session, files):
         paper = get_paper(session, ref)
-        tags = set(paper.tags)
+        relative = f"{paper.slug}/paper.yaml"
+        text = files.read(relative)
+        tags = set(paper.tags if text is None else
+                   parse_paper_yaml(text, where=files.name(relative), folder_slug=paper.slug).fields["tags"])
         for change in changes:
             name = change.lstrip("+-").strip().lower()
             if not name or not re.fullmatch(r"[\w][\w\-.]*", name):
