@@ -1,7 +1,7 @@
 """The one module that talks to arXiv (design.md, arXiv access).
 
-The ``arxiv`` package builds queries and parses the Atom answers; kb gives it a session that adds
-what it lacks: a timeout, one polite limiter shared by every kb process on the machine (a lock
+kb queries arXiv's API and reads its Atom answers itself, through a session that adds what a bare
+client lacks: a timeout, one polite limiter shared by every kb process on the machine (a lock
 file holding the last request's time in the cache folder), capped backoff on 429/503, an on-disk cache of raw answers,
 and an offline mode that answers id lookups from that cache.
 """
@@ -14,12 +14,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from kb.errors import KBError, NetworkError, os_error
 from kb.ids import PaperId, parse_id
 
-BATCH = 100          # the arxiv package stops at page_size results; never ask for more ids at once
+BATCH = 100          # entries a request asks for (ids looked up at once, or a page of a query)
+SORTS = ("relevance", "lastUpdatedDate", "submittedDate")
+ATOM = "{http://www.w3.org/2005/Atom}"
+ARXIV = "{http://arxiv.org/schemas/atom}"
 _ATOM_HEAD = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom" '
     b'xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/" xmlns:arxiv="http://arxiv.org/schemas/atom">'
@@ -57,7 +60,7 @@ class Policy:
 
 
 class _Response:
-    """The slice of ``requests.Response`` the arxiv package reads."""
+    """What kb reads of an HTTP answer (from the network or the cache)."""
 
     def __init__(self, status_code: int, content: bytes) -> None:
         self.status_code = status_code
@@ -65,7 +68,7 @@ class _Response:
 
 
 class Session:
-    """A stand-in for ``requests.Session`` given to ``arxiv.Client``."""
+    """kb's HTTP access to arXiv: the polite limiter, backoff, the raw-answer cache and offline mode."""
 
     def __init__(self, cache_dir: Path, *, offline: bool, policy: Policy) -> None:
         self.cache_dir = cache_dir
@@ -84,17 +87,13 @@ class Session:
 
     def _store(self, url: str, content: bytes) -> None:
         """Cache an answer that parses; a garbled one (a proxy's error page, a cut-off feed) is an
-        error, not an empty result (the arxiv package would read it as "no such paper")."""
+        error, not an empty result (read as "no such paper" it would be wrong)."""
         from lxml import etree
 
-        try:
-            root = etree.fromstring(content)
-        except etree.XMLSyntaxError as exc:
-            raise NetworkError(f"arXiv returned a response that could not be read ({exc}); "
-                               "nothing was changed; try again later") from None
+        root = read_xml(content)
         _write_bytes(self._raw_path(url), content)
-        for entry in root.iterfind("{http://www.w3.org/2005/Atom}entry"):
-            entry_id = entry.findtext("{http://www.w3.org/2005/Atom}id") or ""
+        for entry in root.iterfind(f"{ATOM}entry"):
+            entry_id = entry.findtext(f"{ATOM}id") or ""
             try:
                 key = parse_id(entry_id).key
             except KBError:
@@ -190,24 +189,38 @@ class _polite:
 
 
 class Arxiv:
-    """Look papers up on arXiv by id or title."""
+    """Look papers up on arXiv's query API (by id, by title, or any ``search_query``).
+
+    kb builds the query URL from the API's documented parameters (``id_list``, ``search_query``,
+    ``start``, ``max_results``, ``sortBy``, ``sortOrder``) and reads the Atom answer itself: the
+    ``arxiv`` package offers no way to hand it kb's session (limiter, cache, backoff) short of
+    setting its private attributes, and the parsing it would add is a dozen fields.
+    """
 
     def __init__(self, api: str, cache_dir: Path, *, offline: bool = False, policy: Policy | None = None) -> None:
-        import arxiv
-
+        self.api = api.rstrip("?")
         self.session = Session(cache_dir, offline=offline, policy=policy or Policy())
-        self.client = arxiv.Client(page_size=BATCH, delay_seconds=0, num_retries=0)
-        self.client._session = self.session  # the package reads pages through this object only
-        self.client.query_url_format = api.rstrip("?") + "?{}"
-        self._arxiv = arxiv
 
-    def _results(self, search) -> list:
-        try:
-            return list(self.client.results(search))
-        except self._arxiv.HTTPError as exc:
-            raise NetworkError(f"arXiv answered HTTP {exc.status}; try again later") from None
-        except self._arxiv.UnexpectedEmptyPageError:
-            raise NetworkError("arXiv returned an empty page; try again later") from None
+    def query(self, *, search_query: str = "", id_list: Iterable[str] = (), max_results: int = BATCH,
+              sort_by: str = "relevance", descending: bool = True) -> list[Metadata]:
+        """Every entry of one query, page by page (``BATCH`` a page), up to ``max_results``."""
+        if sort_by not in SORTS:
+            raise ValueError(f"sort_by {sort_by!r}: one of {SORTS}")
+        ids = ",".join(id_list)
+        found: list[Metadata] = []
+        while len(found) < max_results:
+            page = min(BATCH, max_results - len(found))
+            params = {"search_query": search_query, "id_list": ids, "sortBy": sort_by,
+                      "sortOrder": "descending" if descending else "ascending",
+                      "start": len(found), "max_results": page}
+            response = self.session.get(f"{self.api}?{urlencode(params)}")
+            if response.status_code != 200:
+                raise NetworkError(f"arXiv answered HTTP {response.status_code}; try again later")
+            entries = parse_atom(response.content)
+            found += [m for m in entries if m is not None]
+            if len(entries) < page:
+                break
+        return found
 
     def by_ids(self, ids: Iterable[PaperId]) -> dict[str, Metadata]:
         """Metadata by key for every id arXiv knows; unknown ids are simply absent."""
@@ -215,10 +228,8 @@ class Arxiv:
         found: dict[str, Metadata] = {}
         for start in range(0, len(keys), BATCH):
             batch = keys[start : start + BATCH]
-            search = self._arxiv.Search(id_list=batch, max_results=len(batch))
-            for result in self._results(search):
-                meta = to_metadata(result)
-                if meta is not None and meta.key in batch:
+            for meta in self.query(id_list=batch, max_results=len(batch)):
+                if meta.key in batch:
                     found[meta.key] = meta
         return found
 
@@ -226,30 +237,64 @@ class Arxiv:
         words = [w for w in "".join(c if c.isalnum() else " " for c in title).split() if len(w) > 1]
         if not words:
             return []
-        query = " AND ".join(f"ti:{w}" for w in words[:12])
-        search = self._arxiv.Search(query=query, max_results=max_results)
-        return [m for m in (to_metadata(r) for r in self._results(search)) if m is not None]
+        return self.query(search_query=" AND ".join(f"ti:{w}" for w in words[:12]), max_results=max_results)
 
 
-def to_metadata(result) -> Metadata | None:
+def parse_atom(content: bytes) -> list[Metadata | None]:
+    """The entries of one Atom answer (None for arXiv's error entries, e.g. a malformed id).
+
+    Raises:
+        NetworkError: the answer is not XML (a proxy's error page, a feed cut off).
+    """
+    return [to_metadata(entry) for entry in read_xml(content).iterfind(f"{ATOM}entry")]
+
+
+def read_xml(content: bytes):
+    """The root element of an answer; an unreadable one is an error, never an empty answer."""
+    from lxml import etree
+
     try:
-        pid = parse_id(result.entry_id)
+        return etree.fromstring(content)
+    except etree.XMLSyntaxError as exc:
+        raise NetworkError(f"arXiv returned a response that could not be read ({exc}); "
+                           "nothing was changed; try again later") from None
+
+
+def _text(entry, tag: str) -> str | None:
+    value = entry.findtext(tag)
+    return " ".join(value.split()) if value and value.strip() else None
+
+
+def _when(entry, tag: str) -> datetime | None:
+    value = _text(entry, tag)
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
+def to_metadata(entry) -> Metadata | None:
+    """One Atom ``<entry>`` (an lxml element) as kb's metadata."""
+    try:
+        pid = parse_id(entry.findtext(f"{ATOM}id") or "")
     except KBError:
         return None  # arXiv's error entries (bad id) carry no paper id
-    if not result.title or result.title.strip().lower() == "error":
+    title = _text(entry, f"{ATOM}title")
+    if not title or title.lower() == "error":
         return None
+    primary = entry.find(f"{ARXIV}primary_category")
     return Metadata(
         key=pid.key,
         version=pid.version,
-        title=" ".join(result.title.split()),
-        authors=[a.name for a in result.authors],
-        abstract=" ".join(result.summary.split()),
-        categories=list(result.categories),
-        primary_category=result.primary_category or None,
-        published=result.published,
-        updated=result.updated,
-        doi=result.doi or None,
-        journal_ref=result.journal_ref or None,
-        comment=result.comment or None,
-        links=[link.href for link in result.links],
+        title=title,
+        authors=[" ".join(a.split()) for a in entry.xpath("a:author/a:name/text()", namespaces={"a": ATOM[1:-1]})],
+        abstract=_text(entry, f"{ATOM}summary") or "",
+        categories=[c.get("term") for c in entry.iterfind(f"{ATOM}category") if c.get("term")],
+        primary_category=primary.get("term") if primary is not None else None,
+        published=_when(entry, f"{ATOM}published"),
+        updated=_when(entry, f"{ATOM}updated"),
+        doi=_text(entry, f"{ARXIV}doi"),
+        journal_ref=_text(entry, f"{ARXIV}journal_ref"),
+        comment=_text(entry, f"{ARXIV}comment"),
+        links=[link.get("href") for link in entry.iterfind(f"{ATOM}link") if link.get("href")],
     )

@@ -180,12 +180,8 @@ def submitted_between(client, category: str, start: datetime, end: datetime, *, 
     An adapter over kb/arxiv_api.py's ``Arxiv`` (its client, limiter and cache): that module looks
     papers up by id and title only.
     """
-    from kb.arxiv_api import to_metadata
-
     query = f"submittedDate:[{start:%Y%m%d%H%M} TO {end:%Y%m%d%H%M}] AND cat:{category}"
-    search = client._arxiv.Search(query=query, max_results=limit,
-                                  sort_by=client._arxiv.SortCriterion.SubmittedDate)
-    return [m for m in (to_metadata(r) for r in client._results(search)) if m is not None]
+    return client.query(search_query=query, max_results=limit, sort_by="submittedDate")
 
 
 def from_metadata(meta: Metadata) -> Announcement:
