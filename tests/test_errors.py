@@ -186,10 +186,12 @@ def test_a_50_mb_note_is_refused_by_name_with_the_limit(kb_env, kb, tmp_path, mo
     monkeypatch.delenv("VISUAL", raising=False)
     monkeypatch.setenv("EDITOR", str(editor))
     assert kb("sync").code == 0
+    shown = f"{kb_env.papers.name}/yolo/notes.en.md"   # notes in papers/ are named as papers/<slug>/...
     line = one_line(kb("note", "yolo", "--edit"), 2)
-    assert line.startswith(f"kb: error: {grown}: 6.0 MB is over the 5 MB limit")
+    assert line.startswith(f"kb: error: {shown}: 6.0 MB is over the 5 MB limit")
     synced = kb("sync")
-    assert synced.code == 1 and f"problem: {grown}: 6.0 MB is over the 5 MB limit" in synced.err.replace("\n", "")
+    assert synced.code == 1 and f"problem: {shown}: 6.0 MB is over the 5 MB limit" in synced.err
+    assert grown.stat().st_size > 6 << 20  # refused, never cut
 
 
 def test_import_reads_shift_jis_and_utf16_and_fails_visibly_on_unreadable(kb_env, kb, tmp_path):

@@ -125,7 +125,11 @@ def load_folder_notes(session: Session, settings: Settings, paper: Paper, folder
             notes, _skipped = parse_file(path)
         except KBError as exc:
             message = str(exc)
-            problems.append(name + message[len(path.name):] if message.startswith(f"{path.name}:") else f"{name}: {message}")
+            for named in (f"{path}:", f"{path.name}:"):   # the reader names the file one way or the other
+                if message.startswith(named):
+                    message = message[len(named):].lstrip()
+                    break
+            problems.append(f"{name}: {message}")
             continue
         if len(notes) != 1:
             problems.append(f"{name}: expected one note, found {len(notes)}")
