@@ -52,8 +52,8 @@ def bibtex_entry(paper: Paper, key: str) -> str:
     return f"@{kind}{{{key},\n{body}\n}}\n"
 
 
-def export_bibtex(session: Session, refs: list[str]) -> str:
-    papers = [get_paper(session, r) for r in refs] if refs else list(session.exec(select(Paper).order_by(Paper.slug)))
+def export_bibtex(refs: list[str], *, session: Session) -> str:
+    papers = [get_paper(r, session=session) for r in refs] if refs else list(session.exec(select(Paper).order_by(Paper.slug)))
     entries, used = [], {}
     for paper in sorted(papers, key=lambda p: p.key):
         base = bibtex_key(paper)

@@ -221,7 +221,7 @@ def _backoff_left(settings: Settings) -> float | None:
     return None if due is None else max((due - utcnow()).total_seconds(), 0.0)
 
 
-def _change(session: Session, job: Job, values: dict[str, Any], *conditions) -> bool:
+def _change(job: Job, values: dict[str, Any], *conditions, session: Session) -> bool:
     """Compare-and-set on the job's current attempt; False when the attempt is no longer current."""
     changed = session.exec(update(Job).where(Job.id == job.id, Job.attempts == job.attempts, Job.status.in_(ACTIVE),
                                              *conditions).values(**values))
@@ -276,7 +276,7 @@ def _settle_lost(settings: Settings, job: Job, reason: str, timing: Timing, *con
         values = _lost(job, reason, timing, now)
         if run is not None:
             values["run_id"] = run.id
-        if not _change(session, job, values, *conditions):
+        if not _change(job, values, *conditions, session=session):
             return None
         # Each lost run fails in its record file too (the file is the truth; the row is its index).
         for lost in session.exec(select(RunRecord).where(RunRecord.job_id == job.id, RunRecord.status == "running",
@@ -335,7 +335,7 @@ class _Heartbeat(threading.Thread):
                     values: dict[str, Any] = {"heartbeat": utcnow()}
                     if time.monotonic() >= self.deadline:
                         values["stop"] = _first_stop("time limit")
-                    kept = _change(session, self.job, values, Job.status == "running")
+                    kept = _change(self.job, values, Job.status == "running", session=session)
                     stop = session.exec(select(Job.stop).where(Job.id == self.job.id)).first()
             except SQLAlchemyError:
                 continue  # the database is briefly unreachable; the next beat tries again
@@ -351,7 +351,7 @@ class _Heartbeat(threading.Thread):
         self.join()
 
 
-def request_for(session: Session, job: Job):
+def request_for(job: Job, *, session: Session):
     """The run a job asks for; a retry continues the job's last run when that left a checkpoint."""
     from kb.runs.execute import Request
 
@@ -374,7 +374,7 @@ def run_attempt(settings: Settings, job_id: int, attempt: int, *, heartbeat_s: f
         job = session.get(Job, job_id)
         if job is None or job.attempts != attempt or job.status != "running":
             return None
-        request = request_for(session, job)
+        request = request_for(job, session=session)
     beat = _Heartbeat(settings, job, heartbeat_s)
     beat.start()
     run, error = None, None
@@ -393,7 +393,7 @@ def run_attempt(settings: Settings, job_id: int, attempt: int, *, heartbeat_s: f
             values = {"status": run.status, "ended": now, "error": run.error, "run_id": run.id}
         else:
             values = {**_stopped(current, f"run {run.id} was interrupted with a checkpoint", now), "run_id": run.id}
-        if not _change(session, job, values):
+        if not _change(job, values, session=session):
             return None
     if values["status"] in ("succeeded", "failed"):
         _check_regression(settings, job_id)
@@ -463,16 +463,16 @@ def submit(settings: Settings, job: Job, *, slurm: SlurmOptions, heartbeat_s: fl
     executor = submitit.AutoExecutor(folder=settings.home / "slurm" / "%j", cluster=slurm.cluster)
     executor.update_parameters(**slurm_parameters(spec.resources, job, slurm))
     with session_scope(settings) as session:
-        if not _change(session, job, {"status": "submitted", "heartbeat": utcnow()}):
+        if not _change(job, {"status": "submitted", "heartbeat": utcnow()}, session=session):
             return None
     try:
         submitted = executor.submit(run_submitted, settings, job.id, job.attempts, heartbeat_s)
     except Exception as exc:  # noqa: BLE001 - sbatch fails in many ways; the job records why
         with session_scope(settings) as session:
-            _change(session, job, {"status": "failed", "ended": utcnow(), "error": f"could not submit to SLURM: {exc}"})
+            _change(job, {"status": "failed", "ended": utcnow(), "error": f"could not submit to SLURM: {exc}"}, session=session)
         return None
     with session_scope(settings) as session:
-        _change(session, job, {"external_id": str(submitted.job_id), "info": {**job.info, "slurm_state": "SUBMITTED"}})
+        _change(job, {"external_id": str(submitted.job_id), "info": {**job.info, "slurm_state": "SUBMITTED"}}, session=session)
     return submitted
 
 
@@ -607,7 +607,7 @@ class Worker:
 
     def _ask_stop(self, job: Job, reason: str) -> None:
         with session_scope(self.settings) as session:
-            _change(session, job, {"stop": _first_stop(reason)})
+            _change(job, {"stop": _first_stop(reason)}, session=session)
 
     def _ended(self, job: Job, reason: str) -> str | None:
         """The job's status once the process running ``job``'s attempt is gone: what that process

@@ -52,7 +52,7 @@ def _run_source(run: RunRecord, verdict: dict[str, Any], slug: str) -> dict[str,
             "url": f"papers/{slug}/runs/{run.id}.json"}
 
 
-def paper_entries(session: Session, paper: Paper) -> list[dict[str, Any]]:
+def paper_entries(paper: Paper, *, session: Session) -> list[dict[str, Any]]:
     """The model-index entries of one paper: its claims by model, then its best comparable runs."""
     runs = list(session.exec(select(RunRecord).where(RunRecord.paper_key == paper.key, RunRecord.status == "succeeded")
                              .order_by(RunRecord.created.desc(), RunRecord.id)))
@@ -74,8 +74,8 @@ def paper_entries(session: Session, paper: Paper) -> list[dict[str, Any]]:
     return entries
 
 
-def model_index(session: Session, refs: list[str]) -> str:
+def model_index(refs: list[str], *, session: Session) -> str:
     """The ``model-index:`` YAML of the named papers (every paper with claims when none is named)."""
-    papers = [get_paper(session, r) for r in refs] if refs else list(session.exec(select(Paper).order_by(Paper.slug)))
-    entries = [entry for paper in papers for entry in paper_entries(session, paper)]
+    papers = [get_paper(r, session=session) for r in refs] if refs else list(session.exec(select(Paper).order_by(Paper.slug)))
+    entries = [entry for paper in papers for entry in paper_entries(paper, session=session)]
     return yaml.safe_dump({"model-index": entries}, sort_keys=False, allow_unicode=True, width=100)

@@ -13,7 +13,7 @@ from kb.ids import parse_id
 from kb.models import Note, Paper
 
 
-def find_paper(session: Session, ref: str) -> Paper | None:
+def find_paper(ref: str, *, session: Session) -> Paper | None:
     """A paper by slug or by any id form."""
     ref = ref.strip()
     paper = session.exec(select(Paper).where(Paper.slug == ref.lower())).first()
@@ -26,21 +26,21 @@ def find_paper(session: Session, ref: str) -> Paper | None:
     return session.exec(select(Paper).where(Paper.key == key)).first()
 
 
-def get_paper(session: Session, ref: str) -> Paper:
-    paper = find_paper(session, ref)
+def get_paper(ref: str, *, session: Session) -> Paper:
+    paper = find_paper(ref, session=session)
     if paper is None:
         raise NotFound(f"no paper {ref!r} in the catalog; see `kb list`, or add it with `kb add {ref}`")
     return paper
 
 
-def notes_of(session: Session, paper: Paper) -> list[Note]:
+def notes_of(paper: Paper, *, session: Session) -> list[Note]:
     return list(session.exec(select(Note).where(Note.paper_id == paper.id).order_by(Note.lang, Note.path)))
 
 
 SORTS = {"added": Paper.added, "year": Paper.year, "title": Paper.title, "slug": Paper.slug}
 
 
-def list_papers(session: Session, *, tag: str | None = None, year: int | None = None, author: str | None = None,
+def list_papers(*, session: Session, tag: str | None = None, year: int | None = None, author: str | None = None,
                 lang: str | None = None, runner: bool | None = None, sort: str = "added", reverse: bool = False,
                 limit: int | None = None) -> list[Paper]:
     if sort not in SORTS:
@@ -63,7 +63,7 @@ def list_papers(session: Session, *, tag: str | None = None, year: int | None = 
     return papers[:limit] if limit else papers
 
 
-def note_languages(session: Session) -> dict[int, list[str]]:
+def note_languages(*, session: Session) -> dict[int, list[str]]:
     langs: dict[int, set[str]] = {}
     for paper_id, lang in session.exec(select(Note.paper_id, Note.lang)):
         langs.setdefault(paper_id, set()).add(lang)
@@ -79,7 +79,7 @@ def paper_links(paper: Paper) -> dict[str, str]:
     return links
 
 
-def claims_of(session: Session, paper_key: str) -> list[dict[str, Any]]:
+def claims_of(paper_key: str, *, session: Session) -> list[dict[str, Any]]:
     """The claimed numbers of one paper, as ``kb sync`` last read them from its ``paper.yaml``."""
     claims = session.exec(select(Paper.claims).where(Paper.key == paper_key)).first()
     return list(claims or [])

@@ -57,7 +57,7 @@ def _published_in(paper: Paper, year: int) -> bool:
         paper.published is None and paper.year == year)
 
 
-def _verdict(session: Session, paper: Paper) -> str | None:
+def _verdict(paper: Paper, *, session: Session) -> str | None:
     if not paper.runners:
         return None
     run = session.exec(select(RunRecord).where(RunRecord.paper_key == paper.key, RunRecord.status == "succeeded")
@@ -65,9 +65,9 @@ def _verdict(session: Session, paper: Paper) -> str | None:
     return verdict_summary(run.verdicts) if run else None
 
 
-def entries_of(session: Session, settings: Settings, year: int, *, published: bool = False,
+def entries_of(settings: Settings, year: int, *, session: Session, published: bool = False,
                starred_only: bool = False) -> list[Entry]:
-    stars = starred_keys(session, settings)
+    stars = starred_keys(settings, session=session)
     chosen = []
     for paper in session.exec(select(Paper).order_by(Paper.added)):
         notes = paper_notes(settings, paper.slug)
@@ -76,11 +76,11 @@ def entries_of(session: Session, settings: Settings, year: int, *, published: bo
             if starred_only and paper.key not in stars:
                 continue
             chosen.append(Entry(paper, read, paper.key in stars, notes, read_code_links(settings.papers, paper.slug, [n.body for n in notes]),
-                                _verdict(session, paper)))
+                                _verdict(paper, session=session)))
     return chosen
 
 
-def years_read(session: Session, settings: Settings) -> list[int]:
+def years_read(settings: Settings, *, session: Session) -> list[int]:
     """The years in which the catalog's papers were read (added, or first noted), newest first."""
     years = {int(_read_month(p, paper_notes(settings, p.slug))[:4]) for p in session.exec(select(Paper))}
     return sorted(years, reverse=True)
@@ -149,7 +149,7 @@ def _entry_markdown(entry: Entry, lang: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_review(session: Session, settings: Settings, year: int, *, by: str = "month", published: bool = False,
+def write_review(settings: Settings, year: int, *, session: Session, by: str = "month", published: bool = False,
                  lang: str = "ja", starred_only: bool = False, parts: int = 1,
                  part_files: tuple[str, str] | None = None) -> list[str]:
     """The post's Markdown, one string per part (``parts`` 1 or 2; ``part_files`` are what they link to)."""
@@ -162,7 +162,7 @@ def write_review(session: Session, settings: Settings, year: int, *, by: str = "
     if not 1900 <= year <= datetime.now().year + 1:
         raise BadInput(f"{year} is not a year to review")
     words = WORDS[lang]
-    groups = _groups(entries_of(session, settings, year, published=published, starred_only=starred_only), by, lang,
+    groups = _groups(entries_of(settings, year, published=published, starred_only=starred_only, session=session), by, lang,
                      published)
     title = words["published" if published else "title"].format(year=year)
     split = _split(groups, parts)

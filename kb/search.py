@@ -98,12 +98,12 @@ def _fts_expression(terms: list[QueryTerm]) -> str:
 # -- indexing -------------------------------------------------------------------------------
 
 
-def is_sqlite(session: Session) -> bool:
+def is_sqlite(*, session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
-def ensure_fts(session: Session) -> None:
-    if is_sqlite(session) and not session.info.get("search_fts"):
+def ensure_fts(*, session: Session) -> None:
+    if is_sqlite(session=session) and not session.info.get("search_fts"):
         session.exec(text(
             "CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5("
             "title, authors, abstract, notes, content='search_doc', content_rowid='paper_id', "
@@ -126,13 +126,13 @@ def document(paper: Paper, notes: list[Note]) -> dict[str, str]:
     }
 
 
-def _fts_write(session: Session, paper_id: int, doc: dict[str, str], *, delete: bool = False) -> None:
+def _fts_write(paper_id: int, doc: dict[str, str], *, session: Session, delete: bool = False) -> None:
     verb = "INSERT INTO search_fts(search_fts, rowid, title, authors, abstract, notes) VALUES('delete', " if delete \
         else "INSERT INTO search_fts(rowid, title, authors, abstract, notes) VALUES("
     session.exec(text(verb + ":id, :title, :authors, :abstract, :notes)"), params={"id": paper_id, **doc})
 
 
-def index_paper(session: Session, paper: Paper) -> None:
+def index_paper(paper: Paper, *, session: Session) -> None:
     """(Re)index one paper with its notes; call after its notes changed.
 
     Plain SQL rather than ORM objects: indexing runs once per paper on every sync and import.
@@ -140,28 +140,28 @@ def index_paper(session: Session, paper: Paper) -> None:
     notes = list(session.exec(select(Note).where(Note.paper_id == paper.id)))
     doc = document(paper, notes)
     table = SearchDoc.__table__
-    sqlite = is_sqlite(session)
+    sqlite = is_sqlite(session=session)
     if sqlite:
-        ensure_fts(session)
+        ensure_fts(session=session)
     old = session.exec(select(*(table.c[k] for k in _COLUMNS)).where(table.c.paper_id == paper.id)).first()
     if old is not None:
         if sqlite:
-            _fts_write(session, paper.id, dict(zip(_COLUMNS, old)), delete=True)
+            _fts_write(paper.id, dict(zip(_COLUMNS, old)), delete=True, session=session)
         session.exec(table.update().where(table.c.paper_id == paper.id).values(**doc))
     else:
         session.exec(table.insert().values(paper_id=paper.id, **doc))
     if sqlite:
-        _fts_write(session, paper.id, doc)
+        _fts_write(paper.id, doc, session=session)
 
 
-def unindex_paper(session: Session, paper_id: int) -> None:
+def unindex_paper(paper_id: int, *, session: Session) -> None:
     table = SearchDoc.__table__
     old = session.exec(select(*(table.c[k] for k in _COLUMNS)).where(table.c.paper_id == paper_id)).first()
     if old is None:
         return
-    if is_sqlite(session):
-        ensure_fts(session)
-        _fts_write(session, paper_id, dict(zip(_COLUMNS, old)), delete=True)
+    if is_sqlite(session=session):
+        ensure_fts(session=session)
+        _fts_write(paper_id, dict(zip(_COLUMNS, old)), delete=True, session=session)
     session.exec(table.delete().where(table.c.paper_id == paper_id))
 
 
@@ -176,8 +176,8 @@ class Hit:
     where: str = ""
 
 
-def _ranked_ids_fts(session: Session, terms: list[QueryTerm], limit: int | None) -> list[tuple[int, float]]:
-    ensure_fts(session)
+def _ranked_ids_fts(terms: list[QueryTerm], limit: int | None, *, session: Session) -> list[tuple[int, float]]:
+    ensure_fts(session=session)
     weights = ", ".join(str(w) for w in _WEIGHTS.values())
     sql = f"SELECT rowid, bm25(search_fts, {weights}) AS rank FROM search_fts WHERE search_fts MATCH :q ORDER BY rank"
     if limit:
@@ -186,7 +186,7 @@ def _ranked_ids_fts(session: Session, terms: list[QueryTerm], limit: int | None)
     return [(row[0], -row[1]) for row in rows]
 
 
-def _ranked_ids_portable(session: Session, terms: list[QueryTerm], limit: int | None) -> list[tuple[int, float]]:
+def _ranked_ids_portable(terms: list[QueryTerm], limit: int | None, *, session: Session) -> list[tuple[int, float]]:
     """Any database: every term must appear (as a token sequence); score by weighted counts."""
     query = select(SearchDoc)
     for term in terms:
@@ -239,10 +239,9 @@ def snippet(value: str, terms: list[QueryTerm], width: int = 70) -> list[tuple[s
 
 
 def search(
-    session: Session,
     query: str,
     *,
-    limit: int = 20,
+    session: Session, limit: int = 20,
     tag: str | None = None,
     lang: str | None = None,
     year: int | None = None,
@@ -253,8 +252,8 @@ def search(
     if not terms:
         return []
     filtered = any(v is not None for v in (tag, lang, year, author))
-    rank = _ranked_ids_fts if is_sqlite(session) else _ranked_ids_portable
-    ranked = rank(session, terms, None if filtered else limit)
+    rank = _ranked_ids_fts if is_sqlite(session=session) else _ranked_ids_portable
+    ranked = rank(terms, None if filtered else limit, session=session)
     hits: list[Hit] = []
     for start in range(0, len(ranked), 200):
         chunk = ranked[start : start + 200]

@@ -29,7 +29,7 @@ def test_sync_loads_papers_and_notes_and_is_idempotent(kb_env):
     again = sync(kb_env)
     assert (again.papers, again.notes, again.added, again.updated, again.removed) == (2, 2, 0, 0, 0)
     with session_scope(kb_env) as session:
-        assert find_paper(session, "arXiv:1506.02640v3").slug == "yolo"
+        assert find_paper("arXiv:1506.02640v3", session=session).slug == "yolo"
 
 
 def test_sync_names_a_broken_paper_yaml_and_loads_the_rest(kb_env, kb):
@@ -73,7 +73,7 @@ def test_add_fetches_writes_paper_yaml_and_dedupes_every_id_form(arxiv_server, k
     again = kb("add", "1506.02640", "--tag", "real-time")
     assert again.code == 0 and "updated" in again.out
     with session_scope(kb_env) as session:
-        papers = list_papers(session)
+        papers = list_papers(session=session)
     assert len(papers) == 1
     paper = papers[0]
     assert (paper.key, paper.version, paper.slug) == ("1506.02640", 5, "you-only-look-once")
@@ -214,7 +214,7 @@ def test_bibtex_is_valid_with_arxiv_fields_and_stable_keys(arxiv_server, kb_env,
     write_paper(kb_env.papers, "alphago", "doi:10.1038/nature16961", "Mastering the game of Go & more_{x}", extra="venue: Nature\n")
     sync(kb_env)
     with session_scope(kb_env) as session:
-        text = export_bibtex(session, [])
+        text = export_bibtex([], session=session)
     assert "@misc{redmon2015you," in text and "eprint = {1506.02640}" in text
     assert "archivePrefix = {arXiv}" in text and "primaryClass = {cs.CV}" in text
     assert "@misc{maldacena1997large," in text and "eprint = {hep-th/9711200}" in text
@@ -226,7 +226,7 @@ def test_bibtex_is_valid_with_arxiv_fields_and_stable_keys(arxiv_server, kb_env,
 
 def export_bibtex_one(settings, slug):
     with session_scope(settings) as session:
-        return export_bibtex(session, [slug])
+        return export_bibtex([slug], session=session)
 
 
 def test_slugify():
@@ -277,7 +277,7 @@ def test_two_folders_with_one_id_keep_the_catalogs_paper_and_name_both(kb_env, k
 
 def list_papers_of(settings):
     with session_scope(settings) as session:
-        return list_papers(session)
+        return list_papers(session=session)
 
 
 def test_a_broken_paper_yaml_keeps_its_paper_and_notes_in_the_catalog(kb_env, kb):

@@ -30,3 +30,20 @@ def test_a_time_given_in_tokyo_reads_back_as_the_same_instant_in_utc(kb_env):
     for value in (paper.added, run.started):
         assert value.tzinfo is not None and value.utcoffset() == timedelta(0)
         assert (value.hour, value.minute) == (0, 30) and value == started
+
+
+def test_data_functions_take_a_keyword_only_session():
+    # Read off the source (design.md, style.md): ``def f(..., *, session)`` in every module function.
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "kb"
+    positional = []
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        methods = {id(f) for c in ast.walk(tree) if isinstance(c, ast.ClassDef) for f in c.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and id(node) not in methods:
+                if "session" in [a.arg for a in node.args.posonlyargs + node.args.args]:
+                    positional.append(f"{path.relative_to(root.parent)}:{node.lineno} {node.name}")
+    assert positional == []

@@ -132,7 +132,7 @@ def test_kb_add_of_a_feed_item_records_an_added_decision(rss_server, kb_env, kb)
     from kb.feed.decisions import decisions_by_key
 
     with session_scope(kb_env) as session:
-        assert {k: d.action for k, d in decisions_by_key(session).items()} == {"1506.02640": "added"}
+        assert {k: d.action for k, d in decisions_by_key(session=session).items()} == {"1506.02640": "added"}
     assert "1506.02640" not in {i["key"] for i in feed_json(kb)["items"]}
 
 
@@ -198,10 +198,10 @@ def test_daily_counts_of_seen_added_and_starred(rss_server, kb_env, kb):
     from kb.feed.decisions import decide, reading_log
 
     with session_scope(kb_env, write=True) as session:
-        decide(session, kb_env, ["1512.03385", "1409.1556"], "added")
-        decide(session, kb_env, ["1409.1556"], "starred")       # already added: counts as a star only
-        decide(session, kb_env, ["1703.06870"], "skipped")
-        [today] = reading_log(session)
+        decide(kb_env, ["1512.03385", "1409.1556"], "added", session=session)
+        decide(kb_env, ["1409.1556"], "starred", session=session)       # already added: counts as a star only
+        decide(kb_env, ["1703.06870"], "skipped", session=session)
+        [today] = reading_log(session=session)
         assert (today.seen, today.added, today.starred) == (59, 2, 1)
 
 

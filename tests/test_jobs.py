@@ -263,7 +263,7 @@ def test_a_job_of_a_rebuilt_catalog_does_not_take_over_an_older_run_with_its_id(
         session.add(job)
         session.flush()
         assert job.id == 1
-        assert request_for(session, job).resume is None
+        assert request_for(job, session=session).resume is None
         (lab.settings.runs_dir / "trivial-new").mkdir()
         mine = RunRecord(id="trivial-new", runner="trivial", paper_key="0000.00001", preset="smoke", status="running",
                          run_dir=str(lab.settings.runs_dir / "trivial-new"), job_id=1)

@@ -178,7 +178,7 @@ def test_runs_import_takes_a_run_folder(lab, kb):
     # The trivial runner logs loss = 1/step for steps 1..3, and reports accuracy 0.9.
     assert shown["final"]["accuracy"] == 0.9 and shown["status"] == "succeeded"
     with session_scope(settings) as session:
-        losses = [(m.step, m.value) for m in metrics_of(session, run.id, "step") if m.name == "loss"]
+        losses = [(m.step, m.value) for m in metrics_of(run.id, "step", session=session) if m.name == "loss"]
     assert losses == [(1, 1.0), (2, 0.5), (3, 1 / 3)]
 
 

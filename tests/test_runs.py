@@ -185,7 +185,7 @@ def test_a_killed_process_does_not_leave_a_run_running_forever(settings):
         row.status, row.info = "running", {**row.info, "pid": 2**22 + 12345}
         session.add(row)
     with session_scope(settings) as session:
-        assert mark_dead_runs(session) == 1
+        assert mark_dead_runs(session=session) == 1
         assert session.get(RunRecord, record.id).status == "failed"
 
 

@@ -24,7 +24,7 @@ def _catalog(settings):
 
 def _slugs(settings, query, **filters):
     with session_scope(settings) as session:
-        return [h.paper.slug for h in search(session, query, **filters)]
+        return [h.paper.slug for h in search(query, **filters, session=session)]
 
 
 def test_tokenizer_bigrams_japanese_and_stems_english():

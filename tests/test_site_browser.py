@@ -29,7 +29,7 @@ def served(tmp_path_factory):
     with catalog_settings(root / "catalog") as settings:
         report = build_site(settings, root / "site")
         with session_scope(settings) as session:
-            expected = {q: {hit.paper.slug for hit in kb_search(session, q)} for q in QUERIES}
+            expected = {q: {hit.paper.slug for hit in kb_search(q, session=session)} for q in QUERIES}
         server = site_server(report.out, 0)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

@@ -14,7 +14,7 @@ def decided(kb_env) -> dict[str, str]:
     from kb.feed.decisions import decisions_by_key
 
     with session_scope(kb_env) as session:
-        return {k: d.action for k, d in decisions_by_key(session).items()}
+        return {k: d.action for k, d in decisions_by_key(session=session).items()}
 
 
 def test_add_star_skip_undo_and_quit_with_single_keys(rss_server, kb_env, kb):  # noqa: F811

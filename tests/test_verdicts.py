@@ -137,7 +137,7 @@ def test_a_field_added_to_the_runner_later_does_not_split_an_experiment(settings
         session.add_all([run(0, 0.3, {"lr": 0.2}), run(1, -0.1, {"lr": 0.2, "noise": 0.1}),
                          run(2, 0.1, {"lr": 0.2, "noise": 0.1}), run(3, 9.0, {"lr": 0.5, "noise": 0.1})])
         session.flush()
-        rejudged(session)
+        rejudged(session=session)
         verdicts = {r.id: r.verdicts[0] for r in session.exec(select(RunRecord))}
     # Seeds 0-2 are one experiment (seed 0 predates "noise"; the others agree on it): mean (0.3 - 0.1 + 0.1) / 3.
     assert [verdicts[f"counter-{s}"]["seeds"] for s in range(3)] == [3, 3, 3]

@@ -55,7 +55,7 @@ def metadata_of(text: str) -> Metadata:
 
 def refresh(settings, meta: Metadata) -> None:
     with transaction(settings) as (session, files):
-        upsert_from_metadata(session, files, settings, meta)
+        upsert_from_metadata(files, settings, meta, session=session)
 
 
 def test_tag_add_and_remove_change_one_line_of_every_shipped_paper(shipped):

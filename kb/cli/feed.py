@@ -109,8 +109,8 @@ def review(
     if out is not None and parts == 2:
         files = (f"{out.stem}-1{out.suffix or '.md'}", f"{out.stem}-2{out.suffix or '.md'}")
     with session_scope(settings) as session:
-        posts = write_review(session, settings, year, by=by, published=published, lang=lang, starred_only=starred,
-                             parts=parts, part_files=files)
+        posts = write_review(settings, year, by=by, published=published, lang=lang, starred_only=starred,
+                             parts=parts, part_files=files, session=session)
     if parts == 1 and out is None:
         typer.echo(posts[0], nl=False)
         return
@@ -139,7 +139,7 @@ def refresh(
         if not papers:
             raise BadInput("--ack needs the papers whose notes you checked: kb refresh --ack yolo")
         with session_scope(settings, write=True) as session:
-            cleared = acknowledge(session, settings, [get_paper(session, ref).key for ref in papers])
+            cleared = acknowledge(settings, [get_paper(ref, session=session).key for ref in papers], session=session)
         if as_json:
             print_json({"acknowledged": cleared})
         else:

@@ -137,9 +137,9 @@ def list_(
     from kb.settings import load_settings
 
     with session_scope(load_settings()) as session:
-        papers = list_papers(session, tag=tag, year=year, author=author, lang=lang, sort=sort, reverse=reverse, limit=limit)
-        langs = note_languages(session)
-        flags = version_flags(session)
+        papers = list_papers(tag=tag, year=year, author=author, lang=lang, sort=sort, reverse=reverse, limit=limit, session=session)
+        langs = note_languages(session=session)
+        flags = version_flags(session=session)
     if as_json:
         print_json([paper_json(p, notes=langs.get(p.id, []), version_flag=flags.get(p.key)) for p in papers])
         return
@@ -160,9 +160,9 @@ def show(paper_ref: Annotated[str, typer.Argument(metavar="PAPER", help="Slug or
     from kb.settings import load_settings
 
     with session_scope(load_settings()) as session:
-        paper = get_paper(session, paper_ref)
-        notes = notes_of(session, paper)
-        flag = version_flags(session).get(paper.key)
+        paper = get_paper(paper_ref, session=session)
+        notes = notes_of(paper, session=session)
+        flag = version_flags(session=session).get(paper.key)
     links = paper_links(paper)
     if as_json:
         print_json(paper_json(paper, links=links, version_flag=flag, notes=[{"lang": n.lang, "title": n.title, "path": n.path, "source": n.source} for n in notes]))
@@ -203,7 +203,7 @@ def search(
     from kb.settings import load_settings
 
     with session_scope(load_settings()) as session:
-        hits = do_search(session, " ".join(query), limit=limit, tag=tag, lang=lang, year=year, author=author)
+        hits = do_search(" ".join(query), limit=limit, tag=tag, lang=lang, year=year, author=author, session=session)
     if as_json:
         print_json([{"slug": h.paper.slug, "key": h.paper.key, "title": h.paper.title, "year": h.paper.year,
                      "score": round(h.score, 4), "where": h.where,
@@ -250,7 +250,7 @@ def remove(
 
     settings = load_settings()
     with session_scope(settings) as session:
-        paper = get_paper(session, paper_ref)
+        paper = get_paper(paper_ref, session=session)
     exports = len(run_exports(settings, paper))
     runs = f"papers/{paper.slug}/runs/*.json"
     if not exports:
@@ -282,8 +282,8 @@ def note(
 
     settings = load_settings()
     with session_scope(settings) as session:
-        paper = get_paper(session, paper_ref)
-        notes = [n for n in notes_of(session, paper) if lang is None or n.lang == lang]
+        paper = get_paper(paper_ref, session=session)
+        notes = [n for n in notes_of(paper, session=session) if lang is None or n.lang == lang]
     if edit:
         path = settings.papers / (notes[0].path if notes else f"{paper.slug}/notes.{lang or 'ja'}.md")
         if not path.exists():
@@ -319,13 +319,13 @@ OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to th
 
 
 def _export(make, papers: list[str] | None, out: Path | None) -> None:
-    """``make(session, refs)``'s text written to ``out``, or to stdout."""
+    """``make(refs, session=...)``'s text written to ``out``, or to stdout."""
     from kb.db import session_scope
     from kb.files import write_atomic
     from kb.settings import load_settings
 
     with session_scope(load_settings()) as session:
-        text = make(session, papers or [])
+        text = make(papers or [], session=session)
     if out:
         write_atomic(out, text)
     else:

@@ -23,7 +23,7 @@ def runners(as_json: JsonOpt = False) -> None:
 
     settings = load_settings()
     with session_scope(settings) as session:
-        rows = runner_overview(session, settings)
+        rows = runner_overview(settings, session=session)
     problems = load_registry(settings.runner_paths).problems
     for problem in problems:
         console(stderr=True).print(f"problem: {escape(problem)}", soft_wrap=True)
@@ -243,7 +243,7 @@ def runs_list(
     settings = load_settings()
     _mark_dead_runs(settings)
     with session_scope(settings) as session:
-        rows = runs_table(session, runner=runner, status=status, limit=limit)
+        rows = runs_table(runner=runner, status=status, limit=limit, session=session)
     if as_json:
         print_json(rows)
         return
@@ -265,7 +265,7 @@ def runs_compare(a: str, b: str, as_json: JsonOpt = False) -> None:
     from kb.settings import load_settings
 
     with session_scope(load_settings()) as session:
-        run_a, run_b = get_run(session, a), get_run(session, b)
+        run_a, run_b = get_run(a, session=session), get_run(b, session=session)
         result = compare(run_a, run_b)
     # How each run was started (preset, kind, --set), beside the config they resolved to.
     result["started_as"] = {key: (getattr(run_a, key), getattr(run_b, key)) for key in ("preset", "kind", "overrides")}
@@ -299,7 +299,7 @@ def runs_export(
 
     settings = load_settings()
     with session_scope(settings) as session:
-        written = export_runs(session, settings.papers, run_ids or [], out, max_points=max_points)
+        written = export_runs(settings.papers, run_ids or [], out, max_points=max_points, session=session)
     for path in written:
         console().print(f"wrote {path}")
 
@@ -315,7 +315,7 @@ def runs_import(items: Annotated[list[Path], typer.Argument(
 
     paths = run_paths(items)
     with session_scope(load_settings()) as session:
-        count, problems = import_runs(session, paths, replace=True)
+        count, problems = import_runs(paths, replace=True, session=session)
     console().print(f"imported {count} runs")
     for problem in problems:
         console(stderr=True).print(f"problem: {escape(problem)}", soft_wrap=True)
@@ -336,7 +336,7 @@ def _mark_dead_runs(settings) -> None:
 
     try:
         with session_scope(settings) as session:
-            mark_dead_runs(session)
+            mark_dead_runs(session=session)
     except (OperationalError, PermissionError, KBError) as exc:
         if not any(word in str(exc) for word in ("readonly", "read-only", "permission denied", "Permission denied")):
             raise
@@ -352,7 +352,7 @@ def run_show(run_id: str, as_json: JsonOpt = False) -> None:
     settings = load_settings()
     _mark_dead_runs(settings)
     with session_scope(settings) as session:
-        record = get_run(session, run_id)
+        record = get_run(run_id, session=session)
     if as_json:
         print_json(record.model_dump())
         return

@@ -65,7 +65,7 @@ def _gather(settings: Settings, categories: list[str], since: date | None, offli
     return list(found.values()), requests, from_cache
 
 
-def _store(session: Session, settings: Settings, items: list[Announcement]) -> None:
+def _store(settings: Settings, items: list[Announcement], *, session: Session) -> None:
     """Keep the listed items (for triage, ranking negatives, reviews) and count the new ones as seen."""
     new = []
     for item in items:
@@ -78,7 +78,7 @@ def _store(session: Session, settings: Settings, items: list[Announcement]) -> N
         row.announced = item.announced
         session.add(row)
     session.flush()
-    decisions.mark_seen(session, settings, new)
+    decisions.mark_seen(settings, new, session=session)
 
 
 def read_feed(settings: Settings, given: list[str], *, since: date | None = None, show_all: bool = False,
@@ -87,8 +87,8 @@ def read_feed(settings: Settings, given: list[str], *, since: date | None = None
     items, requests, from_cache = _gather(settings, categories, since, offline)
     report = FeedReport(categories, requests=requests, from_cache=from_cache)
     with session_scope(settings, write=True) as session:
-        _store(session, settings, items)
-        decided = decisions.decisions_by_key(session)
+        _store(settings, items, session=session)
+        decided = decisions.decisions_by_key(session=session)
         have = {key: version for key, version in session.exec(select(Paper.key, Paper.version))}
         shown = []
         for item in items:
@@ -98,7 +98,7 @@ def read_feed(settings: Settings, given: list[str], *, since: date | None = None
                 report.hidden += 1
                 continue
             shown.append(item)
-        model = load_model(session, settings)
+        model = load_model(settings, session=session)
     report.ranked = model is not None
     report.items = rank(model, shown)
     for entry in report.items:
@@ -118,6 +118,6 @@ def skip(settings: Settings, refs: list[str]) -> list[str]:
     if not keys:
         raise BadInput("give the ids to skip: kb feed skip 2512.01234 ...")
     with session_scope(settings, write=True) as session:
-        decisions.decide(session, settings, keys, "skipped")
+        decisions.decide(settings, keys, "skipped", session=session)
     return keys
 

@@ -41,7 +41,7 @@ def append_events(settings: Settings, events: list[dict]) -> None:
         os.fsync(handle.fileno())
 
 
-def _day_row(session: Session, at: str) -> ReadingDay:
+def _day_row(at: str, *, session: Session) -> ReadingDay:
     day = at[:10]
     row = session.get(ReadingDay, day)
     if row is None:
@@ -58,11 +58,11 @@ def _counts(event: dict) -> tuple[int, int]:
     return added, starred
 
 
-def apply_event(session: Session, event: dict) -> None:
+def apply_event(event: dict, *, session: Session) -> None:
     """Put one event's effect into the catalog (live, or replayed by ``kb sync``)."""
     action = event["action"]
     if action == "seen":
-        _day_row(session, event["at"]).seen += len(event["keys"])
+        _day_row(event["at"], session=session).seen += len(event["keys"])
         for key in event["keys"]:
             # Replayed into a rebuilt catalog, an item seen before is known as seen (the next feed fills it in).
             if session.get(FeedItem, key) is None:
@@ -70,18 +70,18 @@ def apply_event(session: Session, event: dict) -> None:
     elif action == "undo":
         undone = event["undone"]
         added, starred = _counts(undone)
-        row = _day_row(session, undone["at"])
+        row = _day_row(undone["at"], session=session)
         row.added, row.starred = row.added - added, row.starred - starred
-        _set_decision(session, undone["key"], undone.get("previous"))
+        _set_decision(undone["key"], undone.get("previous"), session=session)
     else:
         added, starred = _counts(event)
-        row = _day_row(session, event["at"])
+        row = _day_row(event["at"], session=session)
         row.added, row.starred = row.added + added, row.starred + starred
-        _set_decision(session, event["key"], {"action": action, "tags": event.get("tags", []), "at": event["at"]})
+        _set_decision(event["key"], {"action": action, "tags": event.get("tags", []), "at": event["at"]}, session=session)
     session.flush()
 
 
-def _set_decision(session: Session, key: str, decision: dict | None) -> None:
+def _set_decision(key: str, decision: dict | None, *, session: Session) -> None:
     row = session.get(FeedDecision, key)
     if decision is None:
         if row is not None:
@@ -97,7 +97,7 @@ def _now() -> str:
     return utcnow().isoformat()
 
 
-def decide(session: Session, settings: Settings, keys: list[str], action: str, *, tags: list[str] = ()) -> list[dict]:
+def decide(settings: Settings, keys: list[str], action: str, *, session: Session, tags: list[str] = ()) -> list[dict]:
     """Record one decision about each key: in the file first, then in the catalog."""
     if action not in ACTIONS:
         raise BadInput(f"unknown decision {action!r}; choose one of {', '.join(ACTIONS)}")
@@ -108,33 +108,33 @@ def decide(session: Session, settings: Settings, keys: list[str], action: str, *
         events.append({"at": _now(), "action": action, "key": key, "tags": list(tags), "previous": previous})
     append_events(settings, events)
     for event in events:
-        apply_event(session, event)
+        apply_event(event, session=session)
     return events
 
 
-def undo(session: Session, settings: Settings, event: dict) -> None:
+def undo(settings: Settings, event: dict, *, session: Session) -> None:
     """Take back one decision event (as ``decide`` returned it)."""
     undo_event = {"at": _now(), "action": "undo", "key": event["key"], "undone": event}
     append_events(settings, [undo_event])
-    apply_event(session, undo_event)
+    apply_event(undo_event, session=session)
 
 
-def mark_seen(session: Session, settings: Settings, keys: list[str]) -> None:
+def mark_seen(settings: Settings, keys: list[str], *, session: Session) -> None:
     if keys:
         event = {"at": _now(), "action": "seen", "keys": list(keys)}
         append_events(settings, [event])
-        apply_event(session, event)
+        apply_event(event, session=session)
 
 
-def record_added(session: Session, settings: Settings, keys: list[str]) -> None:
+def record_added(settings: Settings, keys: list[str], *, session: Session) -> None:
     """``kb add`` of papers a feed listed: an "added" decision for each (others are left alone)."""
     listed = [k for k in keys if session.get(FeedItem, k) is not None]
     undecided = [k for k in listed if getattr(session.get(FeedDecision, k), "action", None) not in ADDING]
     if undecided:
-        decide(session, settings, undecided, "added")
+        decide(settings, undecided, "added", session=session)
 
 
-def reload_decisions(session: Session, settings: Settings) -> int:
+def reload_decisions(settings: Settings, *, session: Session) -> int:
     """Replace the catalog's decisions and daily counts with the file's (``kb sync``); returns events read."""
     session.exec(delete(FeedDecision))
     session.exec(delete(ReadingDay))
@@ -145,7 +145,7 @@ def reload_decisions(session: Session, settings: Settings) -> int:
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     for number, line in enumerate(lines, 1):
         try:
-            apply_event(session, json.loads(line))
+            apply_event(json.loads(line), session=session)
         except (ValueError, KeyError, TypeError):
             if number == len(lines):
                 # A last line cut short by a crash mid-append: its decision never reached the catalog either.
@@ -154,15 +154,15 @@ def reload_decisions(session: Session, settings: Settings) -> int:
     return len(lines)
 
 
-def decisions_by_key(session: Session) -> dict[str, FeedDecision]:
+def decisions_by_key(*, session: Session) -> dict[str, FeedDecision]:
     return {d.key: d for d in session.exec(select(FeedDecision))}
 
 
-def reading_log(session: Session) -> list[ReadingDay]:
+def reading_log(*, session: Session) -> list[ReadingDay]:
     return list(session.exec(select(ReadingDay).order_by(ReadingDay.day.desc())))
 
 
-def starred_keys(session: Session, settings: Settings) -> set[str]:
+def starred_keys(settings: Settings, *, session: Session) -> set[str]:
     """Papers with a ★: starred in triage, or a note marked ``important`` (a ★ in the imported title)."""
     from kb.feed.notefiles import paper_notes
     from kb.models import Paper
@@ -174,9 +174,9 @@ def starred_keys(session: Session, settings: Settings) -> set[str]:
     return starred
 
 
-def reload_feed_files(session: Session, settings: Settings) -> None:
+def reload_feed_files(settings: Settings, *, session: Session) -> None:
     """``kb sync``'s hook: the catalog's feed decisions, daily counts and notes versions from their files."""
     from kb.feed.versions import reload_versions
 
-    reload_decisions(session, settings)
-    reload_versions(session, settings)
+    reload_decisions(settings, session=session)
+    reload_versions(settings, session=session)

@@ -23,7 +23,7 @@ class RefreshReport:
 def refresh(settings: Settings, refs: list[str], *, offline: bool = False) -> RefreshReport:
     """Refresh the given papers (all arXiv papers without ``refs``) through ``kb add``'s upsert path."""
     with session_scope(settings) as session:
-        papers = [get_paper(session, r) for r in refs] if refs else list(session.exec(select(Paper)))
+        papers = [get_paper(r, session=session) for r in refs] if refs else list(session.exec(select(Paper)))
         before = {p.key: p.version for p in papers if not p.key.startswith("doi:")}
         written = {p.id for p in papers if p.claims} | set(session.exec(select(Note.paper_id)))
         with_notes = {p.key for p in papers if p.id in written}
@@ -41,5 +41,5 @@ def refresh(settings: Settings, refs: list[str], *, offline: bool = False) -> Re
         if paper.key in versions and paper.version and paper.version > versions[paper.key]:
             report.flagged[paper.slug] = f"notes written for v{versions[paper.key]}, arXiv has v{paper.version}"
     with session_scope(settings, write=True) as session:
-        write_versions(session, settings, versions)
+        write_versions(settings, versions, session=session)
     return report

@@ -22,9 +22,9 @@ def take(settings: Settings, item: Announcement, action: str, *, tags: list[str]
     with transaction(settings) as (session, files):
         created = None
         if action in decisions.ADDING:
-            paper, is_new = upsert_from_metadata(session, files, settings, item.to_metadata(), tags=list(tags))
+            paper, is_new = upsert_from_metadata(files, settings, item.to_metadata(), tags=list(tags), session=session)
             created = paper.slug if is_new else None
-        [event] = decisions.decide(session, settings, [item.key], action, tags=tags)
+        [event] = decisions.decide(settings, [item.key], action, tags=tags, session=session)
     return Taken(event, created)
 
 
@@ -33,7 +33,7 @@ def take_back(settings: Settings, taken: Taken) -> None:
     from kb.db import session_scope
 
     with session_scope(settings, write=True) as session:
-        decisions.undo(session, settings, taken.event)
+        decisions.undo(settings, taken.event, session=session)
     if taken.created:
         from kb.ingest.edits import remove_paper
 

@@ -33,22 +33,22 @@ def read_versions(settings: Settings) -> dict[str, int]:
     return data
 
 
-def write_versions(session: Session, settings: Settings, versions: dict[str, int]) -> None:
+def write_versions(settings: Settings, versions: dict[str, int], *, session: Session) -> None:
     """The file first, then the catalog's copy."""
     path = _path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(dict(sorted(versions.items())), indent=2) + "\n")
-    reload_versions(session, settings)
+    reload_versions(settings, session=session)
 
 
-def reload_versions(session: Session, settings: Settings) -> None:
+def reload_versions(settings: Settings, *, session: Session) -> None:
     session.exec(delete(NotesVersion))
     for key, version in read_versions(settings).items():
         session.add(NotesVersion(key=key, written_for=version))
     session.flush()
 
 
-def version_flags(session: Session) -> dict[str, str]:
+def version_flags(*, session: Session) -> dict[str, str]:
     """Paper key -> "notes written for v2, arXiv has v5", for each paper not yet acknowledged."""
     rows = session.exec(select(Paper.key, Paper.version, NotesVersion.written_for)
                         .join(NotesVersion, NotesVersion.key == Paper.key))
@@ -56,11 +56,11 @@ def version_flags(session: Session) -> dict[str, str]:
             for key, version, written in rows if version and version > written}
 
 
-def acknowledge(session: Session, settings: Settings, keys: list[str]) -> list[str]:
+def acknowledge(settings: Settings, keys: list[str], *, session: Session) -> list[str]:
     """The notes hold for the current version again; returns the keys that were flagged."""
     versions = read_versions(settings)
     cleared = [k for k in keys if k in versions]
     for key in cleared:
         del versions[key]
-    write_versions(session, settings, versions)
+    write_versions(settings, versions, session=session)
     return cleared

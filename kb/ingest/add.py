@@ -63,7 +63,7 @@ def arxiv_for(settings: Settings, *, offline: bool, policy: Policy | None = None
     return Arxiv(settings.arxiv_api, settings.cache_dir / "arxiv", offline=offline, policy=policy)
 
 
-def _taken_slugs(session: Session, settings: Settings) -> set[str]:
+def _taken_slugs(settings: Settings, *, session: Session) -> set[str]:
     taken = set(session.exec(select(Paper.slug)))
     if settings.papers.is_dir():
         taken |= {p.name for p in settings.papers.iterdir() if p.is_dir()}
@@ -95,7 +95,7 @@ def apply_metadata(paper: Paper, meta: Metadata) -> None:
         paper.version = meta.version
 
 
-def save_paper(session: Session, files: FileChanges, paper: Paper, changed: tuple[str, ...]) -> None:
+def save_paper(files: FileChanges, paper: Paper, changed: tuple[str, ...], *, session: Session) -> None:
     """Write the catalog row, its ``paper.yaml`` and its search entry together.
 
     A new paper gets kb's full layout; in an existing ``paper.yaml`` only the ``changed`` fields'
@@ -112,23 +112,23 @@ def save_paper(session: Session, files: FileChanges, paper: Paper, changed: tupl
         text = edit_paper_yaml(old, {key: values[key] for key in changed}, where=files.name(relative),
                                folder_slug=paper.slug)
     files.write(relative, text)
-    index_paper(session, paper)
+    index_paper(paper, session=session)
 
 
-def upsert_from_metadata(session: Session, files: FileChanges, settings: Settings, meta: Metadata,
-                         *, slug: str | None = None, tags: list[str] = ()) -> tuple[Paper, bool]:
+def upsert_from_metadata(files: FileChanges, settings: Settings, meta: Metadata,
+                         *, session: Session, slug: str | None = None, tags: list[str] = ()) -> tuple[Paper, bool]:
     """Insert or refresh a paper from arXiv metadata; returns (paper, created)."""
     paper = session.exec(select(Paper).where(Paper.key == meta.key)).first()
     created = paper is None
     if created:
         base = check_slug(slug) if slug else slugify(meta.title)
-        taken = _taken_slugs(session, settings)
+        taken = _taken_slugs(settings, session=session)
         if slug and slug in taken:
             raise BadInput(f"slug {slug!r} is taken by another paper; choose another --slug")
         paper = Paper(key=meta.key, slug=unique_slug(base, taken), title=meta.title)
     apply_metadata(paper, meta)
     paper.tags = sorted(set(paper.tags) | {t.strip().lower() for t in tags if t.strip()})
-    save_paper(session, files, paper, (*ARXIV_FIELDS, "tags"))
+    save_paper(files, paper, (*ARXIV_FIELDS, "tags"), session=session)
     return paper, created
 
 
@@ -151,7 +151,7 @@ def add_papers(settings: Settings, raw_ids: list[str], *, tags: list[str] = (), 
             meta = found.get(pid.key)
             if meta is None:
                 continue
-            paper, created = upsert_from_metadata(session, files, settings, meta, slug=slug, tags=tags)
+            paper, created = upsert_from_metadata(files, settings, meta, slug=slug, tags=tags, session=session)
             (result.added if created else result.updated).append(paper)
-        record_added(session, settings, [p.key for p in result.added])     # a feed item added: decided
+        record_added(settings, [p.key for p in result.added], session=session)     # a feed item added: decided
     return result

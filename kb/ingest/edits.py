@@ -22,7 +22,7 @@ def retag(settings: Settings, ref: str, changes: list[str]) -> Paper:
     ``kb sync``); the catalog's tags become the same.
     """
     with transaction(settings) as (session, files):
-        paper = get_paper(session, ref)
+        paper = get_paper(ref, session=session)
         relative = f"{paper.slug}/paper.yaml"
         text = files.read(relative)
         tags = set(paper.tags if text is None else
@@ -36,7 +36,7 @@ def retag(settings: Settings, ref: str, changes: list[str]) -> Paper:
             else:
                 tags.add(name)
         paper.tags = sorted(tags)
-        save_paper(session, files, paper, ("tags",))
+        save_paper(files, paper, ("tags",), session=session)
         return paper
 
 
@@ -52,8 +52,8 @@ def remove_paper(settings: Settings, ref: str, *, with_runs: bool = False) -> Pa
     runs and the run folders under ``KB_HOME`` are kept either way.
     """
     with transaction(settings) as (session, files):
-        paper = get_paper(session, ref)
-        unindex_paper(session, paper.id)
+        paper = get_paper(ref, session=session)
+        unindex_paper(paper.id, session=session)
         for note in session.exec(select(Note).where(Note.paper_id == paper.id)):
             session.delete(note)
         session.delete(paper)

@@ -99,7 +99,7 @@ def note_text(note: ParsedNote, paper: Paper) -> str:
     return "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n" + note.body.strip() + "\n"
 
 
-def upsert_note(session: Session, paper: Paper, note: ParsedNote, path: str, source: str | None) -> str:
+def upsert_note(paper: Paper, note: ParsedNote, path: str, source: str | None, *, session: Session) -> str:
     """Insert or update the catalog row of one note file; returns added/updated/unchanged."""
     digest = content_hash(note)
     row = session.exec(select(Note).where(Note.paper_id == paper.id, Note.path == path)).first()
@@ -114,7 +114,7 @@ def upsert_note(session: Session, paper: Paper, note: ParsedNote, path: str, sou
     return action
 
 
-def load_folder_notes(session: Session, settings: Settings, paper: Paper, folder: Path) -> tuple[int, list[str]]:
+def load_folder_notes(settings: Settings, paper: Paper, folder: Path, *, session: Session) -> tuple[int, list[str]]:
     """Make the catalog's notes of ``paper`` equal the note files of its folder (``kb sync``)."""
     problems, changed, seen = [], 0, set()
     for path in note_files(folder):
@@ -134,7 +134,7 @@ def load_folder_notes(session: Session, settings: Settings, paper: Paper, folder
         if len(notes) != 1:
             problems.append(f"{name}: expected one note, found {len(notes)}")
             continue
-        changed += upsert_note(session, paper, notes[0], relative, notes[0].source) != "unchanged"
+        changed += upsert_note(paper, notes[0], relative, notes[0].source, session=session) != "unchanged"
     for row in session.exec(select(Note).where(Note.paper_id == paper.id)):
         if row.path not in seen:
             session.delete(row)
@@ -176,7 +176,7 @@ class _Linker:
             return None
         if meta is None:
             return None
-        paper, created = upsert_from_metadata(self.session, self.files, self.settings, meta)
+        paper, created = upsert_from_metadata(self.files, self.settings, meta, session=self.session)
         if created:
             self.report.papers_added.append(paper.slug)
             self.titles[paper.key] = [paper.title]
@@ -184,7 +184,7 @@ class _Linker:
 
     def link(self, note: ParsedNote) -> tuple[Paper | None, str]:
         if note.paper_ref:
-            paper = find_paper(self.session, str(note.paper_ref))
+            paper = find_paper(str(note.paper_ref), session=self.session)
             if paper is not None:
                 return paper, "front matter"
             try:
@@ -260,11 +260,11 @@ def import_notes(settings: Settings, paths: list[Path], *, dry_run: bool = False
                     path = _note_path(paper, source_file, note.lang, used)
                     source = note.source or str(source_file)
                     files.write(path, note_text(note, paper))
-                    action = upsert_note(session, paper, note, path, source)
+                    action = upsert_note(paper, note, path, source, session=session)
                     touched[paper.id] = paper
                     report.imported.append(Imported(note.origin, note.title, paper.slug, path, action, how))
             for paper in touched.values():
-                index_paper(session, paper)
+                index_paper(paper, session=session)
             if dry_run:
                 raise _DryRun
     except _DryRun:
@@ -275,9 +275,9 @@ def import_notes(settings: Settings, paths: list[Path], *, dry_run: bool = False
 def sync_paper_notes(settings: Settings, ref: str) -> Paper:
     """Re-read one paper's note files (after ``kb note --edit``)."""
     with transaction(settings) as (session, _files):
-        paper = get_paper(session, ref)
-        _changed, problems = load_folder_notes(session, settings, paper, settings.papers / paper.slug)
+        paper = get_paper(ref, session=session)
+        _changed, problems = load_folder_notes(settings, paper, settings.papers / paper.slug, session=session)
         if problems:
             raise BadInput("; ".join(problems))
-        index_paper(session, paper)
+        index_paper(paper, session=session)
         return paper

@@ -52,7 +52,7 @@ def sync(settings: Settings) -> SyncReport:
         parsed, unreadable = _scan(files, existing, report)
         for key, paper in existing.items():
             if key not in parsed and paper.slug not in unreadable:
-                unindex_paper(session, paper.id)
+                unindex_paper(paper.id, session=session)
                 session.delete(paper)
                 report.removed += 1
         session.flush()
@@ -72,15 +72,15 @@ def sync(settings: Settings) -> SyncReport:
                 report.updated += int(changed)
             session.add(paper)
             session.flush()
-            _changed, problems = load_folder_notes(session, settings, paper, folder)
+            _changed, problems = load_folder_notes(settings, paper, folder, session=session)
             report.problems += problems
-            index_paper(session, paper)
+            index_paper(paper, session=session)
             report.papers += 1
         report.notes = len(session.exec(select(Note.id)).all())
-        _import_committed_runs(session, settings, report)
+        _import_committed_runs(settings, report, session=session)
         session.flush()
-        report.verdicts_updated = rejudge(session)
-        reload_feed_files(session, settings)
+        report.verdicts_updated = rejudge(session=session)
+        reload_feed_files(settings, session=session)
     return report
 
 
@@ -123,7 +123,7 @@ def _scan(files: FileChanges, existing: dict[str, Paper], report: SyncReport
     return parsed, unreadable
 
 
-def _import_committed_runs(session: Session, settings: Settings, report: SyncReport) -> None:
+def _import_committed_runs(settings: Settings, report: SyncReport, *, session: Session) -> None:
     """Runs the catalog lacks, from the run folders in ``KB_HOME/runs/`` and the exports in
     ``papers/*/runs/`` (with their regressions), and the schedules of ``KB_HOME/schedules.json``.
 
@@ -133,7 +133,7 @@ def _import_committed_runs(session: Session, settings: Settings, report: SyncRep
     paths = sorted(settings.papers.glob("*/runs/*.json"))
     if settings.runs_dir.is_dir():
         paths += sorted(p for p in settings.runs_dir.iterdir() if is_run_folder(p))
-    report.runs_imported, problems = import_runs(session, paths, replace=False)
-    write_missing_records(session)
+    report.runs_imported, problems = import_runs(paths, replace=False, session=session)
+    write_missing_records(session=session)
     report.schedules_imported, schedule_problems = load_schedules(settings, session=session)
     report.problems += problems + schedule_problems

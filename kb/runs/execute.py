@@ -361,10 +361,10 @@ def finish(settings: Settings, run_id: str, run: Run, *, status: str, error: str
             record.info["dataset_detail"] = run.dataset.detail
         record.verdicts = []
         session.exec(delete(Metric).where(Metric.run_id == run_id))
-        insert_metrics(session, load_metrics(Path(record.run_dir), run_id))
+        insert_metrics(load_metrics(Path(record.run_dir), run_id), session=session)
         session.add(record)
         session.flush()
-        others = [r for r in rejudged(session, paper_key=record.paper_key) if r.id != run_id] if status == "succeeded" else []
+        others = [r for r in rejudged(paper_key=record.paper_key, session=session) if r.id != run_id] if status == "succeeded" else []
     write_record(record)
     for other in others:            # earlier seeds of this run's experiment, judged on a new mean
         write_record(other)
@@ -385,7 +385,7 @@ def _jsonable(info: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(info, default=str))
 
 
-def mark_dead_runs(session: Session) -> int:
+def mark_dead_runs(*, session: Session) -> int:
     """Runs left ``running`` by a process that no longer exists on this host become ``failed``."""
     host, count = socket.gethostname(), 0
     for record in session.exec(select(RunRecord).where(RunRecord.status == "running")):

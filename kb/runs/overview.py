@@ -24,13 +24,13 @@ def run_row(record: RunRecord) -> dict[str, Any]:
     }
 
 
-def runs_table(session: Session, *, runner: str | None = None, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    rows = [run_row(r) for r in list_runs(session, runner=runner, status=status, limit=limit)]
+def runs_table(*, session: Session, runner: str | None = None, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    rows = [run_row(r) for r in list_runs(runner=runner, status=status, limit=limit, session=session)]
     # Regressions first, then newest first (list_runs already orders by creation).
     return sorted(rows, key=lambda r: not r["regression"])
 
 
-def runner_overview(session: Session, settings: Settings) -> list[dict[str, Any]]:
+def runner_overview(settings: Settings, *, session: Session) -> list[dict[str, Any]]:
     rows = []
     for spec in load_registry(settings.runner_paths).specs():
         paper = session.exec(select(Paper).where(Paper.key == spec.paper)).first()
@@ -38,7 +38,7 @@ def runner_overview(session: Session, settings: Settings) -> list[dict[str, Any]
         rows.append({
             "name": spec.name, "paper": spec.paper, "paper_title": paper.title if paper else None,
             "summary": spec.summary, "datasets": list(spec.datasets), "presets": list(spec.presets),
-            "claims": claims_of(session, spec.paper),
+            "claims": claims_of(spec.paper, session=session),
             "last_run": run_row(last) if last else None,
         })
     return rows

@@ -21,7 +21,7 @@ from kb.runs.record_file import RunFile, read_run
 from kb.runs.verdict import judge_all
 
 
-def list_runs(session: Session, *, runner: str | None = None, status: str | None = None,
+def list_runs(*, session: Session, runner: str | None = None, status: str | None = None,
               limit: int | None = None) -> list[RunRecord]:
     query = select(RunRecord).order_by(RunRecord.created.desc())
     if runner:
@@ -33,7 +33,7 @@ def list_runs(session: Session, *, runner: str | None = None, status: str | None
     return list(session.exec(query))
 
 
-def get_run(session: Session, run_id: str) -> RunRecord:
+def get_run(run_id: str, *, session: Session) -> RunRecord:
     record = session.get(RunRecord, run_id)
     if record is None:
         matches = list(session.exec(select(RunRecord).where(RunRecord.id.startswith(run_id)).limit(3)))
@@ -43,7 +43,7 @@ def get_run(session: Session, run_id: str) -> RunRecord:
     return record
 
 
-def metrics_of(session: Session, run_id: str, kind: str | None = None) -> list[Metric]:
+def metrics_of(run_id: str, kind: str | None = None, *, session: Session) -> list[Metric]:
     query = select(Metric).where(Metric.run_id == run_id).order_by(Metric.step, Metric.name)
     if kind:
         query = query.where(Metric.kind == kind)
@@ -94,14 +94,14 @@ def thin_steps(rows: list[Metric], max_points: int) -> tuple[list[Metric], dict[
     return [row for row in rows if row.kind != "step" or row.name not in strides or id(row) in keep], strides
 
 
-def to_document(session: Session, record: RunRecord, *, max_points: int = 0) -> dict[str, Any]:
+def to_document(record: RunRecord, *, session: Session, max_points: int = 0) -> dict[str, Any]:
     """The run folder's document (kb/runs/record_file.py) with the metrics and the regression, if any."""
     exported = record_file.document(record)
     exported["run"].pop("job_id", None)        # a job of this machine's queue means nothing elsewhere
     regression = session.exec(select(Regression).where(Regression.run_id == record.id)).first()
     if regression is not None:
         exported["regression"] = record_file.regression_fields(regression)
-    rows, strides = thin_steps(metrics_of(session, record.id), max_points)
+    rows, strides = thin_steps(metrics_of(record.id, session=session), max_points)
     if strides:
         exported["steps_thinned"] = {"every": strides, "full_metrics": "metrics.csv in the run folder"}
     exported["metrics"] = [[m.kind, m.step, m.epoch, m.name, m.value] for m in rows]
@@ -117,13 +117,13 @@ def dump_document(document: dict[str, Any]) -> str:
     return "{\n " + ",\n ".join(parts) + "\n}\n"
 
 
-def export_runs(session: Session, papers_root: Path, run_ids: list[str], out: Path | None, *,
-                max_points: int = 0) -> list[Path]:
+def export_runs(papers_root: Path, run_ids: list[str], out: Path | None, *,
+                session: Session, max_points: int = 0) -> list[Path]:
     """Write each run to ``out/<id>.json`` or, by default, ``papers/<slug>/runs/<id>.json``.
 
     ``max_points`` > 0 keeps that many values per step metric (the curve, not every step).
     """
-    records = [get_run(session, r) for r in run_ids] if run_ids else list_runs(session)
+    records = [get_run(r, session=session) for r in run_ids] if run_ids else list_runs(session=session)
     written = []
     for record in records:
         if out is not None:
@@ -133,7 +133,7 @@ def export_runs(session: Session, papers_root: Path, run_ids: list[str], out: Pa
             if paper is None:
                 raise NotFound(f"run {record.id} belongs to {record.paper_key}, which is not in the catalog; use --out DIR")
             target = papers_root / paper.slug / "runs" / f"{record.id}.json"
-        write_atomic(target, dump_document(to_document(session, record, max_points=max_points)))
+        write_atomic(target, dump_document(to_document(record, max_points=max_points, session=session)))
         written.append(target)
     return written
 
@@ -154,7 +154,7 @@ def run_paths(items: list[Path]) -> list[Path]:
     return paths
 
 
-def import_runs(session: Session, paths: list[Path], *, replace: bool) -> tuple[int, list[str]]:
+def import_runs(paths: list[Path], *, session: Session, replace: bool) -> tuple[int, list[str]]:
     """Load runs from exported files and run folders; returns (how many loaded, problems).
 
     A file or folder that cannot be read is named in ``problems`` and skipped; the rest load. Two
@@ -187,7 +187,7 @@ def import_runs(session: Session, paths: list[Path], *, replace: bool) -> tuple[
             session.flush()
         session.add(found.record)
         session.flush()              # the run row first: metrics and the regression reference it
-        insert_metrics(session, found.metrics)
+        insert_metrics(found.metrics, session=session)
         loaded.append(found)
     # Regressions in the order they were found, so a rebuilt catalog numbers them as the old one did.
     regressed = [found for found in loaded if found.regression is not None]
@@ -197,13 +197,13 @@ def import_runs(session: Session, paths: list[Path], *, replace: bool) -> tuple[
     return len(loaded), problems
 
 
-def insert_metrics(session: Session, rows: list[dict[str, Any]]) -> None:
+def insert_metrics(rows: list[dict[str, Any]], *, session: Session) -> None:
     """Metric rows (``record_file.load_metrics``) in one executemany, not one ORM object each."""
     if rows:
         session.exec(insert(Metric), params=rows)
 
 
-def write_missing_records(session: Session) -> int:
+def write_missing_records(*, session: Session) -> int:
     """Give every run folder on this machine that lacks one its ``record.json`` (and
     ``regression.json``) from the catalog: folders of runs recorded before kb wrote them, or
     whose process died between its commit and its write. Returns how many were written."""
@@ -219,14 +219,14 @@ def write_missing_records(session: Session) -> int:
     return written
 
 
-def rejudge(session: Session) -> int:
+def rejudge(*, session: Session) -> int:
     """Judge every succeeded run again against its paper's claims as the catalog has them now.
 
     Verdicts are stored with a run, but claims are data that people correct and extend (a number
     read in a table later, a tolerance argued over); ``kb sync`` calls this so the catalog never
     shows a verdict against a claim that is no longer in ``papers/``. Returns how many changed.
     """
-    return len(rejudged(session))
+    return len(rejudged(session=session))
 
 
 def experiments(records: list[RunRecord]) -> dict[str, tuple]:
@@ -250,7 +250,7 @@ def experiments(records: list[RunRecord]) -> dict[str, tuple]:
     return keys
 
 
-def rejudged(session: Session, *, paper_key: str | None = None) -> list[RunRecord]:
+def rejudged(*, session: Session, paper_key: str | None = None) -> list[RunRecord]:
     """Judge the succeeded runs (of one paper, or all) again; returns those whose verdicts changed.
 
     A claim over seeds is judged on every seed of the run's experiment (``experiments``), the
@@ -268,7 +268,7 @@ def rejudged(session: Session, *, paper_key: str | None = None) -> list[RunRecor
     claims_by_paper: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         if record.paper_key not in claims_by_paper:
-            claims_by_paper[record.paper_key] = claims_of(session, record.paper_key)
+            claims_by_paper[record.paper_key] = claims_of(record.paper_key, session=session)
         finals = {**seeds[experiment[record.id]], record.seed: record.final}   # an older repeat of a seed: its own
         verdicts = judge_all(claims_by_paper[record.paper_key], config=record.config, final=record.final,
                              dataset=record.dataset, synthetic=record.dataset_synthetic,

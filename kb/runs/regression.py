@@ -123,7 +123,7 @@ def detect(settings: Settings, record: RunRecord, *, session: Session, failure: 
     if session.exec(select(Regression).where(Regression.run_id == record.id)).first() is not None:
         return None
     baseline = baseline_for(record, session=session)
-    claims = claims_of(session, record.paper_key)
+    claims = claims_of(record.paper_key, session=session)
     found = findings(record, baseline, claims, failure=failure, policy=policy)
     if not found:
         return None

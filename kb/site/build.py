@@ -115,9 +115,9 @@ def build_site(settings: Settings, out: Path | None = None) -> BuildReport:
     out = (out or default_out(settings)).expanduser().resolve()
     _check_out(out, settings)
     with session_scope(settings) as session:
-        snapshot = load_snapshot(session, settings)
+        snapshot = load_snapshot(settings, session=session)
         pages = generate(snapshot)
-        add_feed_pages(pages, session, settings)
+        add_feed_pages(pages, settings, session=session)
     docs = source_dir(settings)
     docs.mkdir(parents=True, exist_ok=True)
     _sync_pages(pages, docs)

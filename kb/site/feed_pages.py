@@ -21,9 +21,9 @@ def review_page(year: int) -> str:
     return f"review/{year}.md"
 
 
-def add_feed_pages(pages: dict[str, str], session: Session, settings: Settings) -> None:
+def add_feed_pages(pages: dict[str, str], settings: Settings, *, session: Session) -> None:
     """Add the review and reading-log pages to ``pages``, and code links and version flags to paper pages."""
-    flags = version_flags(session)
+    flags = version_flags(session=session)
     for paper in session.exec(select(Paper)):
         page = paper_page(paper.slug)
         if page not in pages:
@@ -38,16 +38,16 @@ def add_feed_pages(pages: dict[str, str], session: Session, settings: Settings) 
                 for c in links) + "\n")
         if extra:
             pages[page] = pages[page].rstrip("\n") + "\n\n" + "\n".join(extra)
-    years = years_read(session, settings)
+    years = years_read(settings, session=session)
     rows = [[link(str(year), f"../{review_page(year)}")] for year in years]
     pages[REVIEWS] = front("Reviews") + "# Reviews\n\nOne post per year of the papers read in it (`kb review YEAR`).\n\n" + (
         table(["Year"], rows) if rows else "No papers yet.") + f"\n\n{link('Reading log', '../' + READING_LOG)}\n"
     for year in years:
-        post = write_review(session, settings, year)[0]
+        post = write_review(settings, year, session=session)[0]
         pages[review_page(year)] = front(post.splitlines()[0].lstrip("# ")) + post
     pages["index.md"] = pages.get("index.md", "").rstrip("\n") + (
         f"\n\n{link('Year reviews', REVIEWS)} · {link('Reading log', READING_LOG)}\n")
-    days = reading_log(session)
+    days = reading_log(session=session)
     pages[READING_LOG] = front("Reading log") + "# Reading log\n\nFeed items seen, added and starred per day (`kb feed`, `kb triage`).\n\n" + (
         table(["Day", "Seen", "Added", "Starred"], [[d.day, str(d.seen), str(d.added), str(d.starred)] for d in days])
         if days else "Nothing read through `kb feed` yet.") + "\n"

@@ -117,7 +117,7 @@ def thin(points: list[tuple[float, float]], limit: int = MAX_POINTS) -> tuple[tu
     return tuple(kept)
 
 
-def _curves(session: Session) -> dict[str, tuple[Curve, ...]]:
+def _curves(*, session: Session) -> dict[str, tuple[Curve, ...]]:
     series: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
     rows = session.exec(select(Metric.run_id, Metric.kind, Metric.name, Metric.step, Metric.epoch, Metric.value)
                         .order_by(Metric.run_id, Metric.kind, Metric.name, Metric.step))
@@ -146,7 +146,7 @@ def _run_view(record: RunRecord, curves: tuple[Curve, ...]) -> RunView:
     )
 
 
-def load_snapshot(session: Session, settings: Settings) -> Snapshot:
+def load_snapshot(settings: Settings, *, session: Session) -> Snapshot:
     """Papers with their notes, the registered runners, and every run with its curves."""
     from kb.queries import claims_of, paper_links
     from kb.runs.registry import load_registry
@@ -167,10 +167,10 @@ def load_snapshot(session: Session, settings: Settings) -> Snapshot:
     )
     runners = tuple(
         RunnerView(name=spec.name, paper=spec.paper, summary=spec.summary, datasets=tuple(spec.datasets),
-                   presets=tuple(spec.presets), claims=tuple(claims_of(session, spec.paper)))
+                   presets=tuple(spec.presets), claims=tuple(claims_of(spec.paper, session=session)))
         for spec in load_registry(settings.runner_paths).specs()
     )
-    curves = _curves(session)
+    curves = _curves(session=session)
     records = session.exec(select(RunRecord).order_by(RunRecord.created.desc(), RunRecord.id))
     runs = tuple(_run_view(record, curves.get(record.id, ())) for record in records)
     return Snapshot(papers=papers, runners=runners, runs=runs)

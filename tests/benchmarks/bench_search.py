@@ -72,7 +72,7 @@ def build(settings, papers: int, seed: int = 0) -> float:
                 body = "## Summary\n" + english_text(rng, en_words, zipf_en, rng.randint(80, 160))
                 session.add(Note(paper_id=paper.id, lang="en", body=body, path=f"p{n}/notes.en.md", content_hash=str(n)))
             session.flush()
-            index_paper(session, paper)
+            index_paper(paper, session=session)
             if n % 5000 == 4999:
                 session.commit()
         session.commit()
@@ -113,7 +113,7 @@ def main() -> None:
                 for _ in range(args.repeats):
                     for query in items:
                         start = time.perf_counter()
-                        hits = len(search(session, query, limit=20))
+                        hits = len(search(query, limit=20, session=session))
                         timings.append((time.perf_counter() - start) * 1000)
                 timings.sort()
                 print(f"{label:<10} {statistics.median(timings):>10.1f} {timings[int(len(timings) * 0.95) - 1]:>8.1f} {hits:>6}")
