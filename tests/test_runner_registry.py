@@ -191,14 +191,26 @@ def test_interrupted_then_resumed_run_ends_like_an_uninterrupted_one(name, tmp_p
 
 @pytest.mark.parametrize("name, preset", PRESETS)
 def test_architecture_of_every_preset_builds_and_runs_forward_without_data(name, preset):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from kb.runs.execute import measure_architecture
+
     spec = REGISTRY.get(name)
-    model, example = load_architecture(spec)(presets(spec)[preset])
+    config = presets(spec)[preset]
+    measured, _ = measure_architecture(spec, config)        # built on torch's meta device
+    assert measured["parameters"] > 0 and measured["flops"] > 0
+    if measured["parameters"] > 20e6:
+        return  # a paper-sized network: its smaller presets run the same code for real below
+    model, example = load_architecture(spec)(config)
     inputs = example if isinstance(example, tuple) else (example,)
     assert isinstance(model, torch.nn.Module) and inputs[0].shape[0] == 1
-    with torch.no_grad():
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
         out = model(*inputs)
     assert out.shape[0] == 1 and torch.isfinite(out).all()
-    assert sum(p.numel() for p in model.parameters()) > 0
+    # The reference for the meta-device counts: the same model with real weights on a CPU.
+    assert measured["parameters"] == sum(p.numel() for p in model.parameters())
+    assert measured["flops"] == counter.get_total_flops()
 
 
 def _runner_packages() -> dict[str, str]:
