@@ -322,3 +322,17 @@ def test_on_postgresql_an_older_catalog_is_migrated_and_a_rebuilt_one_keeps_sche
     added = kb("schedule", "add", "trivial", "--cron", "0 5 * * *", "--config", "smoke", "--json")
     assert json.loads(added.out)["id"] == 3
     assert [r["id"] for r in json.loads(kb("runs", "--json").out)] == [run.id]
+
+
+def test_a_hand_written_paper_without_added_keeps_the_day_kb_first_saw_it(kb_env, kb):
+    # Shipped paper.yaml files have no added: (kb never writes it into a hand-written file), yet
+    # kb list --json shows and sorts by it: a rebuilt catalog must give the same day back.
+    write_paper(kb_env.papers, "yolo", "1506.02640", "You Only Look Once")
+    write_paper(kb_env.papers, "unet", "1505.04597", "U-Net", extra="added: 2015-06-01\n")
+    assert kb("sync").code == 0
+    before = json.loads(kb("list", "--json").out)
+    forget_catalog(kb_env)
+    assert kb("sync").code == 0
+    assert json.loads(kb("list", "--json").out) == before
+    assert "added" not in (kb_env.papers / "yolo" / "paper.yaml").read_text(encoding="utf-8")
+    assert {p["slug"]: p["added"][:10] for p in before}["unet"] == "2015-06-01"

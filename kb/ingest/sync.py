@@ -1,13 +1,15 @@
 """``kb sync``: the catalog rebuilt from the files under ``papers/`` (no network, idempotent)."""
 
+import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlmodel import Session, select
 
 from kb.errors import KBError, NotFound
 from kb.feed.decisions import reload_feed_files
-from kb.files import FileChanges, transaction
+from kb.files import FileChanges, transaction, write_atomic
 from kb.ingest.notes import load_folder_notes
 from kb.models import Note, Paper
 from kb.paperfile import PaperFile, parse_paper_yaml
@@ -50,6 +52,7 @@ def sync(settings: Settings) -> SyncReport:
     with transaction(settings) as (session, files):
         existing = {p.key: p for p in session.exec(select(Paper))}
         parsed, unreadable = _scan(files, existing, report)
+        first_seen = FirstSeen(settings)
         for key, paper in existing.items():
             if key not in parsed and paper.slug not in unreadable:
                 unindex_paper(paper.id, session=session)
@@ -59,6 +62,8 @@ def sync(settings: Settings) -> SyncReport:
         for key, (folder, paper_file) in parsed.items():
             paper = existing.get(key)
             fresh = paper_file.to_paper()
+            if "added" not in paper_file.fields:   # a hand-written paper.yaml: the day kb first saw it
+                fresh.added = first_seen.get(key, paper.added if paper is not None else fresh.added)
             if paper is None:
                 paper = fresh
                 report.added += 1
@@ -76,12 +81,45 @@ def sync(settings: Settings) -> SyncReport:
             report.problems += problems
             index_paper(paper, session=session)
             report.papers += 1
+        first_seen.save()
         report.notes = len(session.exec(select(Note.id)).all())
         _import_committed_runs(settings, report, session=session)
         session.flush()
         report.verdicts_updated = rejudge(session=session)
         reload_feed_files(settings, session=session)
     return report
+
+
+class FirstSeen:
+    """When kb first saw each paper whose ``paper.yaml`` has no ``added:`` (``KB_HOME/first_seen.json``).
+
+    kb never writes ``added:`` into a hand-written file, so the date lives in a machine-local file
+    instead of only in the catalog: a catalog rebuilt from files gets the same dates back.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.path = settings.home / "first_seen.json"
+        self.days: dict[str, str] = {}
+        if self.path.exists():
+            try:
+                self.days = dict(json.loads(self.path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError):
+                self.days = {}          # unreadable: the catalog's dates stand, and it is written anew
+        self.changed = False
+
+    def get(self, key: str, default: datetime) -> datetime:
+        if key in self.days:
+            try:
+                return datetime.fromisoformat(self.days[key])
+            except ValueError:
+                pass
+        self.days[key] = default.isoformat()
+        self.changed = True
+        return default
+
+    def save(self) -> None:
+        if self.changed:
+            write_atomic(self.path, json.dumps(dict(sorted(self.days.items())), indent=0) + "\n")
 
 
 def _scan(files: FileChanges, existing: dict[str, Paper], report: SyncReport
