@@ -2,13 +2,11 @@
 
 Notes add theirs: every GitHub/GitLab link in a paper's notes (imported ones included) is a code link,
 official when its line or section says so (著者実装, 公式実装, official, author's), third-party otherwise.
-Links are read from the files each time, so editing a note or ``paper.yaml`` is all it takes.
+Both are read from the catalog, which ``kb sync`` fills from the files: editing a note or
+``paper.yaml`` and syncing is all it takes.
 """
 
 import re
-from pathlib import Path
-
-import yaml
 
 from kb.errors import BadInput
 
@@ -52,15 +50,10 @@ def check_code_links(entries, where: str) -> list[dict]:
     return [dict(e) for e in entries]
 
 
-def read_code_links(papers: Path, slug: str, note_bodies: list[str]) -> list[dict]:
-    """A paper's code links: ``paper.yaml``'s ``code:`` entries, then the repositories its notes link to."""
-    path = papers / slug / "paper.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
-    except (yaml.YAMLError, OSError, UnicodeDecodeError):
-        data = None                 # kb sync names a broken paper.yaml
-    entries = data.get("code") if isinstance(data, dict) else None
-    links = {e["url"]: e for e in entries if isinstance(e, dict) and e.get("url")} if isinstance(entries, list) else {}
+def code_links(entries: list[dict], note_bodies: list[str]) -> list[dict]:
+    """A paper's code links: its ``paper.yaml`` ``code:`` entries (as the catalog holds them), then
+    the repositories its notes link to."""
+    links = {e["url"]: e for e in entries}
     for body in note_bodies:
         for entry in extract_code_links(body):
             links.setdefault(entry["url"], entry)

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2                 # 2: run.kind, run.overrides; kb/db.py migrates older catalogs
+SCHEMA_VERSION = 3                 # 2: run.kind, run.overrides; 3: paper.code, note.posted, note.important;
+                                   # kb/db.py migrates older catalogs
 
 
 def utcnow() -> datetime:
@@ -69,6 +70,7 @@ class Paper(SQLModel, table=True):
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     runners: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     claims: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    code: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))   # paper.yaml's code: entries
     added: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
@@ -83,6 +85,8 @@ class Note(SQLModel, table=True):
     source: str | None = None            # where the note came from (URL or imported file)
     path: str                            # the file under papers/, relative to it
     content_hash: str
+    posted: str | None = None            # the post's date as the note gives it ('2019-02-27', '2017-06')
+    important: bool = False              # a ★ on the note's title
     created: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 

@@ -197,7 +197,7 @@ def parse_paper_yaml(text: str, *, where: str, folder_slug: str | None = None) -
     if fields["year"] is None and fields["published"]:
         fields["year"] = fields["published"].year
     fields["claims"] = _check_claims(data.get("claims"), where)
-    check_code_links(data.get("code"), where)
+    fields["code"] = check_code_links(data.get("code"), where)
     fields["tags"] = sorted({t.strip().lower() for t in fields["tags"] if t.strip()})
     return PaperFile(key=pid.key, slug=slug, title=" ".join(data["title"].split()), fields=fields)
 

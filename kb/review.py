@@ -15,12 +15,11 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from kb.codelinks import read_code_links
+from kb.codelinks import code_links
 from kb.errors import BadInput
 from kb.feed.decisions import starred_keys
 from kb.feed.notefiles import paper_notes
-from kb.models import Paper, RunRecord
-from kb.notes import ParsedNote
+from kb.models import Note, Paper, RunRecord
 from kb.runs.verdict import summary as verdict_summary
 from kb.settings import Settings
 
@@ -41,13 +40,13 @@ class Entry:
     paper: Paper
     read: str                    # YYYY-MM: when the paper was read (added, or its earliest note's date)
     starred: bool
-    notes: list[ParsedNote]
+    notes: list[Note]
     code: list[dict] = field(default_factory=list)
     verdict: str | None = None
 
 
-def _read_month(paper: Paper, notes: list[ParsedNote]) -> str:
-    dates = [n.date[:7] for n in notes if n.date] + [paper.added.strftime("%Y-%m")]
+def _read_month(paper: Paper, notes: list[Note]) -> str:
+    dates = [n.posted[:7] for n in notes if n.posted] + [paper.added.strftime("%Y-%m")]
     return min(dates)
 
 
@@ -70,19 +69,19 @@ def entries_of(settings: Settings, year: int, *, session: Session, published: bo
     stars = starred_keys(settings, session=session)
     chosen = []
     for paper in session.exec(select(Paper).order_by(Paper.added)):
-        notes = paper_notes(settings, paper.slug)
+        notes = paper_notes(paper.slug, session=session)
         read = _read_month(paper, notes)
         if (_published_in(paper, year) if published else read.startswith(f"{year}-")):
             if starred_only and paper.key not in stars:
                 continue
-            chosen.append(Entry(paper, read, paper.key in stars, notes, read_code_links(settings.papers, paper.slug, [n.body for n in notes]),
+            chosen.append(Entry(paper, read, paper.key in stars, notes, code_links(paper.code, [n.body for n in notes]),
                                 _verdict(paper, session=session)))
     return chosen
 
 
 def years_read(settings: Settings, *, session: Session) -> list[int]:
     """The years in which the catalog's papers were read (added, or first noted), newest first."""
-    years = {int(_read_month(p, paper_notes(settings, p.slug))[:4]) for p in session.exec(select(Paper))}
+    years = {int(_read_month(p, paper_notes(p.slug, session=session))[:4]) for p in session.exec(select(Paper))}
     return sorted(years, reverse=True)
 
 
@@ -103,7 +102,7 @@ def _groups(entries: list[Entry], by: str, lang: str, published: bool) -> list[t
                               key=lambda e: (not e.starred, e.read, e.paper.title.lower()))) for n in names]
 
 
-def note_summary(notes: list[ParsedNote], lang: str) -> str | None:
+def note_summary(notes: list[Note], lang: str) -> str | None:
     """The 概要 (summary) section of the user's note in ``lang``, else its first paragraph."""
     for note in notes:
         if note.lang != lang or not note.body.strip():

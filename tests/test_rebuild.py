@@ -14,7 +14,7 @@ import sqlite3
 from pathlib import Path
 
 from kb.db import _ready_engine, session_scope
-from kb.models import Job
+from kb.models import SCHEMA_VERSION, Job
 from kb.runs.execute import Request, reproduce
 from kb.runs.records import metrics_of
 from kb.runs.regression import check_job
@@ -220,14 +220,14 @@ def test_a_catalog_of_the_last_released_schema_is_migrated_without_losing_anythi
     with monkeypatch.context() as read_only:
         read_only.setenv("KB_DATABASE_URL", f"sqlite:///file:{catalog}?mode=ro&uri=true")
         result = kb("runs")
-        assert result.code == 1 and "has schema version 1 and could not be migrated to 2" in result.err
+        assert result.code == 1 and f"has schema version 1 and could not be migrated to {SCHEMA_VERSION}" in result.err
     _ready_engine.cache_clear()
     with sqlite3.connect(catalog) as connection:
         assert connection.execute("SELECT value FROM kb_meta").fetchone() == ("1",)
     with (settings.papers / "trivial" / "paper.yaml").open("a") as out:
         out.write("added: 2025-01-01\n")       # as the catalog has it (see build_catalog)
     runs = json.loads(kb("runs", "--json").out)
-    assert "migrated the catalog" in caplog.text and "from schema 1 to 2" in caplog.text
+    assert "migrated the catalog" in caplog.text and f"from schema 1 to {SCHEMA_VERSION}" in caplog.text
     assert [(r["id"], r["status"]) for r in runs] == [("trivial-20250102-000100-bbbb", "failed"),
                                                      ("trivial-20250101-000100-aaaa", "succeeded")]
     shown = json.loads(kb("run", "show", "trivial-20250101-000100-aaaa", "--json").out)
@@ -310,7 +310,7 @@ def test_on_postgresql_an_older_catalog_is_migrated_and_a_rebuilt_one_keeps_sche
     engine_for(settings).dispose()
     _ready_engine.cache_clear()
     shown = json.loads(kb("run", "show", run.id, "--json").out)
-    assert "from schema 1 to 2 (added run.kind, run.overrides)" in caplog.text
+    assert f"from schema 1 to {SCHEMA_VERSION} (added " in caplog.text and "run.kind, run.overrides)" in caplog.text
     assert (shown["kind"], shown["overrides"], shown["status"]) == ("train", {}, "succeeded")
 
     # A new, empty database: kb sync gives the schedule back as number 2, and the next one is 3.

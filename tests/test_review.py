@@ -1,4 +1,5 @@
-"""kb review: the year's post checked structurally (groups, ★ first, links, 前編/後編); code links from files."""
+"""kb review: the year's post checked structurally (groups, ★ first, links, 前編/後編); code links from
+paper.yaml and notes, as the catalog holds them."""
 
 import re
 from datetime import datetime, timezone
@@ -124,6 +125,8 @@ def test_site_pages_review_per_year_reading_log_and_code_links(kb_env, kb):
     from kb.site.feed_pages import add_feed_pages
 
     pages = {"index.md": "# kb\n", "paper/yolo.md": "# YOLO\n", "paper/ssd.md": "# SSD\n"}
+    # The site reads the catalog only (design.md): with papers/ gone it shows the same code links and ★.
+    kb_env.papers.rename(kb_env.papers.with_name("papers-elsewhere"))
     with session_scope(kb_env, write=True) as session:
         mark_seen(kb_env, ["2512.00001", "2512.00002", "2512.00003"], session=session)
         decide(kb_env, ["2512.00002"], "starred", session=session)

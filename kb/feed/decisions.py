@@ -164,13 +164,10 @@ def reading_log(*, session: Session) -> list[ReadingDay]:
 
 def starred_keys(settings: Settings, *, session: Session) -> set[str]:
     """Papers with a ★: starred in triage, or a note marked ``important`` (a ★ in the imported title)."""
-    from kb.feed.notefiles import paper_notes
-    from kb.models import Paper
+    from kb.models import Note, Paper
 
     starred = {d.key for d in session.exec(select(FeedDecision).where(FeedDecision.action == "starred"))}
-    for key, slug in session.exec(select(Paper.key, Paper.slug)):
-        if key not in starred and any(n.important for n in paper_notes(settings, slug)):
-            starred.add(key)
+    starred |= set(session.exec(select(Paper.key).join(Note, Note.paper_id == Paper.id).where(Note.important)))
     return starred
 
 

@@ -1,17 +1,11 @@
-"""What only a paper's note files hold: the ★ (``important``), the post date, the language of each note."""
+"""A paper's notes as the catalog holds them, with what reviews and ★ need: language, post date, ★."""
 
-from kb.errors import KBError
-from kb.notes import ParsedNote, parse_file
-from kb.paperfile import note_files
-from kb.settings import Settings
+from sqlmodel import Session, select
+
+from kb.models import Note, Paper
 
 
-def paper_notes(settings: Settings, slug: str) -> list[ParsedNote]:
-    """The parsed notes of ``papers/<slug>/``; a broken file is skipped (``kb sync`` names it)."""
-    notes = []
-    for path in note_files(settings.papers / slug):
-        try:
-            notes += parse_file(path)[0]
-        except KBError:
-            continue
-    return notes
+def paper_notes(slug: str, *, session: Session) -> list[Note]:
+    """The catalog's notes of the paper ``slug`` (``kb sync`` reads them from ``papers/<slug>/``)."""
+    return list(session.exec(select(Note).join(Paper, Note.paper_id == Paper.id).where(Paper.slug == slug)
+                             .order_by(Note.lang, Note.path)))

@@ -103,11 +103,12 @@ def upsert_note(paper: Paper, note: ParsedNote, path: str, source: str | None, *
     """Insert or update the catalog row of one note file; returns added/updated/unchanged."""
     digest = content_hash(note)
     row = session.exec(select(Note).where(Note.paper_id == paper.id, Note.path == path)).first()
-    if row is not None and row.content_hash == digest:
+    if row is not None and (row.content_hash, row.posted, row.important) == (digest, note.date, note.important):
         return "unchanged"
     action = "added" if row is None else "updated"
     row = row or Note(paper_id=paper.id, path=path, lang=note.lang, body="", content_hash="")
     row.lang, row.title, row.body, row.source = note.lang, note.title, note.body, source
+    row.posted, row.important = note.date, note.important
     row.content_hash, row.updated = digest, utcnow()
     session.add(row)
     session.flush()

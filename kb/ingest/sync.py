@@ -35,7 +35,7 @@ class SyncReport:
 
 _PAPER_FIELDS = ("title", "other_titles", "authors", "abstract", "summary", "categories", "primary_category",
                  "published", "updated", "year", "doi", "journal_ref", "comment", "venue", "tags", "runners",
-                 "claims", "version")
+                 "claims", "code", "version")
 
 
 def sync(settings: Settings) -> SyncReport:

@@ -3,7 +3,7 @@ page its code links and a note when arXiv moved past the version its notes were 
 
 from sqlmodel import Session, select
 
-from kb.codelinks import read_code_links
+from kb.codelinks import code_links
 from kb.feed.decisions import reading_log
 from kb.feed.notefiles import paper_notes
 from kb.feed.versions import version_flags
@@ -31,7 +31,7 @@ def add_feed_pages(pages: dict[str, str], settings: Settings, *, session: Sessio
         extra = []
         if paper.key in flags:
             extra.append(f'!!! warning "New arXiv version"\n    {text(flags[paper.key])}.\n')
-        links = read_code_links(settings.papers, paper.slug, [n.body for n in paper_notes(settings, paper.slug)])
+        links = code_links(paper.code, [n.body for n in paper_notes(paper.slug, session=session)])
         if links:
             extra.append("## Code\n\n" + "\n".join(
                 f"- {external(c['url'])}" + "".join(f" · {text(c[k])}" for k in ("kind", "framework") if c.get(k))
