@@ -163,3 +163,17 @@ def test_an_entry_with_a_runner_gives_the_newest_finished_runs_verdict(kb_env, k
     densenet = post[post.index("### Densely"):]
     assert "- Reproduction: partly reproduced (1 of 2) (kb reproduce densenet)" in densenet.split("###")[1]
     assert "Reproduction" not in post[: post.index("### Densely")]
+
+
+def test_kb_show_lists_the_code_links_of_paper_yaml_and_of_an_imported_note(kb_env, kb, tmp_path):
+    catalog(kb_env, kb)
+    post = tmp_path / "ssd-memo.md"
+    post.write_text('---\npaper: "1512.02325"\nlang: ja\n---\n## 公式実装\n\nCaffe 版: https://github.com/weiliu89/caffe\n',
+                    encoding="utf-8")
+    assert kb("import", str(post), "--offline").code == 0
+    shown = kb("show", "ssd").out
+    assert "code: https://github.com/weiliu89/caffe (official, Caffe)" in shown
+    yolo = kb("show", "yolo").out.splitlines()
+    assert [line for line in yolo if line.startswith("code: ")] == [
+        "code: https://github.com/pjreddie/darknet (official, Darknet)",
+        "code: https://github.com/someone/yolo-pytorch (third-party, PyTorch)"]

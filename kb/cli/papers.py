@@ -153,10 +153,10 @@ def list_(
 
 def show(paper_ref: Annotated[str, typer.Argument(metavar="PAPER", help="Slug or any id form.")], as_json: JsonOpt = False) -> None:
     """Show one paper: metadata, notes present, claims, links."""
-    from kb.queries import paper_links
+    from kb.codelinks import code_links
     from kb.db import session_scope
-    from kb.queries import get_paper, notes_of
     from kb.feed.versions import version_flags
+    from kb.queries import get_paper, notes_of, paper_links
     from kb.settings import load_settings
 
     with session_scope(load_settings()) as session:
@@ -164,8 +164,9 @@ def show(paper_ref: Annotated[str, typer.Argument(metavar="PAPER", help="Slug or
         notes = notes_of(paper, session=session)
         flag = version_flags(session=session).get(paper.key)
     links = paper_links(paper)
+    code = code_links(paper.code, [n.body for n in notes])
     if as_json:
-        print_json(paper_json(paper, links=links, version_flag=flag, notes=[{"lang": n.lang, "title": n.title, "path": n.path, "source": n.source} for n in notes]))
+        print_json(paper_json(paper, links=links, version_flag=flag, code=code, notes=[{"lang": n.lang, "title": n.title, "path": n.path, "source": n.source} for n in notes]))
         return
     out = console()
     out.print(f"[bold]{escape(paper.title)}[/bold]")
@@ -179,6 +180,9 @@ def show(paper_ref: Annotated[str, typer.Argument(metavar="PAPER", help="Slug or
         out.print("categories: " + ", ".join(paper.categories))
     for name, url in links.items():
         out.print(f"{name}: {url}")
+    for entry in code:
+        details = ", ".join(entry[k] for k in ("kind", "framework") if entry.get(k))
+        out.print(f"code: {entry['url']}" + (f" ({details})" if details else ""))
     if paper.abstract or paper.summary:
         out.print("\n" + escape(paper.abstract or paper.summary))
     out.print("\nnotes: " + (", ".join(f"{n.lang} ({n.path})" for n in notes) if notes else "none"))
