@@ -18,8 +18,8 @@ from sqlmodel import Session, select
 from kb.codelinks import code_links
 from kb.errors import BadInput
 from kb.feed.decisions import starred_keys
-from kb.feed.notefiles import paper_notes
 from kb.models import Note, Paper, RunRecord
+from kb.queries import notes_of
 from kb.runs.verdict import summary as verdict_summary
 from kb.settings import Settings
 
@@ -64,12 +64,12 @@ def _verdict(paper: Paper, *, session: Session) -> str | None:
     return verdict_summary(run.verdicts) if run else None
 
 
-def entries_of(settings: Settings, year: int, *, session: Session, published: bool = False,
+def entries_of(year: int, *, session: Session, published: bool = False,
                starred_only: bool = False) -> list[Entry]:
-    stars = starred_keys(settings, session=session)
+    stars = starred_keys(session=session)
     chosen = []
     for paper in session.exec(select(Paper).order_by(Paper.added)):
-        notes = paper_notes(paper.slug, session=session)
+        notes = notes_of(paper, session=session)
         read = _read_month(paper, notes)
         if (_published_in(paper, year) if published else read.startswith(f"{year}-")):
             if starred_only and paper.key not in stars:
@@ -79,9 +79,9 @@ def entries_of(settings: Settings, year: int, *, session: Session, published: bo
     return chosen
 
 
-def years_read(settings: Settings, *, session: Session) -> list[int]:
+def years_read(*, session: Session) -> list[int]:
     """The years in which the catalog's papers were read (added, or first noted), newest first."""
-    years = {int(_read_month(p, paper_notes(p.slug, session=session))[:4]) for p in session.exec(select(Paper))}
+    years = {int(_read_month(p, notes_of(p, session=session))[:4]) for p in session.exec(select(Paper))}
     return sorted(years, reverse=True)
 
 
@@ -161,7 +161,7 @@ def write_review(settings: Settings, year: int, *, session: Session, by: str = "
     if not 1900 <= year <= datetime.now().year + 1:
         raise BadInput(f"{year} is not a year to review")
     words = WORDS[lang]
-    groups = _groups(entries_of(settings, year, published=published, starred_only=starred_only, session=session), by, lang,
+    groups = _groups(entries_of(year, published=published, starred_only=starred_only, session=session), by, lang,
                      published)
     title = words["published" if published else "title"].format(year=year)
     split = _split(groups, parts)

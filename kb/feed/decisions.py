@@ -162,7 +162,7 @@ def reading_log(*, session: Session) -> list[ReadingDay]:
     return list(session.exec(select(ReadingDay).order_by(ReadingDay.day.desc())))
 
 
-def starred_keys(settings: Settings, *, session: Session) -> set[str]:
+def starred_keys(*, session: Session) -> set[str]:
     """Papers with a ★: starred in triage, or a note marked ``important`` (a ★ in the imported title)."""
     from kb.models import Note, Paper
 

@@ -60,11 +60,11 @@ def item_text(title: str, abstract: str) -> str:
     return f"{title}\n{abstract}"
 
 
-def corpus_of(settings: Settings, *, session: Session) -> Corpus:
+def corpus_of(*, session: Session) -> Corpus:
     notes: dict[int, list[str]] = {}
     for paper_id, body in session.exec(select(Note.paper_id, Note.body).order_by(Note.paper_id, Note.path)):
         notes.setdefault(paper_id, []).append(body)
-    stars = starred_keys(settings, session=session)
+    stars = starred_keys(session=session)
     papers = list(session.exec(select(Paper).order_by(Paper.key)))
     texts = [item_text(p.title, p.abstract) + "\n" + p.summary + "\n" + "\n".join(notes.get(p.id, []))
              + "\n" + " ".join(t.replace("-", " ") for t in p.tags) for p in papers]
@@ -157,7 +157,7 @@ def load_model(settings: Settings, *, session: Session) -> Model | None:
     """The catalog's model, from the cache when the catalog has not changed; None for an empty catalog."""
     import numpy as np
 
-    corpus = corpus_of(settings, session=session)
+    corpus = corpus_of(session=session)
     if not corpus.texts:
         return None
     folder = settings.cache_dir / "feed"

@@ -5,9 +5,9 @@ from sqlmodel import Session, select
 
 from kb.codelinks import code_links
 from kb.feed.decisions import reading_log
-from kb.feed.notefiles import paper_notes
 from kb.feed.versions import version_flags
 from kb.models import Paper
+from kb.queries import notes_of
 from kb.review import write_review, years_read
 from kb.settings import Settings
 from kb.site.pages import external, front, link, table, text
@@ -31,14 +31,14 @@ def add_feed_pages(pages: dict[str, str], settings: Settings, *, session: Sessio
         extra = []
         if paper.key in flags:
             extra.append(f'!!! warning "New arXiv version"\n    {text(flags[paper.key])}.\n')
-        links = code_links(paper.code, [n.body for n in paper_notes(paper.slug, session=session)])
+        links = code_links(paper.code, [n.body for n in notes_of(paper, session=session)])
         if links:
             extra.append("## Code\n\n" + "\n".join(
                 f"- {external(c['url'])}" + "".join(f" · {text(c[k])}" for k in ("kind", "framework") if c.get(k))
                 for c in links) + "\n")
         if extra:
             pages[page] = pages[page].rstrip("\n") + "\n\n" + "\n".join(extra)
-    years = years_read(settings, session=session)
+    years = years_read(session=session)
     rows = [[link(str(year), f"../{review_page(year)}")] for year in years]
     pages[REVIEWS] = front("Reviews") + "# Reviews\n\nOne post per year of the papers read in it (`kb review YEAR`).\n\n" + (
         table(["Year"], rows) if rows else "No papers yet.") + f"\n\n{link('Reading log', '../' + READING_LOG)}\n"
