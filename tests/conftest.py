@@ -4,7 +4,7 @@ import io
 import socket
 import sys
 import threading
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -60,8 +60,35 @@ def kb_env(request, tmp_path, monkeypatch):
     _ready_engine.cache_clear()
 
 
-class _ArxivHandler(BaseHTTPRequestHandler):
+class RecordedHandler(BaseHTTPRequestHandler):
+    """A local stand-in's request handler: it keeps the paths asked for and answers with a body."""
+
     requests: list[str] = []
+
+    def answer(self, body: bytes, content_type: str = "application/atom+xml") -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def local_server(handler: type[BaseHTTPRequestHandler]):
+    """``handler`` served on a free localhost port for the ``with`` block; yields the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _ArxivHandler(RecordedHandler):
     fail_next: list[int] = []
     answer_next: list[bytes] = []   # bodies served as they are, before the recorded answers
 
@@ -81,14 +108,7 @@ class _ArxivHandler(BaseHTTPRequestHandler):
         else:
             words = [w.split(":", 1)[1] for w in query.get("search_query", [""])[0].split(" AND ") if ":" in w]
             body = arxiv_feed.feed(arxiv_feed.title_search(words))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/atom+xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.answer(body)
 
 
 @pytest.fixture
@@ -97,13 +117,9 @@ def arxiv_server(monkeypatch):
     _ArxivHandler.requests = []
     _ArxivHandler.fail_next = []
     _ArxivHandler.answer_next = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ArxivHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("KB_ARXIV_API", f"http://127.0.0.1:{server.server_address[1]}/api/query")
-    yield _ArxivHandler
-    server.shutdown()
-    server.server_close()
+    with local_server(_ArxivHandler) as base:
+        monkeypatch.setenv("KB_ARXIV_API", f"{base}/api/query")
+        yield _ArxivHandler
 
 
 @dataclass

@@ -1,21 +1,18 @@
 """kb feed: a recorded cs.CV announcement feed served locally, ranked by a small catalog."""
 
 import json
-import threading
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import write_paper
+from tests.conftest import RecordedHandler, local_server, write_paper
 from tests.fixtures import arxiv_feed, arxiv_rss
 
 LIDAR, PROTEIN = "1711.06396", "2009.01411"       # VoxelNet (LiDAR point clouds), GVP (protein structure)
 
 
-class _FeedHandler(BaseHTTPRequestHandler):
-    requests: list[str] = []
+class _FeedHandler(RecordedHandler):
     empty = False
 
     def do_GET(self):  # noqa: N802 - http.server's name
@@ -28,26 +25,16 @@ class _FeedHandler(BaseHTTPRequestHandler):
             query = parse_qs(urlsplit(self.path).query)["search_query"][0]
             assert query.startswith("submittedDate:[") and query.endswith("AND cat:cs.CV"), query
             body = arxiv_feed.feed(["1505.04597"])
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.answer(body, "application/rss+xml" if self.path.startswith("/rss/") else "application/atom+xml")
 
 
 @pytest.fixture
 def rss_server(kb_env, monkeypatch):
     _FeedHandler.requests, _FeedHandler.empty = [], False
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FeedHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("KB_ARXIV_RSS", f"{base}/rss/")
-    monkeypatch.setenv("KB_ARXIV_API", f"{base}/api/query")
-    yield _FeedHandler
-    server.shutdown()
-    server.server_close()
+    with local_server(_FeedHandler) as base:
+        monkeypatch.setenv("KB_ARXIV_RSS", f"{base}/rss/")
+        monkeypatch.setenv("KB_ARXIV_API", f"{base}/api/query")
+        yield _FeedHandler
 
 
 def point_cloud_catalog(kb_env, kb):
