@@ -27,8 +27,6 @@ def _build(out: Optional[Path]):
 def build(out: OutOpt = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
     """Generate the pages from the catalog and render the site with MkDocs."""
     from kb.errors import KBError
-    from kb.runs.registry import load_registry
-    from kb.settings import load_settings
 
     report = _build(out)
     if as_json:
@@ -36,11 +34,10 @@ def build(out: OutOpt = None, as_json: Annotated[bool, typer.Option("--json", he
     else:
         console().print(f"built {report.pages} pages and {report.figures} figures ({report.figures_drawn} drawn) "
                         f"into {report.out} in {report.seconds:.1f} s\nopen {report.out / 'index.html'}, or run: kb site serve")
-    problems = load_registry(load_settings().runner_paths).problems
-    for problem in problems:
+    for problem in report.runner_problems:
         console(stderr=True).print(f"problem: {escape(problem)}")
-    if problems:
-        raise KBError(f"{len(problems)} runner package(s) could not be loaded (listed above); the site was built without them")
+    if report.runner_problems:
+        raise KBError(f"{len(report.runner_problems)} runner package(s) could not be loaded (listed above); the site was built without them")
 
 
 @site_app.command()

@@ -31,6 +31,7 @@ class BuildReport:
     figures_drawn: int
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    runner_problems: list[str] = field(default_factory=list)
 
 
 def source_dir(settings: Settings) -> Path:
@@ -130,7 +131,8 @@ def build_site(settings: Settings, out: Path | None = None) -> BuildReport:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
     return BuildReport(out=out, pages=len(pages), figures=len(plan.specs), figures_drawn=drawn,
-                       seconds=time.perf_counter() - start, warnings=warnings)
+                       seconds=time.perf_counter() - start, warnings=warnings,
+                       runner_problems=list(snapshot.runner_problems))
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

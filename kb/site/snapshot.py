@@ -104,6 +104,7 @@ class Snapshot:
     papers: tuple[PaperView, ...] = ()
     runners: tuple[RunnerView, ...] = ()
     runs: tuple[RunView, ...] = ()          # newest first
+    runner_problems: tuple[str, ...] = ()   # runner packages that could not be loaded, one line each
 
 
 def thin(points: list[tuple[float, float]], limit: int = MAX_POINTS) -> tuple[tuple[float, float], ...]:
@@ -165,12 +166,13 @@ def load_snapshot(settings: Settings, *, session: Session) -> Snapshot:
         )
         for p in session.exec(select(Paper).order_by(Paper.slug))
     )
+    registry = load_registry(settings.runner_paths)
     runners = tuple(
         RunnerView(name=spec.name, paper=spec.paper, summary=spec.summary, datasets=tuple(spec.datasets),
                    presets=tuple(spec.presets), claims=tuple(claims_of(spec.paper, session=session)))
-        for spec in load_registry(settings.runner_paths).specs()
+        for spec in registry.specs()
     )
     curves = _curves(session=session)
     records = session.exec(select(RunRecord).order_by(RunRecord.created.desc(), RunRecord.id))
     runs = tuple(_run_view(record, curves.get(record.id, ())) for record in records)
-    return Snapshot(papers=papers, runners=runners, runs=runs)
+    return Snapshot(papers=papers, runners=runners, runs=runs, runner_problems=tuple(registry.problems))
