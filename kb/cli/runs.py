@@ -327,19 +327,14 @@ run_app = typer.Typer(rich_markup_mode=None, help="One run: kb run show RUN_ID."
 
 
 def _mark_dead_runs(settings) -> None:
-    """Runs whose process died show as failed; on a catalog this user cannot write, listing still works."""
-    from sqlalchemy.exc import OperationalError
-
-    from kb.db import session_scope
-    from kb.errors import KBError
+    """Runs whose process died show as failed; a catalog this user cannot write is listed as it is."""
+    from kb.db import read_only_url, session_scope
     from kb.runs.execute import mark_dead_runs
 
-    try:
-        with session_scope(settings) as session:
-            mark_dead_runs(session=session)
-    except (OperationalError, PermissionError, KBError) as exc:
-        if not any(word in str(exc) for word in ("readonly", "read-only", "permission denied", "Permission denied")):
-            raise
+    if read_only_url(settings.database_url) is not None:
+        return
+    with session_scope(settings) as session:
+        mark_dead_runs(session=session)
 
 
 @run_app.command("show")
