@@ -35,7 +35,7 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 DIRECTIONS = ("higher", "lower")
 _CLAIM_REQUIRED = {"metric": str, "dataset": str, "value": (int, float), "direction": str, "source": str}
 _CLAIM_OPTIONAL = {"tolerance": (int, float), "unit": str, "setting": str, "when": dict, "device": str, "seeds": int,
-                   "task": str, "model": str, "split": str, "extra_data": (bool, str)}
+                   "task": str, "model": str, "split": str, "extra_data": (bool, str), "data_free": bool}
 _LISTS = ("other_titles", "authors", "categories", "tags", "runners")
 _TEXTS = ("title", "venue", "primary_category", "doi", "journal_ref", "comment", "abstract", "summary")
 _DATES = ("published", "updated", "added")

@@ -218,3 +218,36 @@ def test_model_index_keeps_a_measured_run_apart_from_the_paper(settings, kb):
     assert measured[0]["source"]["name"].startswith(f"kb run {run.id}: kb reproduce trivial --config smoke, seed 0")
     assert by_name["Trivial (trivial, paper)"]["results"][0]["metrics"][0] == {"type": "accuracy", "value": 0.9,
                                                                                "name": "accuracy"}
+
+
+def ratio_architecture(config):
+    """A model and a further data-free metric computed from the paper's baseline: a linear model of
+    7850 parameters against a 784-1000-10 MLP baseline of 784 * 1000 + 1000 + 1000 * 10 + 10 = 795010."""
+    import torch
+
+    return torch.nn.Linear(784, 10), torch.zeros(1, 784), {"fewer_parameters": 795010 / 7850}
+
+
+def test_a_further_data_free_metric_is_measured_and_judged_only_when_the_claim_says_data_free():
+    from kb.runs.execute import measure_architecture
+    from kb.runs.registry import RunnerSpec
+
+    spec = RunnerSpec(name="ratio", paper="2401.00002", summary="", datasets=(), presets=("smoke",),
+                      entrypoint="tests.test_verdicts:ratio_architecture", config="none",
+                      architecture="tests.test_verdicts:ratio_architecture")
+    final, _ = measure_architecture(spec, None)
+    assert final["parameters"] == 7850.0 and math.isclose(final["fewer_parameters"], 101.2752, abs_tol=1e-4)
+    text = """id: "2401.00002"
+slug: ratio
+title: "Ratio"
+authors: [A]
+claims:
+  - {metric: fewer_parameters, dataset: none, value: 100, unit: x, direction: higher, tolerance: 2,
+     source: Sec. 1, data_free: true}
+  - {metric: fewer_parameters, dataset: none, value: 100, unit: x, direction: higher, tolerance: 2, source: Sec. 2}
+"""
+    claims = parse_paper_yaml(text, where="ratio", folder_slug="ratio").fields["claims"]
+    verdicts = judge_all(claims, config={}, final=final, dataset=None, synthetic=False, device_name="cpu",
+                         kind="architecture")
+    # Only the claim marked data_free is an architecture claim; 101.27 is within 2 of 100.
+    assert [(v["source"], v["verdict"]) for v in verdicts] == [("Sec. 1", "reproduced")]

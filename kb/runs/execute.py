@@ -187,19 +187,24 @@ def measure_architecture(spec: RunnerSpec, config: Any) -> tuple[dict[str, float
     multiply-add is 2 FLOPs, so ``mult_adds`` is half of them). The model is built on torch's
     ``meta`` device: shapes without storage, so a 270M-parameter network is measured in a moment and
     without its 1 GB of weights (the counts are the same as on a CPU; tests/test_verdicts.py).
+
+    ``architecture`` may return a third item: further data-free metrics it computes from the
+    paper's formulas and the model's structure (a parameter ratio against the paper's baseline, an
+    expected depth), judged against claims marked ``data_free: true``.
     """
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     with torch.device("meta"):
-        model, example = load_architecture(spec)(config)
+        built = load_architecture(spec)(config)
+    model, example, derived = built if len(built) == 3 else (*built, {})
     parameters = sum(p.numel() for p in model.parameters())
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         model(example)
     flops = counter.get_total_flops()
     final = {"parameters": float(parameters), "model_bytes": 4.0 * parameters, "model_mb": 4.0 * parameters / 2**20,
-             "flops": float(flops), "mult_adds": flops / 2}
+             "flops": float(flops), "mult_adds": flops / 2, **{k: float(v) for k, v in derived.items()}}
     return final, {"example_input": list(example.shape), "flops_counted_by": "torch.utils.flop_counter.FlopCounterMode"}
 
 

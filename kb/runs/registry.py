@@ -49,7 +49,9 @@ class RunnerSpec:
         cpu_default: the preset ``kb reproduce NAME`` runs when no preset is named and no GPU is
             found (None: the first preset, wherever it runs).
         architecture: ``module:function`` called as ``function(config)``, returning the preset's
-            ``torch.nn.Module`` and an example input of the paper's size (batch 1), built without data.
+            ``torch.nn.Module`` and an example input of the paper's size (batch 1), built without data,
+            and optionally a third item: ``{metric: value}`` of further data-free metrics (claims on
+            them are marked ``data_free: true`` in ``paper.yaml``).
     """
 
     name: str

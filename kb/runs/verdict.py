@@ -31,8 +31,13 @@ def unit_suffix(unit: str | None) -> str:
 
 
 def is_data_free(claim: dict[str, Any]) -> bool:
-    """A claim measured on the model alone (parameters, size, FLOPs), without data or training."""
-    return claim["metric"] in DATA_FREE_METRICS
+    """A claim measured on the model alone (parameters, size, FLOPs), without data or training.
+
+    A claim on another metric that the runner's ``architecture`` computes without data (a parameter
+    ratio against the paper's baseline, an expected depth, an operation-count speed-up) says so with
+    ``data_free: true``.
+    """
+    return claim.get("data_free") is True or claim["metric"] in DATA_FREE_METRICS
 
 
 def needs_seeds(wanted: int, have: int) -> str:
