@@ -1,20 +1,29 @@
 """Read-side catalog queries: papers by reference, listings, notes, links and claims.
 
 Everything that shows the catalog (CLI listings, the site, runs and runners overviews) reads
-through here or through ``kb.search``; nothing here writes (design.md, The flow).
+through here or through ``kb.search``; nothing here writes (design.md, The flow). The ORM is
+imported inside the functions: ``kb.reader`` shares this module's filters and messages without it.
 """
 
-from typing import Any
+from __future__ import annotations
 
-from sqlmodel import Session, select
+from typing import TYPE_CHECKING, Any
 
 from kb.errors import BadInput, NotFound
-from kb.ids import parse_id
-from kb.models import Note, Paper
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from kb.models import Note, Paper
 
 
 def find_paper(ref: str, *, session: Session) -> Paper | None:
     """A paper by slug or by any id form."""
+    from sqlmodel import select
+
+    from kb.ids import parse_id
+    from kb.models import Paper
+
     ref = ref.strip()
     paper = session.exec(select(Paper).where(Paper.slug == ref.lower())).first()
     if paper is not None:
@@ -26,27 +35,44 @@ def find_paper(ref: str, *, session: Session) -> Paper | None:
     return session.exec(select(Paper).where(Paper.key == key)).first()
 
 
+def not_found(ref: str) -> NotFound:
+    return NotFound(f"no paper {ref!r} in the catalog; see `kb list`, or add it with `kb add {ref}`")
+
+
 def get_paper(ref: str, *, session: Session) -> Paper:
     paper = find_paper(ref, session=session)
     if paper is None:
-        raise NotFound(f"no paper {ref!r} in the catalog; see `kb list`, or add it with `kb add {ref}`")
+        raise not_found(ref)
     return paper
 
 
 def notes_of(paper: Paper, *, session: Session) -> list[Note]:
+    from sqlmodel import select
+
+    from kb.models import Note
+
     return list(session.exec(select(Note).where(Note.paper_id == paper.id).order_by(Note.lang, Note.path)))
 
 
-SORTS = {"added": Paper.added, "year": Paper.year, "title": Paper.title, "slug": Paper.slug}
+SORTS = ("added", "year", "title", "slug")
+
+
+def check_sort(sort: str) -> bool:
+    """Whether ``sort`` orders newest (largest) first; raises on a sort kb does not know."""
+    if sort not in SORTS:
+        raise BadInput(f"--sort {sort!r}: choose one of {', '.join(SORTS)}")
+    return sort in ("added", "year")
 
 
 def list_papers(*, session: Session, tag: str | None = None, year: int | None = None, author: str | None = None,
                 lang: str | None = None, runner: bool | None = None, sort: str = "added", reverse: bool = False,
                 limit: int | None = None) -> list[Paper]:
-    if sort not in SORTS:
-        raise BadInput(f"--sort {sort!r}: choose one of {', '.join(SORTS)}")
-    column = SORTS[sort]
-    descending = (sort in ("added", "year")) != reverse
+    from sqlmodel import select
+
+    from kb.models import Note, Paper
+
+    descending = check_sort(sort) != reverse
+    column = getattr(Paper, sort)
     query = select(Paper).order_by(column.desc() if descending else column.asc(), Paper.slug)
     if year is not None:
         query = query.where(Paper.year == year)
@@ -54,6 +80,11 @@ def list_papers(*, session: Session, tag: str | None = None, year: int | None = 
     if lang is not None:
         with_lang = set(session.exec(select(Note.paper_id).where(Note.lang == lang)))
         papers = [p for p in papers if p.id in with_lang]
+    return filter_papers(papers, tag=tag, author=author, runner=runner, limit=limit)
+
+
+def filter_papers(papers: list, *, tag: str | None, author: str | None, runner: bool | None, limit: int | None) -> list:
+    """The filters a listing applies after its query (ORM papers and ``kb.reader`` rows alike)."""
     if tag is not None:
         papers = [p for p in papers if tag.lower() in p.tags]
     if author is not None:
@@ -64,8 +95,17 @@ def list_papers(*, session: Session, tag: str | None = None, year: int | None = 
 
 
 def note_languages(*, session: Session) -> dict[int, list[str]]:
+    from sqlmodel import select
+
+    from kb.models import Note
+
+    return languages_by_paper(session.exec(select(Note.paper_id, Note.lang)))
+
+
+def languages_by_paper(pairs) -> dict[int, list[str]]:
+    """``(paper_id, lang)`` pairs as paper id -> its note languages, sorted."""
     langs: dict[int, set[str]] = {}
-    for paper_id, lang in session.exec(select(Note.paper_id, Note.lang)):
+    for paper_id, lang in pairs:
         langs.setdefault(paper_id, set()).add(lang)
     return {k: sorted(v) for k, v in langs.items()}
 
@@ -81,5 +121,9 @@ def paper_links(paper: Paper) -> dict[str, str]:
 
 def claims_of(paper_key: str, *, session: Session) -> list[dict[str, Any]]:
     """The claimed numbers of one paper, as ``kb sync`` last read them from its ``paper.yaml``."""
+    from sqlmodel import select
+
+    from kb.models import Paper
+
     claims = session.exec(select(Paper.claims).where(Paper.key == paper_key)).first()
     return list(claims or [])

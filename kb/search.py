@@ -7,17 +7,23 @@ tokens; a query is tokenized the same way and each Japanese word becomes a phras
 so a two-character word (``検出``) is one token and a longer one must match contiguously.
 On SQLite the tokens go into an FTS5 table ranked by BM25; other databases use a plain-table
 fallback with the same tokens.
+
+The query side reads through ``CatalogReads``: an ORM session, or ``kb.reader``'s ``sqlite3``
+catalog that the CLI uses to answer without importing the ORM (issue 21); both run the same SQL.
 """
+
+from __future__ import annotations
 
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from sqlalchemy import text
-from sqlmodel import Session, select
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
-from kb.models import Note, Paper, SearchDoc
+    from kb.models import Note, Paper
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u30fc"
 _RUN = re.compile(rf"[{_CJK}]+|[a-z0-9]+(?:['’][a-z]+)?")
@@ -103,6 +109,8 @@ def is_sqlite(*, session: Session) -> bool:
 
 
 def ensure_fts(*, session: Session) -> None:
+    from sqlalchemy import text
+
     if is_sqlite(session=session) and not session.info.get("search_fts"):
         session.exec(text(
             "CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5("
@@ -127,6 +135,8 @@ def document(paper: Paper, notes: list[Note]) -> dict[str, str]:
 
 
 def _fts_write(paper_id: int, doc: dict[str, str], *, session: Session, delete: bool = False) -> None:
+    from sqlalchemy import text
+
     verb = "INSERT INTO search_fts(search_fts, rowid, title, authors, abstract, notes) VALUES('delete', " if delete \
         else "INSERT INTO search_fts(rowid, title, authors, abstract, notes) VALUES("
     session.exec(text(verb + ":id, :title, :authors, :abstract, :notes)"), params={"id": paper_id, **doc})
@@ -137,6 +147,10 @@ def index_paper(paper: Paper, *, session: Session) -> None:
 
     Plain SQL rather than ORM objects: indexing runs once per paper on every sync and import.
     """
+    from sqlmodel import select
+
+    from kb.models import Note, SearchDoc
+
     notes = list(session.exec(select(Note).where(Note.paper_id == paper.id)))
     doc = document(paper, notes)
     table = SearchDoc.__table__
@@ -155,6 +169,10 @@ def index_paper(paper: Paper, *, session: Session) -> None:
 
 
 def unindex_paper(paper_id: int, *, session: Session) -> None:
+    from sqlmodel import select
+
+    from kb.models import SearchDoc
+
     table = SearchDoc.__table__
     old = session.exec(select(*(table.c[k] for k in _COLUMNS)).where(table.c.paper_id == paper_id)).first()
     if old is None:
@@ -176,18 +194,25 @@ class Hit:
     where: str = ""
 
 
-def _ranked_ids_fts(terms: list[QueryTerm], limit: int | None, *, session: Session) -> list[tuple[int, float]]:
-    ensure_fts(session=session)
+# The tables the SQLite query side reads (kb.reader answers only from a catalog that has them).
+QUERY_TABLES = ("search_fts",)
+
+
+def ranked_ids_fts(terms: list[QueryTerm], limit: int | None, rows) -> list[tuple[int, float]]:
+    """Paper ids by BM25 over the FTS5 table; ``rows(sql, params)`` runs one query on the catalog."""
     weights = ", ".join(str(w) for w in _WEIGHTS.values())
     sql = f"SELECT rowid, bm25(search_fts, {weights}) AS rank FROM search_fts WHERE search_fts MATCH :q ORDER BY rank"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    rows = session.exec(text(sql), params={"q": _fts_expression(terms)}).all()
-    return [(row[0], -row[1]) for row in rows]
+    return [(row[0], -row[1]) for row in rows(sql, {"q": _fts_expression(terms)})]
 
 
 def _ranked_ids_portable(terms: list[QueryTerm], limit: int | None, *, session: Session) -> list[tuple[int, float]]:
     """Any database: every term must appear (as a token sequence); score by weighted counts."""
+    from sqlmodel import select
+
+    from kb.models import SearchDoc
+
     query = select(SearchDoc)
     for term in terms:
         needle = " ".join(term.tokens)
@@ -238,30 +263,85 @@ def snippet(value: str, terms: list[QueryTerm], width: int = 70) -> list[tuple[s
     return [s for s in segments if s[0]]
 
 
+@runtime_checkable
+class CatalogReads(Protocol):
+    """What ``search`` reads: ``kb.reader.SqliteCatalog`` has these methods; a session gets ``_SessionReads``."""
+
+    def ranked(self, terms: list[QueryTerm], limit: int | None) -> list[tuple[int, float]]: ...
+
+    def papers_by_id(self, ids: list[int]) -> dict[int, Any]: ...
+
+    def note_langs_of(self, ids: list[int]) -> dict[int, set[str]]: ...
+
+    def notes_of_ids(self, ids: list[int], lang: str | None) -> list[Any]: ...
+
+
+class _SessionReads:
+    """``CatalogReads`` over an ORM session: FTS5 on SQLite, the portable scan elsewhere."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def ranked(self, terms: list[QueryTerm], limit: int | None) -> list[tuple[int, float]]:
+        from sqlalchemy import text
+
+        if not is_sqlite(session=self.session):
+            return _ranked_ids_portable(terms, limit, session=self.session)
+        ensure_fts(session=self.session)
+        return ranked_ids_fts(terms, limit, lambda sql, params: self.session.exec(text(sql), params=params).all())
+
+    def papers_by_id(self, ids: list[int]) -> dict[int, Paper]:
+        from sqlmodel import select
+
+        from kb.models import Paper
+
+        return {p.id: p for p in self.session.exec(select(Paper).where(Paper.id.in_(ids)))}
+
+    def note_langs_of(self, ids: list[int]) -> dict[int, set[str]]:
+        from sqlmodel import select
+
+        from kb.models import Note
+
+        langs: dict[int, set[str]] = {}
+        for paper_id, lang in self.session.exec(select(Note.paper_id, Note.lang).where(Note.paper_id.in_(ids))):
+            langs.setdefault(paper_id, set()).add(lang)
+        return langs
+
+    def notes_of_ids(self, ids: list[int], lang: str | None) -> list[Note]:
+        from sqlmodel import select
+
+        from kb.models import Note
+
+        query = select(Note).where(Note.paper_id.in_(ids))
+        if lang:
+            query = query.where(Note.lang == lang)
+        return list(self.session.exec(query))
+
+
 def search(
     query: str,
     *,
-    session: Session, limit: int = 20,
+    session: Session | CatalogReads, limit: int = 20,
     tag: str | None = None,
     lang: str | None = None,
     year: int | None = None,
     author: str | None = None,
 ) -> list[Hit]:
-    """Papers matching every word of ``query``, best first, with a highlighted snippet."""
+    """Papers matching every word of ``query``, best first, with a highlighted snippet.
+
+    ``session``: an ORM session, or any ``CatalogReads`` (``kb.reader``'s catalog).
+    """
     terms = parse_query(query)
     if not terms:
         return []
+    reads = session if isinstance(session, CatalogReads) else _SessionReads(session)
     filtered = any(v is not None for v in (tag, lang, year, author))
-    rank = _ranked_ids_fts if is_sqlite(session=session) else _ranked_ids_portable
-    ranked = rank(terms, None if filtered else limit, session=session)
+    ranked = reads.ranked(terms, None if filtered else limit)
     hits: list[Hit] = []
     for start in range(0, len(ranked), 200):
         chunk = ranked[start : start + 200]
-        papers = {p.id: p for p in session.exec(select(Paper).where(Paper.id.in_([pid for pid, _ in chunk])))}
-        langs: dict[int, set[str]] = {}
-        if lang is not None:
-            for note in session.exec(select(Note.paper_id, Note.lang).where(Note.paper_id.in_(list(papers)))):
-                langs.setdefault(note[0], set()).add(note[1])
+        papers = reads.papers_by_id([pid for pid, _ in chunk])
+        langs = reads.note_langs_of(list(papers)) if lang is not None else {}
         for pid, score in chunk:
             paper = papers.get(pid)
             if paper is None:
@@ -280,12 +360,8 @@ def search(
         if len(hits) >= limit:
             break
     notes: dict[int, list[Note]] = {}
-    if hits:
-        query = select(Note).where(Note.paper_id.in_([h.paper.id for h in hits]))
-        if lang:
-            query = query.where(Note.lang == lang)
-        for note in session.exec(query):
-            notes.setdefault(note.paper_id, []).append(note)
+    for note in reads.notes_of_ids([h.paper.id for h in hits], lang) if hits else []:
+        notes.setdefault(note.paper_id, []).append(note)
     for hit in hits:
         _attach_snippet(hit, terms, notes.get(hit.paper.id, []))
     return hits

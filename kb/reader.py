@@ -1,0 +1,272 @@
+"""The catalog read without the ORM, for the everyday commands (kb list, show, search, runs, runners, note).
+
+Importing SQLAlchemy and SQLModel and building the table models costs several times a bare Typer
+start (issue 21), while these commands only read. On an SQLite catalog of this kb's schema they read
+through the standard library's ``sqlite3`` with the same queries as ``kb.queries``, ``kb.search``
+and ``kb.runs.overview``, and get the same values back: rows with the tables' field names, JSON
+columns decoded, times aware UTC, flags as bools (``tests/test_cli_output.py`` runs every listing
+both ways and compares). Anything else takes the ORM path, which knows what to do or what to say: a
+catalog that does not exist yet (created), one of an older schema (migrated), a newer or foreign one
+(refused with a message), PostgreSQL (``KB_DATABASE_URL``), a read-only folder (``kb.db.read_only_url``).
+
+``open_catalog(settings)`` returns the one or the other behind one interface, ``Catalog``.
+"""
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+from kb.errors import BadInput
+from kb.queries import check_sort, filter_papers, languages_by_paper, not_found
+from kb.settings import Settings
+
+# kb.models.SCHEMA_VERSION, which this module cannot import without the ORM; a test keeps them equal.
+SCHEMA_VERSION = 3
+
+# Each table's fields in kb.models' order (a test compares them with the models), and the columns
+# whose stored form is not the value: JSON text, naive UTC time text, 0/1.
+FIELDS = {
+    "paper": ("id", "key", "version", "slug", "title", "other_titles", "authors", "abstract", "summary", "categories",
+              "primary_category", "published", "updated", "year", "doi", "journal_ref", "comment", "venue", "tags",
+              "runners", "claims", "code", "added"),
+    "note": ("id", "paper_id", "lang", "title", "body", "source", "path", "content_hash", "posted", "important",
+             "created", "updated"),
+    "run": ("id", "runner", "paper_key", "preset", "kind", "config", "overrides", "status", "created", "started", "ended",
+            "git_commit", "git_dirty", "env", "device", "host", "seed", "dataset", "dataset_fingerprint",
+            "dataset_synthetic", "final", "epochs", "info", "verdicts", "throughput", "error", "run_dir", "resumed",
+            "job_id"),
+}
+_JSON = {"other_titles", "authors", "categories", "tags", "runners", "claims", "code", "config", "overrides", "env",
+         "final", "epochs", "info", "verdicts"}
+_TIMES = {"published", "updated", "added", "created", "started", "ended"}
+_FLAGS = {"important", "git_dirty", "dataset_synthetic"}
+_TABLES = ("kb_meta", "paper", "note", "run", "notes_version")
+
+
+class Row(SimpleNamespace):
+    """One catalog row with the attributes of its table's model."""
+
+    def model_dump(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def _value(name: str, stored: Any) -> Any:
+    if stored is None:
+        return None
+    if name in _JSON:
+        return json.loads(stored)
+    if name in _TIMES:
+        return datetime.fromisoformat(stored).replace(tzinfo=UTC)
+    if name in _FLAGS:
+        return bool(stored)
+    return stored
+
+
+class SqliteCatalog:
+    """The read queries over one ``sqlite3`` connection."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def _rows(self, table: str, where: str = "", params: dict[str, Any] | list = ()) -> list[Row]:
+        names = FIELDS[table]
+        sql = f"SELECT {', '.join(names)} FROM {table} {where}"
+        return [Row(**{n: _value(n, v) for n, v in zip(names, values)}) for values in self.connection.execute(sql, params)]
+
+    def list_papers(self, *, tag: str | None = None, year: int | None = None, author: str | None = None,
+                    lang: str | None = None, runner: bool | None = None, sort: str = "added", reverse: bool = False,
+                    limit: int | None = None) -> list[Row]:
+        """As ``kb.queries.list_papers``."""
+        descending = check_sort(sort) != reverse
+        where = "WHERE year = :year " if year is not None else ""
+        papers = self._rows("paper", f"{where}ORDER BY {sort} {'DESC' if descending else 'ASC'}, slug ASC", {"year": year})
+        if lang is not None:
+            with_lang = {pid for (pid,) in self.connection.execute("SELECT paper_id FROM note WHERE lang = ?", [lang])}
+            papers = [p for p in papers if p.id in with_lang]
+        return filter_papers(papers, tag=tag, author=author, runner=runner, limit=limit)
+
+    def note_languages(self) -> dict[int, list[str]]:
+        return languages_by_paper(self.connection.execute("SELECT paper_id, lang FROM note"))
+
+    def version_flags(self) -> dict[str, str]:
+        """As ``kb.feed.versions.version_flags``."""
+        rows = self.connection.execute("SELECT paper.key, paper.version, notes_version.written_for FROM paper "
+                                       "JOIN notes_version ON notes_version.key = paper.key")
+        return {key: f"notes written for v{written}, arXiv has v{version}"
+                for key, version, written in rows if version and version > written}
+
+    def get_paper(self, ref: str) -> Row:
+        """As ``kb.queries.get_paper``: by slug, then by any id form."""
+        from kb.ids import parse_id
+
+        ref = ref.strip()
+        found = self._rows("paper", "WHERE slug = ?", [ref.lower()])
+        if not found:
+            try:
+                found = self._rows("paper", "WHERE key = ?", [parse_id(ref).key])
+            except BadInput:
+                pass
+        if not found:
+            raise not_found(ref)
+        return found[0]
+
+    def notes_of(self, paper) -> list[Row]:
+        return self._rows("note", "WHERE paper_id = ? ORDER BY lang, path", [paper.id])
+
+    def has_running_runs(self) -> bool:
+        return self.connection.execute("SELECT 1 FROM run WHERE status = 'running' LIMIT 1").fetchone() is not None
+
+    def list_runs(self, *, runner: str | None = None, status: str | None = None, limit: int | None = None) -> list[Row]:
+        """As ``kb.runs.records.list_runs``: newest first."""
+        where = " AND ".join(f"{name} = :{name}" for name, value in (("runner", runner), ("status", status)) if value)
+        return self._rows("run", (f"WHERE {where} " if where else "") + "ORDER BY created DESC"
+                          + (" LIMIT :limit" if limit else ""), {"runner": runner, "status": status, "limit": limit})
+
+    def paper_by_key(self, key: str) -> Row | None:
+        found = self._rows("paper", "WHERE key = ?", [key])
+        return found[0] if found else None
+
+    def last_run(self, runner: str) -> Row | None:
+        found = self._rows("run", "WHERE runner = ? ORDER BY created DESC LIMIT 1", [runner])
+        return found[0] if found else None
+
+    def search(self, query: str, **filters) -> list:
+        """As ``kb.search.search``, which reads through the methods below (``kb.search.CatalogReads``)."""
+        from kb.search import search
+
+        return search(query, session=self, **filters)
+
+    def ranked(self, terms: list, limit: int | None) -> list[tuple[int, float]]:
+        from kb.search import ranked_ids_fts
+
+        return ranked_ids_fts(terms, limit, lambda sql, params: self.connection.execute(sql, params).fetchall())
+
+    def papers_by_id(self, ids: list[int]) -> dict[int, Row]:
+        marks = ", ".join("?" * len(ids))
+        return {p.id: p for p in self._rows("paper", f"WHERE id IN ({marks})", ids)}
+
+    def note_langs_of(self, ids: list[int]) -> dict[int, set[str]]:
+        langs: dict[int, set[str]] = {}
+        marks = ", ".join("?" * len(ids))
+        for paper_id, lang in self.connection.execute(f"SELECT paper_id, lang FROM note WHERE paper_id IN ({marks})", ids):
+            langs.setdefault(paper_id, set()).add(lang)
+        return langs
+
+    def notes_of_ids(self, ids: list[int], lang: str | None) -> list[Row]:
+        marks = ", ".join("?" * len(ids))
+        return self._rows("note", f"WHERE paper_id IN ({marks})" + (" AND lang = ?" if lang else ""),
+                          [*ids, lang] if lang else ids)
+
+
+class OrmCatalog:
+    """The same interface over an SQLAlchemy session (PostgreSQL, a catalog to create or migrate)."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+
+    def list_papers(self, **filters) -> list:
+        from kb.queries import list_papers
+
+        return list_papers(session=self.session, **filters)
+
+    def note_languages(self) -> dict[int, list[str]]:
+        from kb.queries import note_languages
+
+        return note_languages(session=self.session)
+
+    def version_flags(self) -> dict[str, str]:
+        from kb.feed.versions import version_flags
+
+        return version_flags(session=self.session)
+
+    def get_paper(self, ref: str):
+        from kb.queries import get_paper
+
+        return get_paper(ref, session=self.session)
+
+    def notes_of(self, paper) -> list:
+        from kb.queries import notes_of
+
+        return notes_of(paper, session=self.session)
+
+    def has_running_runs(self) -> bool:
+        return True         # the ORM path looks at each running run anyway (kb.runs.execute.mark_dead_runs)
+
+    def search(self, query: str, **filters) -> list:
+        from kb.search import search
+
+        return search(query, session=self.session, **filters)
+
+    def list_runs(self, **filters) -> list:
+        from kb.runs.records import list_runs
+
+        return list_runs(session=self.session, **filters)
+
+    def paper_by_key(self, key: str):
+        from sqlmodel import select
+
+        from kb.models import Paper
+
+        return self.session.exec(select(Paper).where(Paper.key == key)).first()
+
+    def last_run(self, runner: str):
+        from sqlmodel import select
+
+        from kb.models import RunRecord
+
+        return self.session.exec(select(RunRecord).where(RunRecord.runner == runner)
+                                 .order_by(RunRecord.created.desc())).first()
+
+
+Catalog = SqliteCatalog | OrmCatalog
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The file of a plain ``sqlite:///PATH`` URL (not in-memory, not a URI with options)."""
+    if not url.startswith("sqlite:///") or "?" in url:
+        return None
+    path = url.split("///", 1)[1]
+    return None if path in ("", ":memory:") else path
+
+
+def _connect(path: str) -> sqlite3.Connection | None:
+    """A connection to an existing catalog of this schema holding every table read here; else None."""
+    import os
+
+    if not os.path.isfile(path) or not os.access(path, os.W_OK) or not os.access(os.path.dirname(path) or ".", os.W_OK):
+        return None        # missing (the ORM path creates it) or read-only (kb.db.read_only_url opens it)
+    connection = sqlite3.connect(path, timeout=30)
+    try:
+        connection.execute("PRAGMA busy_timeout=30000")
+        from kb.search import QUERY_TABLES
+
+        tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        found = connection.execute("SELECT value FROM kb_meta WHERE key = 'schema_version'").fetchone() \
+            if "kb_meta" in tables else None
+        if {*_TABLES, *QUERY_TABLES} <= tables and found == (str(SCHEMA_VERSION),):
+            return connection
+    except sqlite3.DatabaseError:
+        pass             # not a database, or damaged: kb.db's init_schema moves it aside and says so
+    connection.close()
+    return None
+
+
+@contextmanager
+def open_catalog(settings: Settings) -> Iterator[Catalog]:
+    """The catalog for reading: ``sqlite3`` when it can answer as the ORM would, else an ORM session."""
+    path = _sqlite_path(settings.database_url)
+    connection = _connect(path) if path else None
+    if connection is None:
+        from kb.db import session_scope
+
+        with session_scope(settings) as session:
+            yield OrmCatalog(session)
+        return
+    try:
+        yield SqliteCatalog(connection)
+    finally:
+        connection.close()
