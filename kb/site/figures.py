@@ -23,7 +23,7 @@ from kb.site.snapshot import PaperView, RunView, Snapshot
 VERDICT_COLORS = {"reproduced": "#2e7d32", "not reproduced": "#c62828", "not comparable": "#9e9e9e"}
 MAX_CLAIM_PANELS = 8
 # Part of every figure's digest: bump it when the drawing changes, so built sites redraw.
-DRAWING_VERSION = 1
+DRAWING_VERSION = 2
 
 
 @dataclass
@@ -39,15 +39,45 @@ def data_label(run: RunView) -> str:
     return f"{run.dataset or 'unknown data'}{' (synthetic)' if run.dataset_synthetic else ''}"
 
 
+# Metric families, one panel each, in this order; a metric is in the first family whose test its name passes.
+FAMILIES = (
+    ("losses", lambda name: "loss" in name),
+    ("learning rate", lambda name: name in ("lr", "learning_rate") or name.startswith("lr_")),
+    ("gradient norm", lambda name: "grad" in name and "norm" in name),
+    ("evaluation (accuracy, mAP, error, ...)", lambda name: True),
+)
+PANEL_ORDER = ("losses", "evaluation (accuracy, mAP, error, ...)", "learning rate", "gradient norm")
+LOG_DECADES = 1.5       # a panel whose positive values span more than this many decades gets a log axis
+COLUMNS = 2             # panels side by side: each stays readable at the page's width
+
+
+def family(name: str) -> str:
+    lower = name.lower()
+    return next(title for title, test in FAMILIES if test(lower))
+
+
+def wants_log(values: list[float]) -> bool:
+    """A log axis when every value is positive and they span more than ``LOG_DECADES`` decades (a loss
+    falling from 100 to 0.5 is a flat line at the bottom of a linear axis)."""
+    return bool(values) and min(values) > 0 and max(values) / min(values) > 10 ** LOG_DECADES
+
+
 def curves_spec(run: RunView) -> dict[str, Any] | None:
-    """Step metrics in one panel, epoch metrics in another; None when the run logged nothing."""
-    panels = []
-    for kind, title in (("step", "per step"), ("epoch", "per epoch")):
-        series = [[c.name, [p[0] for p in c.points], [p[1] for p in c.points]] for c in run.curves if c.kind == kind]
-        if series:
-            panels.append({"title": title, "xlabel": kind, "series": series})
-    if not panels:
+    """One panel per metric family (``FAMILIES``) on one x axis: the step when the run logged steps (its
+    epoch metrics sit at the step they were logged at), else the epoch. None when it logged nothing."""
+    on_steps = any(c.kind == "step" for c in run.curves)
+    grouped: dict[tuple[str, str], list[list]] = {}
+    for curve in run.curves:
+        xs = [p[0] for p in curve.points]
+        axis = curve.kind
+        if curve.kind == "epoch" and on_steps and curve.steps and max(curve.steps) > 0:
+            xs, axis = list(curve.steps), "step"
+        grouped.setdefault((family(curve.name), axis), []).append([curve.name, xs, [p[1] for p in curve.points]])
+    if not grouped:
         return None
+    panels = [{"title": title, "xlabel": axis, "series": series,
+               "log": wants_log([y for _, _, ys in series for y in ys])}
+              for (title, axis), series in sorted(grouped.items(), key=lambda kv: (PANEL_ORDER.index(kv[0][0]), kv[0][1]))]
     return {"kind": "curves", "title": f"{run.id} · {run.runner} {run.preset}",
             "subtitle": f"data: {data_label(run)}", "panels": panels}
 
@@ -108,25 +138,33 @@ def _style() -> None:
     })
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _curves_canvas(count: int):
-    """A figure with ``count`` curve panels, made once per process and redrawn for every run:
-    creating axes and their ticks is most of the time matplotlib takes for a figure."""
+    """A figure with ``count`` curve panels, ``COLUMNS`` to a row, made once per process and redrawn
+    for every run: creating axes and their ticks is most of the time matplotlib takes for a figure."""
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(3.6 * count + 0.4, 3.0))
-    fig.subplots_adjust(left=0.1 / count + 0.02, right=0.98, bottom=0.16, top=0.76, wspace=0.28)
-    title = fig.text(0.01, 0.97, "", va="top", fontsize=9, fontweight="bold")
-    subtitle = fig.text(0.01, 0.89, "", va="top", fontsize=8)
-    axes = fig.subplots(1, count, squeeze=False)[0]
-    for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
-        ax.yaxis.set_major_locator(MaxNLocator(5))
-    return fig, title, subtitle, axes
+    columns, rows = min(count, COLUMNS), -(-count // COLUMNS)
+    header = 0.8                                      # inches for the title, subtitle and first panel titles
+    fig = Figure(figsize=(8.0, header + 2.6 * rows))
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.5 / fig.get_figheight(),
+                        top=1 - header / fig.get_figheight(), wspace=0.22, hspace=0.55)
+    title = fig.text(0.01, 1 - 0.08 / fig.get_figheight(), "", va="top", fontsize=9, fontweight="bold")
+    subtitle = fig.text(0.01, 1 - 0.3 / fig.get_figheight(), "", va="top", fontsize=8)
+    axes = list(fig.subplots(rows, columns, squeeze=False).flat)
+    for extra in axes[count:]:
+        extra.set_visible(False)
+    return fig, title, subtitle, axes[:count]
+
+
+def _plain_number(value: float, _position: int) -> str:
+    """Tick labels as plain numbers ("0.01", "100"): math text is off (kb/site/figures.py ``_style``)."""
+    return f"{value:g}"
 
 
 def _draw_curves(spec: dict[str, Any]):
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+
     fig, title, subtitle, axes = _curves_canvas(len(spec["panels"]))
     title.set_text(spec["title"])
     subtitle.set_text(spec["subtitle"])
@@ -134,13 +172,20 @@ def _draw_curves(spec: dict[str, Any]):
         for line in list(ax.lines):
             line.remove()
         ax.set_prop_cycle(None)                 # the same colours whatever was drawn before
+        ax.set_yscale("log" if panel["log"] else "linear")
+        ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
+        if panel["log"]:
+            ax.yaxis.set_major_formatter(FuncFormatter(_plain_number))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        else:
+            ax.yaxis.set_major_locator(MaxNLocator(5))
         for name, xs, ys in panel["series"]:
             ax.plot(xs, ys, label=name, linewidth=1.2, marker="o" if len(xs) <= 30 else None, markersize=3)
         ax.relim()
         ax.autoscale_view()
-        ax.set_title(panel["title"])
+        ax.set_title(panel["title"] + (" (log scale)" if panel["log"] else ""))
         ax.set_xlabel(panel["xlabel"])
-        ax.legend(frameon=False, fontsize=7)
+        ax.legend(frameon=False, fontsize=7, ncols=2 if len(panel["series"]) > 3 else 1)
     return fig
 
 

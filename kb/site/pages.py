@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from kb.runs.headline import Headline, headline, labels, main_metric
 from kb.runs.verdict import override_flags, unit_suffix
 from kb.site.claims import claim_results
 from kb.site.figures import FigurePlan, data_label, plan
@@ -172,6 +173,8 @@ class _Site:
     runs_by_runner: dict[str, list[RunView]] = field(default_factory=dict)
     papers_by_tag: dict[str, list[PaperView]] = field(default_factory=dict)
     runner_names: set[str] = field(default_factory=set)
+    claims_by_paper: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    headlines: dict[str, Headline | None] = field(default_factory=dict)     # by paper key, then by runner name
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> "_Site":
@@ -183,24 +186,42 @@ class _Site:
         for run in snapshot.runs:
             site.runs_by_paper.setdefault(run.paper_key, []).append(run)
             site.runs_by_runner.setdefault(run.runner, []).append(run)
+        site.claims_by_paper = {p.key: p.claims for p in snapshot.papers}
+        site.claims_by_paper.update({r.paper: r.claims for r in snapshot.runners if r.paper not in site.claims_by_paper})
         return site
 
+    def paper_headline(self, key: str) -> Headline | None:
+        """The paper's headline result (``kb.runs.headline``), computed once."""
+        if key not in self.headlines:
+            self.headlines[key] = headline(self.claims_by_paper.get(key, ()), self.runs_by_paper.get(key, []))
+        return self.headlines[key]
+
+    def runner_headline(self, name: str, paper: str) -> Headline | None:
+        if name not in self.headlines:
+            self.headlines[name] = headline(self.claims_by_paper.get(paper, ()), self.runs_by_runner.get(name, []))
+        return self.headlines[name]
+
     def paper_status(self, paper: PaperView) -> str:
-        """The verdict of the paper's newest finished run; else the newest run's state."""
+        """The verdict of the paper's headline run, or why it is not comparable; else the newest run's state."""
+        best = self.paper_headline(paper.key)
+        if best is not None:
+            return best.run.verdict if best.comparable else best.label
         runs = self.runs_by_paper.get(paper.key)
         if runs:
-            return next((r.verdict for r in runs if r.status == "succeeded"), runs[0].status)
+            return runs[0].status
         return "not run yet" if paper.runners else ""
 
-    def finished_run(self, runner: str) -> RunView | None:
-        return next((r for r in self.runs_by_runner.get(runner, []) if r.status == "succeeded"), None)
+    def runner_verdict(self, item: RunnerView) -> str:
+        """The verdict of the runner's headline run, or why it is not comparable."""
+        best = self.runner_headline(item.name, item.paper)
+        if best is not None:
+            return best.run.verdict if best.comparable else best.label
+        return "no finished run" if item.name in self.runs_by_runner else "never run"
 
-    def runner_verdict(self, runner: str) -> str:
-        """The verdict of the runner's newest finished run."""
-        finished = self.finished_run(runner)
-        if finished:
-            return finished.verdict
-        return "no finished run" if runner in self.runs_by_runner else "never run"
+    def result(self, run: RunView) -> str:
+        """A run's headline metric and its value: "map 94.3" (``kb.runs.headline.main_metric``)."""
+        metric = main_metric(run, list(self.claims_by_paper.get(run.paper_key, ())))
+        return f"{text(metric)} {number(float(run.final[metric]))}" if metric else ""
 
     def runner_link(self, name: str, page: str) -> str:
         """A link to a registered runner's page; a runner unknown here (a run imported from
@@ -228,6 +249,23 @@ def _run_link(run: RunView, page: str) -> str:
     return link(text(run.id), relative(page, run_page(run.id)))
 
 
+def _labels(run: RunView) -> str:
+    """A run's labels (smoke, overrides, generated data) as badges."""
+    return " ".join(badge(word) for word in labels(run))
+
+
+def _headline(site: _Site, best: Headline | None, page: str) -> str:
+    """"**94.3** map (paper: 52.7%) · run yolo-… · data … · not comparable: generated data"."""
+    if best is None:
+        return ""
+    shown = f"**{number(best.value)}** {text(best.metric)}" if best.metric and best.value is not None else "no metric"
+    if best.claim is not None:
+        shown += f" (paper: {with_unit(best.claim['value'], best.claim.get('unit'))})"
+    seeds = f"mean of {len(best.seeds)} seeds, newest " if len(best.seeds) > 1 else ""
+    verdict = badge(best.run.verdict) if best.comparable else badge(best.label)
+    return " · ".join(part for part in (shown, seeds + _run_link(best.run, page), _data(best.run), verdict) if part)
+
+
 def _paper_link(paper: PaperView, page: str) -> str:
     return link(text(paper.title), relative(page, paper_page(paper.slug)))
 
@@ -251,11 +289,11 @@ _PAPER_HEADER = ["Title", "Year", "Venue", "Tags", "Notes", "Status"]
 
 def _run_rows(site: _Site, runs: list[RunView], page: str) -> list[list[str]]:
     return [[_run_link(r, page) + (" " + badge("regression") if r.regression else ""), site.runner_link(r.runner, page),
-             text(r.preset), _data(r), badge(r.status), badge(r.verdict) if r.status == "succeeded" else "",
-             text(when(r.started or r.created))] for r in runs]
+             text(r.preset), _data(r), site.result(r), badge(r.status), badge(r.verdict) if r.status == "succeeded" else "",
+             _labels(r), text(when(r.started or r.created))] for r in runs]
 
 
-_RUN_HEADER = ["Run", "Runner", "Preset", "Data", "Status", "Verdict", "Started"]
+_RUN_HEADER = ["Run", "Runner", "Preset", "Data", "Result", "Status", "Verdict", "Labels", "Started"]
 
 
 def _paginated(folder: str, title: str, intro: str, header: list[str], rows: list[list[str]], empty: str,
@@ -297,15 +335,19 @@ def home_markdown(site: _Site) -> str:
 
     parts.append("## Reproduction status")
     if snapshot.runners:
-        verdicts = {r.name: site.runner_verdict(r.name) for r in snapshot.runners}
+        verdicts = {r.name: site.runner_verdict(r) for r in snapshot.runners}
         parts.append(" · ".join(f"{badge(word)} {count}" for word, count in sorted(Counter(verdicts.values()).items())))
+        parts.append("Each runner's headline result: its best run comparable with the paper, else its run "
+                     "closest to the paper's setting, labelled why it is not comparable; never a smoke run "
+                     "merely because it is newest.")
         rows = []
         for item in snapshot.runners[:PER_PAGE]:
-            finished, runs = site.finished_run(item.name), site.runs_by_runner.get(item.name, [])
-            rows.append([site.runner_link(item.name, page), site.paper_link(item.paper, page), badge(verdicts[item.name]),
-                         _data(finished) if finished else "",
+            best, runs = site.runner_headline(item.name, item.paper), site.runs_by_runner.get(item.name, [])
+            rows.append([site.runner_link(item.name, page), site.paper_link(item.paper, page),
+                         site.result(best.run) if best else "", badge(verdicts[item.name]),
+                         _data(best.run) if best else "", _run_link(best.run, page) if best else "",
                          _run_link(runs[0], page) + " " + badge(runs[0].status) if runs else ""])
-        parts.append(table(["Runner", "Paper", "Verdict", "Data", "Latest run"], rows))
+        parts.append(table(["Runner", "Paper", "Result", "Verdict", "Data", "Headline run", "Latest run"], rows))
         if len(snapshot.runners) > PER_PAGE:
             parts.append(link("All runners", relative(page, listing("runners"))))
     else:
@@ -391,12 +433,14 @@ def paper_markdown(site: _Site, item: PaperView) -> str:
     extra = [text(v) for v in (item.journal_ref, item.comment, " ".join(item.categories)) if v]
     if item.other_titles:
         extra.insert(0, "Also titled: " + "; ".join(text(t) for t in item.other_titles))
-    status = site.paper_status(item)
+    best = site.paper_headline(item.key)
     parts = [front(item.title) + f"# {text(item.title)}", "  \n".join(f for f in facts if f)]
     if extra:
         parts.append("  \n".join(extra))
-    if status:
-        parts.append("Reproduction: " + badge(status))
+    if best is not None:
+        parts.append("Headline result: " + _headline(site, best, page) + "\n{ .kb-headline }")
+    elif site.paper_status(item):
+        parts.append("Reproduction: " + badge(site.paper_status(item)))
     if item.summary:
         parts += ["## Summary", paragraphs(item.summary)]
     if item.abstract:
@@ -430,11 +474,12 @@ def runner_pages(site: _Site, item: RunnerView) -> dict[str, str]:
         _claims_table(item.claims) if item.claims else "No claims recorded for this paper.", "### Runs"])
     runs = site.runs_by_runner.get(item.name, [])
     rows = [[_run_link(r, page) + (" " + badge("regression") if r.regression else ""), text(r.preset), badge(r.status),
-             badge(r.verdict) if r.status == "succeeded" else "", _data(r), text(r.device or ""),
+             badge(r.verdict) if r.status == "succeeded" else "", site.result(r), _labels(r), _data(r), text(r.device or ""),
              text(r.env.get("python") or ""), text(r.env.get("torch") or ""),
              code(r.git_commit[:10]) + (" (dirty)" if r.git_dirty else "") if r.git_commit else "",
              text(when(r.started or r.created))] for r in runs]
-    header = ["Run", "Preset", "Status", "Verdict", "Data", "Device", "Python", "Torch", "Commit", "Started"]
+    header = ["Run", "Preset", "Status", "Verdict", "Result", "Labels", "Data", "Device", "Python", "Torch", "Commit",
+              "Started"]
     return _paginated(folder, f"Runner {item.name}", intro, header, rows,
                       f"No runs yet: {code(f'kb reproduce {item.name} --config smoke')}.")
 
@@ -452,6 +497,7 @@ def run_markdown(site: _Site, item: RunView) -> str:
         ["Overrides", code(override_flags(item.overrides)) if item.overrides
          else "none (the preset as it is)"],
         ["Status", badge(item.status)],
+        ["Labels", _labels(item)],
         ["Verdict", badge(item.verdict) if item.status == "succeeded" else ""],
         ["Data", _data(item) + (f" ({text(item.dataset_detail)})" if item.dataset_detail else "")],
         ["Data fingerprint", code(item.dataset_fingerprint) if item.dataset_fingerprint else ""],
@@ -512,7 +558,7 @@ def generate(snapshot: Snapshot) -> dict[str, str]:
         runner_rows.append([site.runner_link(item.name, listing("runners")),
                             site.paper_link(item.paper, listing("runners")),
                             text(", ".join(item.datasets)), text(", ".join(item.presets)), str(len(runs)),
-                            badge(site.runner_verdict(item.name))])
+                            badge(site.runner_verdict(item))])
         pages.update(runner_pages(site, item))
     pages.update(_paginated("runners", "Runners", f"{len(snapshot.runners)} runners.",
                             ["Runner", "Paper", "Datasets", "Presets", "Runs", "Verdict"], runner_rows,

@@ -61,11 +61,13 @@ class RunnerView:
 
 @dataclass(frozen=True)
 class Curve:
-    """One logged metric of a run: ``kind`` is ``step`` (x = step) or ``epoch`` (x = epoch)."""
+    """One logged metric of a run: ``kind`` is ``step`` (x = step) or ``epoch`` (x = epoch); an epoch
+    metric also keeps the step each value was logged at (``steps``), so it can share a step axis."""
 
     name: str
     kind: str
     points: tuple[tuple[float, float], ...]
+    steps: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class Snapshot:
     runner_problems: tuple[str, ...] = ()   # runner packages that could not be loaded, one line each
 
 
-def thin(points: list[tuple[float, float]], limit: int = MAX_POINTS) -> tuple[tuple[float, float], ...]:
+def thin(points: list[tuple], limit: int = MAX_POINTS) -> tuple[tuple, ...]:
     """Every k-th point so that at most ``limit`` remain, always keeping the last one."""
     if len(points) <= limit:
         return tuple(points)
@@ -119,15 +121,17 @@ def thin(points: list[tuple[float, float]], limit: int = MAX_POINTS) -> tuple[tu
 
 
 def _curves(*, session: Session) -> dict[str, tuple[Curve, ...]]:
-    series: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+    series: dict[tuple[str, str, str], list[tuple[float, float, float]]] = {}
     rows = session.exec(select(Metric.run_id, Metric.kind, Metric.name, Metric.step, Metric.epoch, Metric.value)
                         .order_by(Metric.run_id, Metric.kind, Metric.name, Metric.step))
     for run_id, kind, name, step, epoch, value in rows:
         x = epoch if kind == "epoch" and epoch is not None else step
-        series.setdefault((run_id, kind, name), []).append((float(x), float(value)))
+        series.setdefault((run_id, kind, name), []).append((float(x), float(value), float(step)))
     curves: dict[str, list[Curve]] = {}
-    for (run_id, kind, name), points in series.items():
-        curves.setdefault(run_id, []).append(Curve(name=name, kind=kind, points=thin(points)))
+    for (run_id, kind, name), rows_of in series.items():
+        kept = thin(rows_of)
+        curves.setdefault(run_id, []).append(Curve(name=name, kind=kind, points=tuple((x, v) for x, v, _ in kept),
+                                                   steps=tuple(s for _, _, s in kept) if kind == "epoch" else ()))
     return {run_id: tuple(found) for run_id, found in curves.items()}
 
 
