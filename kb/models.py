@@ -4,18 +4,18 @@ JSON columns hold small ordered lists (authors, tags) and records that are read 
 configs, environments). Anything filtered or joined on is a real column.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 3                 # 2: run.kind, run.overrides; 3: paper.code, note.posted, note.important;
-                                   # kb/db.py migrates older catalogs
+SCHEMA_VERSION = 4                 # 2: run.kind, run.overrides; 3: paper.code, note.posted, note.important;
+                                   # 4: paper.star, note.star, note.mentions; kb/db.py migrates older catalogs
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator):
@@ -32,11 +32,11 @@ class UTCDateTime(TypeDecorator):
 
     def process_bind_param(self, value, dialect):
         if value is not None and value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return value
 
     def process_result_value(self, value, dialect):
-        return value.replace(tzinfo=timezone.utc) if value is not None else None
+        return value.replace(tzinfo=UTC) if value is not None else None
 
 
 class Meta(SQLModel, table=True):
@@ -71,6 +71,7 @@ class Paper(SQLModel, table=True):
     runners: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     claims: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     code: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))   # paper.yaml's code: entries
+    star: int = Field(default=0, index=True)           # the most ★ any of its notes gives it (0: none)
     added: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
@@ -87,6 +88,8 @@ class Note(SQLModel, table=True):
     content_hash: str
     posted: str | None = None            # the post's date as the note gives it ('2019-02-27', '2017-06')
     important: bool = False              # a ★ on the note's title
+    star: int = 0                        # how many ★ (importance) the writer gave the paper
+    mentions: list[str] = Field(default_factory=list, sa_column=Column(JSON))   # keys of other papers it names
     created: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 

@@ -43,6 +43,14 @@ class ParsedNote:
         important: the title carries a ★.
         origin: '<file name>#<n>', n counting this file's notes from 1.
         authors: names from a 著者 section or a タイトル line, affiliations dropped.
+        stars: how many ★ the writer gave the paper (on its heading, or a 重要度: ★★ line); 0 for none.
+        heading: the post's heading (or list item, table row) the note was cut from, as written.
+        addenda: ISO dates of the writer's 追記 (addenda) in the note.
+        unfinished: the writer marked the note unfinished (書きかけ, 執筆中, TODO, WIP ...).
+        own_ids: keys of the arXiv ids that name the note's own paper (its heading, a 論文リンク
+            section), as opposed to papers the note only mentions.
+        links: other paper links in the note (DOI, OpenReview, CVF, ACL Anthology), own first.
+        mentions: keys of other papers the note mentions (kept by kb when it files the note).
     """
 
     title: str | None
@@ -57,6 +65,13 @@ class ParsedNote:
     important: bool
     origin: str
     authors: list[str]
+    stars: int = 0
+    heading: str | None = None
+    addenda: list[str] = field(default_factory=list)
+    unfinished: bool = False
+    own_ids: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    mentions: list[str] = field(default_factory=list)
 
 
 # Bare section names of the blog and Qiita exports; they become "## <name>" headings.
@@ -77,7 +92,7 @@ READ_MARKERS = frozenset({"読んだ論文", "論文"})
 TITLE_HEADINGS = frozenset({"タイトル", "title"})
 # Words left lower case in Title Case.
 SMALL_WORDS = frozenset(
-    "a an and as at by for from in into is of on or over the to under using via vs with without".split()
+    ["a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "is", "of", "on", "or", "over", "the", "to", "under", "using", "via", "vs", "with", "without"]
 )
 
 # A notes file larger than this is refused (a note is text a person wrote; 5 MB is ~2.5 million
@@ -122,6 +137,8 @@ class _Piece:
     venue: str | None = None
     date: str | None = None
     authors: list[str] = field(default_factory=list)
+    heading: str | None = None  # the heading, list item or table row it was cut from
+    post_date: str | None = None  # the post's own date, where the piece has none
 
 
 def parse_file(path: Path) -> tuple[list[ParsedNote], list[str]]:
@@ -191,18 +208,57 @@ def parse_text(text: str, *, origin: str = "<text>") -> tuple[list[ParsedNote], 
     front, text = _split_front_matter(text, origin)
     lines = text.split("\n")
     skipped: list[str] = []
-    if front and front["title"]:
-        pieces = [_Piece(front["title"], lines, plain=False)]
-    elif front:
-        pieces = [_markdown_piece(lines)]
+    if front and (front["paper"] or front["origin"]):      # a kb note, or a note kb filed: one paper
+        pieces = [_Piece(front["title"], lines, plain=False)] if front["title"] else [_markdown_piece(lines)]
+    elif _is_movable_type(lines):
+        pieces, skipped = _movable_type_pieces(lines, origin)
     elif any(_POSTED.match(line) for line in lines):
         pieces, skipped = _memo_series_pieces(lines, origin)
-    elif any(_HEADING.match(line) for line in lines):
-        pieces = _markdown_pieces(lines)
     else:
-        pieces, skipped = _blog_pieces(lines, origin)
-    notes = [_note(piece, f"{origin}#{number}", front) for number, piece in enumerate(pieces, 1)]
+        pieces, skipped = _post(lines, front.get("title"), front.get("date"), origin)
+    post_front = {**front, "title": None, "date": None} if front and not front["paper"] else front
+    notes = [_note(piece, f"{origin}#{number}", post_front) for number, piece in enumerate(pieces, 1)]
     return notes, skipped
+
+
+def _post(lines: list[str], title: str | None, date: str | None, origin: str) -> tuple[list[_Piece], list[str]]:
+    """One post (a Markdown file, a copied page, a post's front matter and body): one piece per
+    paper it names; a post that names none by its structure is one piece, as kb notes are. A
+    plain-text blog export (posts above 目次/概要) gives its paper posts and the skipped others."""
+    cleaned, posted = _clean_post(lines)
+    date = date or posted
+    if not any(_HEADING.match(line) for line in cleaned):
+        blog = _blog_pieces(cleaned, origin)
+        if blog is not None:
+            return blog
+    pieces = _post_pieces(cleaned, date)
+    if pieces is None:
+        if title:
+            pieces = [_Piece(_paper_title(title, strict=False) or title, cleaned, plain=False)]
+        elif any(_HEADING.match(line) for line in cleaned):
+            pieces = _markdown_pieces(cleaned)
+        else:
+            pieces = [_single_plain_piece(cleaned)]
+    for piece in pieces:
+        piece.post_date = piece.post_date or date
+    return pieces, []
+
+
+def _movable_type_pieces(lines: list[str], origin: str) -> tuple[list[_Piece], list[str]]:
+    """Each entry of a Hatena/Movable Type export split as a post; entries naming no paper skipped."""
+    pieces, skipped = [], []
+    for number, (title, date, body) in enumerate(_movable_type_posts(lines), 1):
+        cleaned, _posted = _clean_post(body)
+        found = _post_pieces(cleaned, date)
+        if found is None and (named := _paper_title(re.sub(r"^【[^】]*】\s*", "", title), strict=True)):
+            found = [_Piece(named, cleaned, plain=False)]
+        if not found:
+            skipped.append(f"{origin}#{number}: {title or '(untitled)'} (not a paper post)")
+            continue
+        for piece in found:
+            piece.post_date = date
+        pieces.extend(found)
+    return pieces, skipped
 
 
 def detect_language(text: str) -> str:
@@ -242,7 +298,7 @@ def _split_front_matter(text: str, origin: str) -> tuple[dict, str]:
     opening = re.match(r"---[ \t]*\n", text)
     if not opening:
         return {}, text
-    closing = re.compile(r"^---[ \t]*$", re.M).search(text, opening.end())
+    closing = re.compile(r"^---[ \t]*$", re.MULTILINE).search(text, opening.end())
     if closing is None:
         raise BadInput(f"{origin}: front matter opened with '---' is never closed")
     block = text[opening.end() : closing.start()]
@@ -273,6 +329,22 @@ def _split_front_matter(text: str, origin: str) -> tuple[dict, str]:
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise BadInput(f"{origin}: front matter '{key}' must be a list such as [a, b]")
         front[key] = [item.strip() for item in value if item.strip()]
+    front["date"] = _any_date(front["date"]) or front["date"] if front["date"] else None
+    for key in ("published_at", "created_at", "updated_at"):       # Zenn, Qiita CLI, Jekyll
+        value = fields.get(key)
+        if front["date"] is None and isinstance(value, str):
+            front["date"] = _any_date(value)
+    url = fields.get("url")
+    front["source"] = front["source"] or (url.strip() if isinstance(url, str) and url.strip() else None)
+    heading = fields.get("heading")
+    front["heading"] = heading.strip() if isinstance(heading, str) and heading.strip() else None
+    addenda, mentions = fields.get("addenda", []), fields.get("mentions", [])
+    front["addenda"] = [a for a in addenda if isinstance(a, str)] if isinstance(addenda, list) else []
+    front["mentions"] = [m for m in mentions if isinstance(m, str)] if isinstance(mentions, list) else []
+    stars = fields.get("stars", "0")
+    front["stars"] = int(stars) if isinstance(stars, str) and stars.isdigit() else 0
+    unfinished = fields.get("unfinished", "false")
+    front["unfinished"] = isinstance(unfinished, str) and unfinished.lower() in {"true", "yes"}
     important = fields.get("important", "false")
     if not isinstance(important, str) or important.lower() not in {"true", "yes", "false", "no"}:
         raise BadInput(f"{origin}: front matter 'important' must be true or false")
@@ -335,7 +407,7 @@ def _title_line_parts(line: str) -> tuple[str, list[str], str | None]:
     bold = _BOLD_TITLE.search(line)
     if bold is None:
         return line.strip(), [], None
-    venue = line[bold.end() :].strip(" \t.,;:()（）")
+    venue = line[bold.end() :].strip(" \t.,;:()（）\"“”")
     return bold["title"].strip(), _split_names(line[: bold.start()]), venue or None
 
 
@@ -425,11 +497,11 @@ def _memo_papers(body: list[str], date: str | None) -> list[_Piece]:
 # --- blog export -------------------------------------------------------------------------------
 
 
-def _blog_pieces(lines: list[str], origin: str) -> tuple[list[_Piece], list[str]]:
+def _blog_pieces(lines: list[str], origin: str) -> tuple[list[_Piece], list[str]] | None:
     """Find each post by its title above a 目次/概要 anchor; keep the posts about a paper.
 
-    Lines above the first post (blog name, tagline) belong to no post. A text with no post
-    structure at all is one plain note, titled by its first line if that reads as a paper title.
+    Lines above the first post (blog name, tagline) belong to no post. None when the text has no
+    such posts; posts that are not about a paper are reported, one line each.
     """
     starts: list[int] = []
     previous_anchor = -1
@@ -440,10 +512,7 @@ def _blog_pieces(lines: list[str], origin: str) -> tuple[list[_Piece], list[str]
                 starts.append(title_at)
             previous_anchor = i
     if not starts:
-        first = next((i for i, line in enumerate(lines) if line.strip()), 0)
-        if _looks_like_title(lines[first].strip(), title_case=True):
-            return [_Piece(lines[first].strip(), lines[first + 1 :], plain=True)], []
-        return [_Piece(None, lines, plain=True)], []
+        return None
     pieces, skipped = [], []
     for number, (start, end) in enumerate(zip(starts, [*starts[1:], len(lines)]), 1):
         title, post = lines[start].strip(), lines[start + 1 : end]
@@ -452,6 +521,15 @@ def _blog_pieces(lines: list[str], origin: str) -> tuple[list[_Piece], list[str]
         else:
             skipped.append(f"{origin}#{number}: {title} (not a paper post)")
     return pieces, skipped
+
+
+def _single_plain_piece(lines: list[str]) -> _Piece:
+    """A text with no post structure: one plain note, titled by its first line if that reads as a
+    paper title."""
+    first = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    if lines and _looks_like_title(lines[first].strip(), title_case=True):
+        return _Piece(lines[first].strip(), lines[first + 1 :], plain=True)
+    return _Piece(None, lines, plain=True)
 
 
 def _post_title_above(lines: list[str], anchor: int, floor: int) -> int | None:
@@ -497,6 +575,409 @@ def _is_paper_post(post: list[str]) -> bool:
     """An arXiv link, a 論文リンク section or two paper sections (概要, 提案手法, ...)."""
     sections = {_section_name(line) for line in post} - {None}
     return bool(find_arxiv_ids("\n".join(post))) or "論文リンク" in sections or len(sections & PAPER_SECTIONS) >= 2
+
+
+# --- posts of any shape: split where papers start -----------------------------------------------
+#
+# Year reviews, Advent Calendar round-ups, monthly best-paper lists and reading-list indexes hold
+# many papers in one post. A paper starts at a heading, list item, table row, marker line or
+# paragraph that names it; its section runs over its own sub-headings (手法概要, 結果, コメント) up
+# to where the next paper starts. Text before the first paper (はじめに) and after the last
+# (おわりに, まとめ) belongs to no paper.
+
+# Headings of a post's own closing parts: they end the last paper's section.
+CLOSING_HEADINGS = frozenset({
+    "おわりに", "終わりに", "さいごに", "最後に", "おわり", "まとめ", "全体のまとめ", "総括", "あとがき", "所感",
+    "参考", "参考文献", "参考資料", "おまけ", "余談", "告知", "宣伝", "次回予告", "references", "conclusion",
+    "conclusions", "closing", "final thoughts", "wrap-up", "acknowledgements", "acknowledgments",
+})
+# English words that head a part of a post or of a note, never a paper.
+SECTION_WORDS = frozenset({
+    "introduction", "abstract", "overview", "summary", "method", "methods", "approach", "results", "experiments",
+    "conclusion", "conclusions", "related work", "related works", "background", "contributions", "comments",
+    "discussion", "references", "appendix", "motivation", "future work", "implementation", "links", "contents",
+    "table of contents", "papers", "notes", "memo", "todo", "update", "updates", "key ideas", "key points",
+    "my thoughts", "thoughts", "takeaways", "limitations", "evaluation", "datasets", "dataset", "setup",
+    "honorable mentions", "further reading", "reading list", "paper list", "best papers", "top papers",
+})
+# The lines that say a paper's title follows: "タイトル: ...", "論文: ...", "Paper: ...".
+_MARKER = re.compile(r"^(?:タイトル|論文名?|題目|paper|title)\s*(?:[:：]\s*|$)(?P<rest>.*)$", re.IGNORECASE)
+# Ranks and numbers in front of a title: "1.", "第3位", "No.2", "【1】", "(4)", "2本目:".
+_RANK = re.compile(
+    r"^(?:第?\s*\d+\s*(?:位|本目|つ目|番目|日目)?\s*[.:：)）、.\-]?|no\.?\s*\d+\s*[.:：]?|#\d+|[(（【\[]\s*\d+\s*[)）】\]]"
+    r"|day\s*\d+\s*[.:：]?)\s+|^第?\s*\d+\s*(?:位|本目|つ目|番目|日目)\s*[.:：)）、]?\s*",
+    re.IGNORECASE,
+)
+_CHECKBOX = re.compile(r"^\[[ xX✓]\]\s*")
+_BRACKET_TAG = re.compile(r"^\s*(?:【[^】]*】|\[[^\]]*\](?!\()|［[^］]*］)\s*")
+_MD_LINK = re.compile(r"!?\[(?P<text>[^\]]*)\]\((?P<url>[^)\s]*)(?:\s+\"[^\"]*\")?\)")
+_ANY_URL = re.compile(r"https?://[^\s)<>\]]+")
+_EMPHASIS = re.compile(r"\*\*|__|(?<![\w*])\*(?!\s)|`")
+_QUOTES = re.compile(r"^[\"“「『](?P<title>[^\"”」』]+)[\"”」』]")
+# The longest stretch of Latin script in a heading that also holds Japanese.
+_LATIN_SPAN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 \-‐–:,'’&+./()?!]*[A-Za-z0-9)?!]")
+# A model's short name used as a heading: YOLO, MobileNetV2, ResNeXt, clcNet, GPT-3.
+_SHORT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9\-.]*")
+# Links that name a paper: arXiv (every form kb/ids.py reads), DOI, OpenReview, CVF, ACL Anthology, alphaXiv, ar5iv.
+_PAPER_URL = re.compile(
+    r"(?:arxiv\.org|alphaxiv\.org|ar5iv\.(?:labs\.)?arxiv\.org|ar5iv\.org|doi\.org|openreview\.net|thecvf\.com"
+    r"|aclanthology\.org|aclweb\.org/anthology|papers\.nips\.cc|proceedings\.neurips\.cc|proceedings\.mlr\.press)",
+    re.IGNORECASE,
+)
+# Page furniture of a copied Qiita/Zenn/Hatena page.
+_CHROME = re.compile(
+    r"^(?:more than \d+ years? (?:have|has) passed since last update\.?|この記事は最終更新日から\d+年以上が経過しています。?"
+    r"|delete article|edit article|report article|lgtm|stock|follow|share|tweet|tweeted|いいね|ストック|フォロー"
+    r"|why (?:do not|don't) you register as a user and use qiita more conveniently\?.*|記事を削除|記事を編集"
+    r"|\d+\s*(?:lgtm|likes?|いいね|stocks?)|\S+\.(?:png|jpe?g|gif|svg|webp))$",
+    re.IGNORECASE,
+)
+_POSTED_AT = re.compile(
+    r"^(?:posted (?:at|on)|published (?:at|on)|投稿日(?:時)?|公開日|作成日)\s*[:：]?\s*(?P<when>.+)$", re.IGNORECASE)
+_JA_DATE = re.compile(rf"(?P<year>\d{{4}})\s*年\s*{_MONTH}\s*月(?:\s*(?P<day>3[01]|[12]\d|0?[1-9])\s*日)?")
+_US_DATE = re.compile(r"(?P<month>1[0-2]|0?[1-9])/(?P<day>3[01]|[12]\d|0?[1-9])/(?P<year>\d{4})")
+_ADDENDUM = re.compile(r"追記")
+_UNFINISHED = re.compile(r"書きかけ|執筆中|未完|工事中|作成中|あとで(?:書く|追記)|後で(?:書く|追記)|\bTODO\b|\bWIP\b|\(wip\)")
+_RATING = re.compile(r"^(?:重要度|おすすめ度|オススメ度|推し度|評価|rating|importance)\s*[:：]?\s*(?P<stars>[★☆]+)", re.IGNORECASE)
+# alphaXiv pages carry the arXiv id as arXiv's own URLs do.
+_ALPHAXIV = re.compile(r"(?:www\.)?alphaxiv\.org/(?:abs|pdf|overview)/", re.IGNORECASE)
+_FLATTENED = re.compile(r"(?<=\S)\s+(?=#{2,6}\s+\S)")
+_TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?$")
+
+
+@dataclass
+class _Start:
+    """Where one paper starts in a post."""
+
+    at: int                  # its line
+    level: int               # heading level; 7 for a lone line of a plain copy; 8 list, 9 table, 10 paragraph
+    title: str | None        # as written: may carry ★, a venue suffix or a date
+    heading: str             # the line, as written
+    skip: int = 1            # lines that belong to the title (a bare タイトル heading and the line below)
+    venue: str | None = None
+    authors: list[str] = field(default_factory=list)
+    body: list[str] = field(default_factory=list)     # text of the start line that belongs to the body
+
+
+def _clean_post(lines: list[str]) -> tuple[list[str], str | None]:
+    """Lines without page furniture, with flattened headings put back on lines of their own; and
+    the post's date if a 'Posted at' / 投稿日 line gives one."""
+    date, out = None, []
+    in_code = False
+    for line in lines:
+        text = line.strip()
+        if text.startswith(("```", "~~~")):
+            in_code = not in_code
+        if not in_code:
+            posted = _POSTED_AT.match(text)
+            if posted and date is None and (found := _any_date(posted["when"])):
+                date = found
+                continue
+            if _CHROME.match(text):
+                continue
+            if _HEADING.match(text) or len(re.findall(r"(?:^|\s)#{2,6}\s", text)) >= 2:
+                out.extend(_FLATTENED.split(line))
+                continue
+        out.append(line)
+    return out, date
+
+
+def _any_date(text: str) -> str | None:
+    """The first date in ``text``: 2019-02-27, 2019/2/27, 2019年2月27日 or 02/27/2019."""
+    for pattern in (_DATE, _JA_DATE, _US_DATE):
+        if found := pattern.search(text):
+            return _iso_date(found)
+    return None
+
+
+def _strip_title_marks(text: str) -> str:
+    """A heading or list item without its rank, checkbox, bracketed tags, emphasis or quotes."""
+    text = text.replace("★", " ").replace("☆", " ").strip()
+    for _ in range(3):
+        before = text
+        text = _CHECKBOX.sub("", _RANK.sub("", _BRACKET_TAG.sub("", text))).strip()
+        if text == before:
+            break
+    text = _EMPHASIS.sub("", text).strip()
+    quoted = _QUOTES.match(text)
+    return quoted["title"].strip() if quoted else text
+
+
+def _paper_title(text: str, *, strict: bool) -> str | None:
+    """The paper title a heading or list item names, or None.
+
+    ``strict`` asks for an English title in Title Case (or a model's short name); otherwise any
+    English title-like words will do (used once a post's structure has shown where papers start).
+    """
+    link = _MD_LINK.search(text)
+    if link and _PAPER_URL.search(link["url"]) and link["text"].strip():
+        text = link["text"]
+    text = _strip_title_marks(_MD_LINK.sub(lambda m: m["text"], text))
+    text = _ANY_URL.sub("", text).strip(" :：-–|")
+    if not text:
+        return None
+    # A short name stands alone or before a colon or dash: "YOLO", "MobileNetV2: 軽量化", "PIXOR - 点群".
+    name = re.split(r"\s*(?:[:：]|\s[-–—]\s)", _split_title(text)[0] or "", maxsplit=1)[0].strip()
+    short = name if _SHORT_NAME.fullmatch(name) and _is_short_name(name) else None
+    if _JAPANESE.search(text):
+        spans = sorted(_LATIN_SPAN.findall(text), key=len, reverse=True)
+        text = spans[0].strip() if spans else ""
+    bare = _split_title(text)[0] or ""
+    if not bare or bare.lower().strip(" :.") in SECTION_WORDS or bare.strip(" :").lower() in CLOSING_HEADINGS:
+        return short
+    if _looks_like_title(text, title_case=strict):
+        return text
+    return short
+
+
+def _is_short_name(word: str) -> bool:
+    """YOLO, PIXOR, MobileNetV2, ResNeXt, clcNet, GPT-3: capitals or digits inside the word."""
+    return len(word) >= 3 and sum(c.isupper() or c.isdigit() for c in word[1:]) >= 1 and not word.isdigit()
+
+
+def _heading_start(i: int, level: int, text: str, lines: list[str], *, strict: bool) -> _Start | None:
+    """The paper a heading starts, if it names one (title, marker with the title below, or a link)."""
+    heading = lines[i].strip()
+    marker = _MARKER.match(_strip_title_marks(text))
+    if marker:
+        rest = marker["rest"].strip()
+        if not rest:
+            below = next((j for j in range(i + 1, min(len(lines), i + 4)) if lines[j].strip()), None)
+            if below is None or _HEADING.match(lines[below]):
+                return None
+            title, authors, venue = _title_line_parts(lines[below])
+            stars = "★" * text.count("★")
+            return _Start(i, level, stars + title, heading, skip=below - i + 1, venue=venue, authors=authors)
+        title, authors, venue = _title_line_parts(rest)
+        return _Start(i, level, "★" * text.count("★") + title, heading, venue=venue, authors=authors)
+    bold = _BOLD_TITLE.search(text)
+    if bold and _looks_like_title(bold["title"].strip(), title_case=False):
+        title, authors, venue = _title_line_parts(text)
+        return _Start(i, level, "★" * text.count("★") + title, heading, venue=venue, authors=authors)
+    title = _paper_title(text, strict=strict)
+    if title is None and not (_PAPER_URL.search(text) and _ANY_URL.search(text)):
+        return None
+    stars = "★" * text.count("★")
+    date = _YEAR_MONTH.search(text)
+    return _Start(i, level, stars + (title or "") + (f" {date[0]}" if date and title and date[0] not in title else ""),
+                  heading)
+
+
+def _headings(lines: list[str]) -> list[tuple[int, int, str]]:
+    """(line, level, text) of every Markdown heading outside code blocks; a text without any
+    heading (a copy of a rendered page) gets its lone short lines as headings of level 7."""
+    found, in_code = [], False
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(("```", "~~~")):
+            in_code = not in_code
+            continue
+        heading = None if in_code else _HEADING.match(line)
+        if heading:
+            found.append((i, len(heading["marks"]), heading["text"]))
+    if found:
+        return found
+    return [(i, 7, line.strip()) for i, line in enumerate(lines)
+            if line.strip() and _is_lone_line(lines, i) and _title_shaped(line.strip())
+            and not re.search(r"[。．|]|https?://", line)]
+
+
+def _closing(text: str) -> bool:
+    return _strip_title_marks(text).strip(" :：").lower() in CLOSING_HEADINGS
+
+
+def _heading_sections(lines: list[str]) -> list[tuple[_Start, int]] | None:
+    """Papers started by headings: (start, end line) each; None when no heading names a paper.
+
+    The level papers sit at is the one most headings naming a paper (strictly: a Title Case title,
+    a marker, a link) have. At that level a section ends at the next paper or a closing heading; a
+    shallower heading (a category) ends it too. Same-level headings that name no paper are the
+    papers' own sub-sections (手法概要, 結果) when they appear between papers; otherwise (one heading
+    per paper, sub-sections deeper) they end the section.
+    """
+    headings = _headings(lines)
+    strict = [(i, level, text) for i, level, text in headings if _heading_start(i, level, text, lines, strict=True)]
+    if not strict:
+        return None
+    levels = [level for _, level, _ in strict]
+    level = min(set(levels), key=lambda lv: (-levels.count(lv), lv))
+    starts = [start for i, lv, text in headings if lv == level
+              and (start := _heading_start(i, lv, text, lines, strict=False))]
+    at = {start.at for start in starts}
+    others = [(i, lv, text) for i, lv, text in headings if i not in at and i > starts[0].at]
+    between = [i for i, lv, text in others if lv == level and i < starts[-1].at and not _closing(text)]
+    sub_sections = level == 7 or bool(between)
+    inner_closers = {_strip_title_marks(text) for i, lv, text in others if lv == level and i < starts[-1].at}
+    sections = []
+    for k, start in enumerate(starts):
+        end = starts[k + 1].at if k + 1 < len(starts) else len(lines)
+        for i, lv, text in others:
+            if not start.at < i < end:
+                continue
+            last = k + 1 == len(starts)
+            if lv < level or (lv == level and not sub_sections) \
+                    or (lv == level and last and _closing(text) and _strip_title_marks(text) not in inner_closers):
+                end = i
+                break
+        sections.append((start, end))
+    return sections
+
+
+def _line_starts(lines: list[str]) -> list[_Start]:
+    """Papers started by marker lines, top-level list items, table rows or linked paragraphs, in
+    that order of preference: the first kind found is the post's structure."""
+    markers, items, rows, paragraphs = [], [], [], []
+    top = min((len(m["indent"].expandtabs(4)) for line in lines if (m := _LIST_ITEM.match(line))), default=0)
+    header: list[str] | None = None
+    for i, line in enumerate(lines):
+        text = line.strip()
+        if not text:
+            header = None
+            continue
+        marker = _MARKER.match(_EMPHASIS.sub("", text))
+        if marker and marker["rest"].strip():
+            title, authors, venue = _title_line_parts(marker["rest"])
+            markers.append(_Start(i, 7, "★" * text.count("★") + title, text, venue=venue, authors=authors))
+            continue
+        item = _LIST_ITEM.match(line)
+        if item and len(item["indent"].expandtabs(4)) == top:
+            start = _heading_start(i, 8, item["text"], lines, strict=True)
+            if start is not None:
+                rest = _MD_LINK.sub("", item["text"]) if start.title else ""
+                start.body = [rest] if _JAPANESE.search(rest) else []
+                items.append(start)
+            continue
+        if text.startswith("|"):
+            cells = [cell.strip() for cell in text.strip("|").split("|")]
+            if _TABLE_RULE.match(text):
+                continue
+            if header is None:
+                header = cells
+                continue
+            for cell in cells:
+                start = _heading_start(i, 9, cell, lines, strict=True)
+                if start is not None:
+                    start.heading = text
+                    start.body = [f"- {name}: {value}" for name, value in zip(header, cells) if value and value != cell]
+                    rows.append(start)
+                    break
+            continue
+        if (i == 0 or not lines[i - 1].strip()) and _PAPER_URL.search(_paragraph(lines, i)):
+            first = _MD_LINK.sub(lambda m: m["text"], text)
+            title = _paper_title(first, strict=True) if not _JAPANESE.search(first) or len(first) < 120 else None
+            paragraphs.append(_Start(i, 10, title, text, skip=0))
+    if markers:
+        return markers
+    if len(items) + len(rows) >= 2:          # a reading list may end with a table of papers
+        return sorted(items + rows, key=lambda start: start.at)
+    return paragraphs if len(paragraphs) >= 2 else []
+
+
+def _paragraph(lines: list[str], i: int) -> str:
+    end = next((j for j in range(i, len(lines)) if not lines[j].strip()), len(lines))
+    return "\n".join(lines[i:end])
+
+
+def _line_sections(lines: list[str], starts: list[_Start]) -> list[tuple[_Start, int]]:
+    """Each start's section: up to the next start, a heading, or a closing line after the last."""
+    sections = []
+    for k, start in enumerate(starts):
+        end = starts[k + 1].at if k + 1 < len(starts) else len(lines)
+        for i in range(start.at + 1, end):
+            text = lines[i].strip()
+            if _HEADING.match(lines[i]) or (k + 1 == len(starts) and text and _closing(text) and _is_lone_line(lines, i)):
+                end = i
+                break
+            if start.level == 9 and not text.startswith("|"):       # a table row's section is the row
+                end = i
+                break
+            # A list item's section is its indented lines and the lines right below it; after a
+            # blank line, text back at the margin belongs to the post again.
+            if start.level == 8 and text and not lines[i - 1].strip() and not lines[i][:1].isspace() \
+                    and not _LIST_ITEM.match(lines[i]):
+                end = i
+                break
+        sections.append((start, end))
+    return sections
+
+
+def _post_pieces(lines: list[str], date: str | None) -> list[_Piece] | None:
+    """One piece per paper of a post, or None when nothing in it names a paper."""
+    sections = _heading_sections(lines)
+    if sections is None:
+        starts = _line_starts(lines)
+        if not starts:
+            return None
+        sections = _line_sections(lines, starts)
+    pieces = []
+    for start, end in sections:
+        body = [*start.body, *lines[start.at + start.skip : end]]
+        piece = _Piece(start.title or None, body, plain=False, venue=start.venue, date=None, authors=start.authors)
+        piece.heading, piece.post_date = start.heading, date
+        if start.skip == 0:          # a paragraph without a title line keeps that line in its body
+            piece.lines = lines[start.at : end]
+        pieces.append(piece)
+    return pieces
+
+
+# --- Hatena's Movable Type export ---------------------------------------------------------------
+
+_MT_FIELDS = frozenset({"AUTHOR", "TITLE", "BASENAME", "STATUS", "ALLOW COMMENTS", "CONVERT BREAKS", "DATE",
+                        "CATEGORY", "IMAGE", "BODY", "EXTENDED BODY", "COMMENT", "EMAIL", "URL", "IP"})
+_MT_KEY = re.compile(r"^(?P<key>[A-Z][A-Z ]+):\s?(?P<value>.*)$")
+_HTML_HEADING = re.compile(r"<h(?P<n>[1-6])[^>]*>(?P<text>.*?)</h[1-6]>", re.IGNORECASE | re.DOTALL)
+_HTML_LINK = re.compile(r"<a\s[^>]*href=[\"'](?P<url>[^\"']+)[\"'][^>]*>(?P<text>.*?)</a>", re.IGNORECASE | re.DOTALL)
+_HTML_IMAGE = re.compile(r"<img\s[^>]*>", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<[^>]+>")
+
+
+def _is_movable_type(lines: list[str]) -> bool:
+    keys = {m["key"] for line in lines[:40] if (m := _MT_KEY.match(line))}
+    return {"TITLE", "BODY"} <= keys or {"AUTHOR", "TITLE", "DATE"} <= keys
+
+
+def _movable_type_posts(lines: list[str]) -> list[tuple[str, str | None, list[str]]]:
+    """(title, date, body lines) of each entry of a Movable Type export (entries end at 8 dashes;
+    fields at 5 dashes; the BODY is HTML, or Markdown when the blog was written in Markdown)."""
+    posts, entry = [], []
+    for line in [*lines, "--------"]:
+        if line.strip() != "--------":
+            entry.append(line)
+            continue
+        if any(text.strip() for text in entry):
+            title, date, body, in_body = "", None, [], False
+            for text in entry:
+                if text.strip() == "-----":
+                    in_body = False
+                    continue
+                key = _MT_KEY.match(text)
+                if key and not in_body and key["key"] in _MT_FIELDS:
+                    if key["key"] == "TITLE":
+                        title = key["value"].strip()
+                    elif key["key"] == "DATE":
+                        date = _any_date(key["value"])
+                    in_body = key["key"] in {"BODY", "EXTENDED BODY"}
+                    continue
+                if in_body:
+                    body.append(text)
+            posts.append((title, date, _html_to_markdown("\n".join(body)).split("\n")))
+        entry = []
+    return posts
+
+
+def _html_to_markdown(text: str) -> str:
+    """Enough of HTML as Markdown for splitting a post: headings, list items, links, paragraphs."""
+    import html
+
+    if not re.search(r"<(?:p|h[1-6]|li|div|br|a)\b", text, re.IGNORECASE):
+        return text
+    text = _HTML_IMAGE.sub("", text)
+    text = _HTML_HEADING.sub(lambda m: f"\n\n{'#' * int(m['n'])} {_HTML_TAG.sub('', m['text']).strip()}\n\n", text)
+    text = _HTML_LINK.sub(lambda m: f"[{_HTML_TAG.sub('', m['text']).strip()}]({m['url']})", text)
+    text = re.sub(r"<li[^>]*>", "\n- ", text, flags=re.IGNORECASE)
+    text = re.sub(r"</?(?:strong|b)>", "**", text, flags=re.IGNORECASE)
+    text = re.sub(r"<br\s*/?>|</p>|</div>|</li>|</tr>|<p[^>]*>", "\n", text, flags=re.IGNORECASE)
+    text = html.unescape(_HTML_TAG.sub("", text))
+    return re.sub(r"\n{3,}", "\n\n", text)
 
 
 # --- shared: titles, sections, authors, body -----------------------------------------------------
@@ -627,12 +1108,24 @@ def _markdown_body(lines: list[str], *, plain: bool) -> str:
 def _note(piece: _Piece, origin: str, front: dict) -> ParsedNote:
     """The record of one piece; what the front matter states wins over what the text suggests."""
     title, important, venue, date = _split_title(piece.title)
-    body = _markdown_body(piece.lines, plain=piece.plain)
-    # The paper's own link comes first: front matter `paper:`, then the 論文リンク section.
+    lines = piece.lines
+    # A year-in-review heading may carry its (YYYY/M) date on the line below.
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if piece.heading and first is not None and (below := _YEAR_MONTH.fullmatch(lines[first].strip())):
+        date = date or _iso_date(below)
+        lines = lines[:first] + lines[first + 1 :]
+    body = _markdown_body(lines, plain=piece.plain)
+    # The paper's own link comes first: front matter `paper:`, then the 論文リンク section, its heading.
     paper = _arxiv_key(front["paper"]) if front.get("paper") else None
-    found = [paper] if paper else []
-    found += find_arxiv_ids("\n".join(_section(piece.lines, "論文リンク")))
-    found += find_arxiv_ids("\n".join([piece.title or "", *piece.lines]))
+    own = find_arxiv_ids("\n".join(_section(lines, "論文リンク")))
+    own += find_arxiv_ids(_ALPHAXIV.sub("arxiv.org/abs/", "\n".join([piece.title or "", piece.heading or ""])))
+    found = ([paper] if paper else []) + own + find_arxiv_ids(_ALPHAXIV.sub("arxiv.org/abs/", "\n".join(lines)))
+    rating = next((m for line in lines[:12] if (m := _RATING.match(_EMPHASIS.sub("", line.strip().lstrip("#- "))))),
+                  None)
+    stars = max((piece.title or "").count("★"), (piece.heading or "").count("★"),
+                rating["stars"].count("★") if rating else 0)
+    links = [url for url in _ANY_URL.findall("\n".join([piece.heading or "", *lines]))
+             if _PAPER_URL.search(url) and not find_arxiv_ids(_ALPHAXIV.sub("arxiv.org/abs/", url))]
     return ParsedNote(
         title=front.get("title") or title,
         body=body,
@@ -642,11 +1135,25 @@ def _note(piece: _Piece, origin: str, front: dict) -> ParsedNote:
         source=front.get("source"),
         tags=front.get("tags", []),
         venue=front.get("venue") or piece.venue or venue,
-        date=front.get("date") or piece.date or date,
-        important=front.get("important") or important,
+        date=front.get("date") or piece.date or date or piece.post_date,
+        important=front.get("important") or important or stars > 0,
         origin=front.get("origin") or origin,
-        authors=front.get("authors") or piece.authors or _authors(piece.lines),
+        authors=front.get("authors") or piece.authors or _authors(lines),
+        stars=front.get("stars") or stars,
+        heading=front.get("heading") or piece.heading,
+        addenda=front.get("addenda") or _addenda(lines),
+        unfinished=front.get("unfinished") or bool(_UNFINISHED.search(body)),
+        own_ids=list(dict.fromkeys(pid.key for pid in own)),
+        links=list(dict.fromkeys(links)),
+        mentions=front.get("mentions", []),
     )
+
+
+def _addenda(lines: list[str]) -> list[str]:
+    """The dates of the writer's 追記 lines ('追記 (2020/1/5)', '【追記】2020-01-05')."""
+    dates = [_any_date(line[m.end() : m.end() + 30]) or _any_date(line[: m.start()][-20:])
+             for line in lines if (m := _ADDENDUM.search(line))]
+    return list(dict.fromkeys(d for d in dates if d))
 
 
 def _arxiv_key(ref: str) -> PaperId | None:

@@ -89,7 +89,7 @@ def test_front_matter_note_and_title_resolution_offline(kb_env, tmp_path):
 
 def test_title_resolution_online_adds_the_paper(arxiv_server, kb_env, tmp_path):
     (tmp_path / "memo.md").write_text("U-Net: Convolutional Networks for Biomedical Image Segmentation\n\n## 概要\nskip connection で精度が上がる。\n", encoding="utf-8")
-    report = import_notes(kb_env, [tmp_path / "memo.md"])
+    report = import_notes(kb_env, [tmp_path / "memo.md"], add_missing=True)
     assert report.papers_added == ["u-net"] and report.imported[0].linked_by == "title (arXiv)"
 
 

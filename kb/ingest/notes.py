@@ -16,10 +16,10 @@ import yaml
 from sqlmodel import Session, select
 
 from kb.arxiv_api import Arxiv, Policy
-from kb.ingest.add import arxiv_for, upsert_from_metadata
 from kb.errors import BadInput, KBError, NetworkError
 from kb.files import FileChanges, transaction
 from kb.ids import parse_id
+from kb.ingest.add import arxiv_for, upsert_from_metadata
 from kb.models import Note, Paper, utcnow
 from kb.notes import ParsedNote, content_hash, parse_file
 from kb.paperfile import note_files
@@ -38,7 +38,9 @@ class Imported:
     paper: str            # slug
     path: str             # under papers/
     action: str           # added | updated | unchanged
-    linked_by: str        # front matter | arXiv link | title (catalog) | title (arXiv)
+    linked_by: str        # front matter | arXiv link | DOI | CVF link | title (catalog) | short name (catalog) | ...
+    heading: str | None = None
+    mentions: list[str] = field(default_factory=list)    # slugs of other papers the section names
 
 
 @dataclass
@@ -46,6 +48,8 @@ class Unlinked:
     origin: str
     title: str | None
     reason: str
+    heading: str | None = None
+    candidates: list[str] = field(default_factory=list)  # "slug: title" of the closest papers
 
 
 @dataclass
@@ -55,6 +59,7 @@ class ImportReport:
     skipped: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     papers_added: list[str] = field(default_factory=list)
+    addable: int = 0      # unlinked sections arXiv's title search resolves: --add-missing would link them
     dry_run: bool = False
 
 
@@ -68,10 +73,14 @@ def normalize_title(title: str) -> str:
 
 
 def match_title(title: str, candidates: dict[str, list[str]]) -> str | None:
-    """The key whose title (or another title) equals or nearly equals ``title``."""
+    """The key whose title (or another title) equals or nearly equals ``title``.
+
+    A near match (typos, a dropped word) counts only when no other key comes as near: two papers
+    with similar titles are told apart or neither is chosen.
+    """
     # Notes often add a subtitle in brackets ("... Optimization? (No, It Is Not About ...)").
     forms = {normalize_title(title), normalize_title(re.sub(r"\s*[(（\[].*?[)）\]]\s*$", "", title))} - {""}
-    best, best_ratio = None, 0.0
+    ratios: dict[str, float] = {}
     for key, titles in candidates.items():
         for candidate in titles:
             have = normalize_title(candidate)
@@ -79,14 +88,19 @@ def match_title(title: str, candidates: dict[str, list[str]]) -> str | None:
                 if have == wanted:
                     return key
                 ratio = difflib.SequenceMatcher(None, wanted, have).ratio()
-                if ratio > best_ratio:
-                    best, best_ratio = key, ratio
-    return best if best_ratio >= TITLE_MATCH else None
+                ratios[key] = max(ratio, ratios.get(key, 0.0))
+    ranked = sorted(ratios.items(), key=lambda item: -item[1])
+    if not ranked or ranked[0][1] < TITLE_MATCH:
+        return None
+    if len(ranked) > 1 and ranked[1][1] >= ranked[0][1] - 0.03:
+        return None
+    return ranked[0][0]
 
 
 def note_text(note: ParsedNote, paper: Paper) -> str:
+    """The kb note file of an imported note: what the post said about the paper, and where."""
     front = {"paper": paper.key, "lang": note.lang}
-    for key in ("title", "source", "venue", "date"):
+    for key in ("title", "source", "heading", "venue", "date"):
         if getattr(note, key):
             front[key] = getattr(note, key)
     if note.authors:
@@ -95,6 +109,14 @@ def note_text(note: ParsedNote, paper: Paper) -> str:
         front["tags"] = note.tags
     if note.important:
         front["important"] = True
+    if note.stars > 1:
+        front["stars"] = note.stars
+    if note.addenda:
+        front["addenda"] = note.addenda
+    if note.unfinished:
+        front["unfinished"] = True
+    if note.mentions:
+        front["mentions"] = note.mentions
     front["origin"] = note.origin
     return "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n" + note.body.strip() + "\n"
 
@@ -102,17 +124,29 @@ def note_text(note: ParsedNote, paper: Paper) -> str:
 def upsert_note(paper: Paper, note: ParsedNote, path: str, source: str | None, *, session: Session) -> str:
     """Insert or update the catalog row of one note file; returns added/updated/unchanged."""
     digest = content_hash(note)
+    star = max(note.stars, int(note.important))
     row = session.exec(select(Note).where(Note.paper_id == paper.id, Note.path == path)).first()
-    if row is not None and (row.content_hash, row.posted, row.important) == (digest, note.date, note.important):
+    if row is not None and (row.content_hash, row.posted, row.important, row.star, row.mentions) \
+            == (digest, note.date, note.important, star, note.mentions):
         return "unchanged"
     action = "added" if row is None else "updated"
     row = row or Note(paper_id=paper.id, path=path, lang=note.lang, body="", content_hash="")
     row.lang, row.title, row.body, row.source = note.lang, note.title, note.body, source
-    row.posted, row.important = note.date, note.important
+    row.posted, row.important, row.star, row.mentions = note.date, note.important, star, list(note.mentions)
     row.content_hash, row.updated = digest, utcnow()
     session.add(row)
     session.flush()
     return action
+
+
+def refresh_star(paper: Paper, *, session: Session) -> None:
+    """The paper's ★: the most any of its notes gives it."""
+    stars = session.exec(select(Note.star).where(Note.paper_id == paper.id)).all()
+    star = max(stars, default=0)
+    if paper.star != star:
+        paper.star = star
+        session.add(paper)
+        session.flush()
 
 
 def load_folder_notes(settings: Settings, paper: Paper, folder: Path, *, session: Session) -> tuple[int, list[str]]:
@@ -141,6 +175,7 @@ def load_folder_notes(settings: Settings, paper: Paper, folder: Path, *, session
             session.delete(row)
             changed += 1
     session.flush()
+    refresh_star(paper, session=session)
     return changed, problems
 
 
@@ -156,15 +191,55 @@ def collect_files(paths: list[Path]) -> list[Path]:
     return files
 
 
+# CVF pages are named <author>_<first title words>_<VENUE>_<year>_paper.html.
+_CVF = re.compile(r"thecvf\.com/\S*/(?P<name>[^/\s]+?)_(?:CVPR|ICCV|ECCV|WACV|[A-Z]+)_\d{4}_paper(?:\.html|\.pdf)?", re.IGNORECASE)
+_DOI_URL = re.compile(r"doi\.org/(?P<doi>10\.\d{4,9}/[^\s)\]]+)", re.IGNORECASE)
+CANDIDATES = 3
+
+
+def _short_name(title: str) -> str | None:
+    """'MobileNetV2' of 'MobileNetV2: Inverted Residuals ...': the name before a colon, if short."""
+    head, colon, _rest = title.partition(":")
+    head = normalize_title(head)
+    return head if colon and head and len(head.split()) <= 2 and len(head) >= 3 else None
+
+
 class _Linker:
-    """Finds the paper a parsed note is about, adding it from arXiv when online."""
+    """Finds the paper a parsed note is about: the strongest evidence first, never a guess.
+
+    Evidence, in order: front matter; arXiv ids on the section's heading or in its 論文リンク;
+    DOI and CVF links; the title, exact or near-exact, then its short name before a colon; arXiv
+    ids in the body, when the section has no title of its own to check them against (a body
+    that names a baseline's link must not become the baseline's note); a catalog name opening an
+    untitled section; finally, online, arXiv's title search, accepted only when one entry's title
+    equals the section's. Anything else is "not linked", with the closest candidates.
+    """
 
     def __init__(self, session: Session, files: FileChanges, settings: Settings, client: Arxiv | None,
-                 report: ImportReport) -> None:
+                 report: ImportReport, *, add_missing: bool = False) -> None:
         self.session, self.files, self.settings = session, files, settings
         self.client = client
         self.report = report
-        self.titles = {p.key: [p.title, *p.other_titles] for p in session.exec(select(Paper))}
+        self.add_missing = add_missing
+        self.titles: dict[str, list[str]] = {}
+        self.slugs: dict[str, str] = {}
+        self.names: dict[str, set[str]] = {}       # short names and slugs -> keys
+        self.dois: dict[str, str] = {}
+        for paper in session.exec(select(Paper)):
+            self._know(paper)
+
+    def _know(self, paper: Paper) -> None:
+        self.titles[paper.key] = [paper.title, *paper.other_titles]
+        self.slugs[paper.key] = paper.slug
+        for name in [paper.slug.replace("-", " "), *filter(None, map(_short_name, self.titles[paper.key]))]:
+            self.names.setdefault(normalize_title(name), set()).add(paper.key)
+        if paper.doi:
+            self.dois[paper.doi.lower()] = paper.key
+        if paper.key.startswith("doi:"):
+            self.dois[paper.key[4:]] = paper.key
+
+    def _paper(self, key: str) -> Paper | None:
+        return self.session.exec(select(Paper).where(Paper.key == key)).first()
 
     def _add_from_arxiv(self, fetch) -> Paper | None:
         if self.client is None:
@@ -180,8 +255,47 @@ class _Linker:
         paper, created = upsert_from_metadata(self.files, self.settings, meta, session=self.session)
         if created:
             self.report.papers_added.append(paper.slug)
-            self.titles[paper.key] = [paper.title]
+            self._know(paper)
         return paper
+
+    def _by_title(self, title: str) -> tuple[str | None, str]:
+        key = match_title(title, self.titles)
+        if key is not None:
+            return key, "title (catalog)"
+        # "MobileNetV2" for "MobileNetV2: Inverted Residuals ...": the name alone, or the name with
+        # a rest that reads like the catalog's rest (not "PIXOR: some other paper").
+        name = _short_name(title) or normalize_title(title)
+        keys = self.names.get(name, set())
+        if len(keys) == 1:
+            (key,) = keys
+            rest = normalize_title(title.partition(":")[2])
+            known = [normalize_title(t.partition(":")[2]) for t in self.titles[key]]
+            if not rest or any(difflib.SequenceMatcher(None, rest, k).ratio() >= 0.6 for k in known):
+                return key, "short name (catalog)"
+        return None, ""
+
+    def _by_links(self, note: ParsedNote) -> tuple[str | None, str]:
+        for url in note.links:
+            if (doi := _DOI_URL.search(url)) and (key := self.dois.get(doi["doi"].lower().rstrip("."))):
+                return key, "DOI"
+            if cvf := _CVF.search(url):
+                words = normalize_title(cvf["name"].replace("_", " ")).split()
+                for drop in (1, 2):
+                    prefix = " ".join(words[drop:])
+                    keys = {k for k, titles in self.titles.items() if len(words) - drop >= 3
+                            and any(normalize_title(t).startswith(prefix) for t in titles)}
+                    if len(keys) == 1:
+                        return keys.pop(), "CVF link"
+        return None, ""
+
+    def _opening_name(self, note: ParsedNote) -> str | None:
+        """The one catalog name an untitled section opens with ('AM-LFS は ...')."""
+        opening = normalize_title((note.heading or note.body)[:80]).split()
+        for width in (3, 2, 1):
+            keys = self.names.get(" ".join(opening[:width]), set())
+            if len(keys) == 1:
+                return next(iter(keys))
+        return None
 
     def link(self, note: ParsedNote) -> tuple[Paper | None, str]:
         if note.paper_ref:
@@ -194,33 +308,76 @@ class _Linker:
                 return None, f"front matter names {note.paper_ref!r}, which is neither a slug in the catalog nor an id"
             paper = self._add_from_arxiv(lambda c: c.by_ids([pid]).get(pid.key))
             return (paper, "front matter") if paper else (None, f"{pid.key} is not in the catalog (kb add {pid.key})")
-        for key in note.arxiv_ids:
-            paper = self.session.exec(select(Paper).where(Paper.key == key)).first()
+        own = note.own_ids or ([] if note.title else note.arxiv_ids[:1])
+        for key in own:
+            if (paper := self._paper(key)) is not None:
+                return paper, "arXiv link"
+        if own:
+            paper = self._add_from_arxiv(lambda c: c.by_ids([parse_id(own[0])]).get(own[0]))
             if paper is not None:
                 return paper, "arXiv link"
-        if note.arxiv_ids:
-            key = note.arxiv_ids[0]
-            paper = self._add_from_arxiv(lambda c: c.by_ids([parse_id(key)]).get(key))
-            if paper is not None:
-                return paper, "arXiv link"
+            return None, f"arXiv {own[0]} is not in the catalog and could not be fetched (kb add {own[0]})"
+        key, how = self._by_links(note)
+        if key is None and note.title:
+            key, how = self._by_title(note.title)
+        if key is None and not note.title:
+            key, how = self._opening_name(note), "name (catalog)"
+        if key is not None:
+            return self._paper(key), how
         if note.title:
-            key = match_title(note.title, self.titles)
-            if key is not None:
-                return self.session.exec(select(Paper).where(Paper.key == key)).first(), "title (catalog)"
+            return self._by_arxiv(note)
+        return None, "names no paper kb could match (no arXiv link, known link or title)"
 
-            def by_title(client: Arxiv):
-                candidates = client.by_title(note.title)
-                best = match_title(note.title, {m.key: [m.title] for m in candidates})
-                return next((m for m in candidates if m.key == best), None)
+    def _by_arxiv(self, note: ParsedNote) -> tuple[Paper | None, str]:
+        """Online: the body's arXiv ids whose title is the section's, then arXiv's title search."""
+        title = note.title or ""
+        offline = "" if self.client else " (offline: arXiv not asked)"
+        if self.client is None:
+            return None, "title not found in the catalog" + offline
+        wanted = normalize_title(title)
+        try:
+            if note.arxiv_ids:
+                found = self.client.by_ids([parse_id(k) for k in note.arxiv_ids])
+                same = [m for m in found.values() if normalize_title(m.title) == wanted]
+                if same:
+                    return self._add_from_arxiv(lambda c: same[0]), "arXiv link"
+            if len(wanted.split()) < 3:
+                return None, "title not found in the catalog (too short for arXiv's title search)"
+            hits = self.client.by_title(title)
+        except NetworkError as exc:
+            self.report.problems.append(f"arXiv lookups stopped: {exc}")
+            self.client = None
+            return None, "title not found in the catalog (arXiv lookups stopped)"
+        best = match_title(title, {m.key: [m.title] for m in hits})
+        match = next((m for m in hits if m.key == best), None)
+        if match is None:
+            return None, "title found neither in the catalog nor by arXiv's title search"
+        if not self.add_missing:
+            self.report.addable += 1
+            return None, f"arXiv has it: {match.key} {match.title!r} (kb import --add-missing adds it)"
+        return self._add_from_arxiv(lambda c: match), "title (arXiv)"
 
-            paper = self._add_from_arxiv(by_title)
-            if paper is not None:
-                return paper, "title (arXiv)"
-        if note.arxiv_ids:
-            return None, f"arXiv {note.arxiv_ids[0]} is not in the catalog and could not be fetched (kb add {note.arxiv_ids[0]})"
+    def candidates(self, note: ParsedNote) -> list[str]:
+        """The closest catalog papers by title, and papers the section links to, for "not linked"."""
+        keys = [k for k in note.arxiv_ids if k in self.titles]
         if note.title:
-            return None, "title not found in the catalog" + ("" if self.client else " (offline: arXiv title search not tried)")
-        return None, "names no paper (no front matter, arXiv link or title)"
+            wanted = normalize_title(note.title)
+            ratios = sorted(((max(difflib.SequenceMatcher(None, wanted, normalize_title(t)).ratio()
+                                  for t in titles), key) for key, titles in self.titles.items()), reverse=True)
+            keys += [key for ratio, key in ratios[:CANDIDATES] if ratio >= 0.5]
+        return [f"{self.slugs[k]}: {self.titles[k][0]}" for k in list(dict.fromkeys(keys))[:CANDIDATES]]
+
+    def mentions(self, note: ParsedNote, own: Paper) -> list[str]:
+        """Keys of other catalog papers the section names: by arXiv id, full title or short name."""
+        found = [k for k in note.arxiv_ids if k in self.titles]
+        text = f" {normalize_title(note.body)} "
+        for key, titles in self.titles.items():
+            if any(len(t.split()) >= 3 and f" {normalize_title(t)} " in text for t in titles):
+                found.append(key)
+        for name, keys in self.names.items():
+            if len(keys) == 1 and len(name) >= 4 and f" {name} " in text:
+                found.extend(keys)
+        return [k for k in dict.fromkeys(found) if k != own.key]
 
 
 def _note_path(paper: Paper, source_file: Path, lang: str, used: set[str]) -> str:
@@ -233,14 +390,22 @@ def _note_path(paper: Paper, source_file: Path, lang: str, used: set[str]) -> st
 
 
 def import_notes(settings: Settings, paths: list[Path], *, dry_run: bool = False, offline: bool = False,
-                 policy: Policy | None = None) -> ImportReport:
+                 add_missing: bool = False, policy: Policy | None = None) -> ImportReport:
+    """Import note files: each post split into one note per paper, each linked or listed as not linked.
+
+    Args:
+        dry_run: link and report, write nothing.
+        offline: link against the catalog only.
+        add_missing: add the papers arXiv's title search resolves unambiguously, and link them;
+            without it, ``report.addable`` counts the sections that would be linked that way.
+    """
     report = ImportReport(dry_run=dry_run)
     files_in = collect_files(paths)
     client = None if offline else arxiv_for(settings, offline=False, policy=policy)
     papers_root = settings.papers.resolve()
     try:
         with transaction(settings) as (session, files):
-            linker = _Linker(session, files, settings, client, report)
+            linker = _Linker(session, files, settings, client, report, add_missing=add_missing)
             used: set[str] = set()
             touched: dict[int, Paper] = {}
             for source_file in files_in:
@@ -256,15 +421,19 @@ def import_notes(settings: Settings, paths: list[Path], *, dry_run: bool = False
                 for note in notes:
                     paper, how = linker.link(note)
                     if paper is None:
-                        report.unlinked.append(Unlinked(note.origin, note.title, how))
+                        report.unlinked.append(Unlinked(note.origin, note.title, how, note.heading,
+                                                        linker.candidates(note)))
                         continue
+                    note.mentions = linker.mentions(note, paper)
                     path = _note_path(paper, source_file, note.lang, used)
                     source = note.source or str(source_file)
                     files.write(path, note_text(note, paper))
                     action = upsert_note(paper, note, path, source, session=session)
                     touched[paper.id] = paper
-                    report.imported.append(Imported(note.origin, note.title, paper.slug, path, action, how))
+                    report.imported.append(Imported(note.origin, note.title, paper.slug, path, action, how,
+                                                    note.heading, [linker.slugs[k] for k in note.mentions]))
             for paper in touched.values():
+                refresh_star(paper, session=session)
                 index_paper(paper, session=session)
             if dry_run:
                 raise _DryRun
