@@ -18,6 +18,7 @@ from kb.runs.verdict import (
     NOT_COMPARABLE,
     REPRODUCED,
     answers,
+    experiments,
     is_data_free,
     is_judged,
     mismatches,
@@ -130,7 +131,7 @@ def headline(claims: list[dict[str, Any]] | tuple[dict[str, Any], ...], runs: li
     """The run a paper's page, the home page and ``kb runners`` lead with; None before any run succeeded.
 
     The rule, over the paper's succeeded runs grouped into experiments (runner, preset, data, config:
-    ``kb.runs.records.experiments``; of each seed only its newest run counts):
+    ``kb.runs.verdict.experiments``; of each seed only its newest run counts):
 
     1. Training runs come first; an architecture run (``--architecture-only``: parameter counts and
        the like, shown in the claims table) leads only a paper with no succeeded training run.
@@ -152,8 +153,6 @@ def headline(claims: list[dict[str, Any]] | tuple[dict[str, Any], ...], runs: li
         claims: the paper's claims, in ``paper.yaml``'s order.
         runs: the paper's runs, any order, any status.
     """
-    from kb.runs.records import experiments
-
     claims = list(claims)
     done = [r for r in runs if r.status == "succeeded"]
     done = [r for r in done if r.kind != "architecture"] or done

@@ -18,7 +18,7 @@ from kb.models import Metric, Paper, Regression, RunRecord
 from kb.queries import claims_of
 from kb.runs import record_file
 from kb.runs.record_file import RunFile, read_run
-from kb.runs.verdict import judge_all
+from kb.runs.verdict import experiments, judge_all
 
 
 def list_runs(*, session: Session, runner: str | None = None, status: str | None = None,
@@ -227,27 +227,6 @@ def rejudge(*, session: Session) -> int:
     shows a verdict against a claim that is no longer in ``papers/``. Returns how many changed.
     """
     return len(rejudged(session=session))
-
-
-def experiments(records: list[RunRecord]) -> dict[str, tuple]:
-    """Each run's experiment, the key its seeds share: runner, preset, kind, data and config.
-
-    A config field that some runs of the same runner, preset and data lack (a field added to the runner
-    later) does not split them when every run that has it has the same value; it does when they differ.
-    """
-    buckets: dict[tuple, list[RunRecord]] = {}
-    for record in records:
-        buckets.setdefault((record.runner, record.preset, record.kind, record.dataset, record.dataset_fingerprint,
-                            record.dataset_synthetic), []).append(record)
-    keys = {}
-    for bucket, runs in buckets.items():
-        fields = {name for run in runs for name in run.config}
-        added_later = {name for name in fields if any(name not in run.config for run in runs)
-                       and len({json.dumps(run.config[name]) for run in runs if name in run.config}) == 1}
-        for run in runs:
-            kept = {k: v for k, v in run.config.items() if k not in added_later}
-            keys[run.id] = (*bucket, json.dumps(kept, sort_keys=True))
-    return keys
 
 
 def rejudged(*, session: Session, paper_key: str | None = None) -> list[RunRecord]:

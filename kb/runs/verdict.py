@@ -8,6 +8,7 @@ on the mean of at least N seeds of the same experiment. A data-free claim (its m
 and the others only on training runs.
 """
 
+import json
 import statistics
 from decimal import Decimal
 from typing import Any
@@ -234,3 +235,25 @@ def summary(verdicts: list[dict[str, Any]]) -> str:
     if good == len(judged):
         return REPRODUCED
     return NOT_REPRODUCED if good == 0 else f"partly reproduced ({good} of {len(judged)})"
+
+
+def experiments(records: list[Any]) -> dict[str, tuple]:
+    """Each run's experiment, the key its seeds share: runner, preset, kind, data and config
+    (``records``: runs with the fields of ``kb.models.RunRecord``).
+
+    A config field that some runs of the same runner, preset and data lack (a field added to the runner
+    later) does not split them when every run that has it has the same value; it does when they differ.
+    """
+    buckets: dict[tuple, list[Any]] = {}
+    for record in records:
+        buckets.setdefault((record.runner, record.preset, record.kind, record.dataset, record.dataset_fingerprint,
+                            record.dataset_synthetic), []).append(record)
+    keys = {}
+    for bucket, runs in buckets.items():
+        fields = {name for run in runs for name in run.config}
+        added_later = {name for name in fields if any(name not in run.config for run in runs)
+                       and len({json.dumps(run.config[name]) for run in runs if name in run.config}) == 1}
+        for run in runs:
+            kept = {k: v for k, v in run.config.items() if k not in added_later}
+            keys[run.id] = (*bucket, json.dumps(kept, sort_keys=True))
+    return keys
