@@ -23,29 +23,24 @@ def run_row(record: Any) -> dict[str, Any]:
     }
 
 
-def runs_table(*, session, runner: str | None = None, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    from kb.runs.records import list_runs
-
-    rows = [run_row(r) for r in list_runs(runner=runner, status=status, limit=limit, session=session)]
+def runs_table(*, catalog, runner: str | None = None, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The runs a listing shows; ``catalog``: a ``kb.reader`` catalog (sqlite3, or an ORM session)."""
+    rows = [run_row(r) for r in catalog.list_runs(runner=runner, status=status, limit=limit)]
     # Regressions first, then newest first (list_runs already orders by creation).
     return sorted(rows, key=lambda r: not r["regression"])
 
 
-def runner_overview(settings, *, session) -> list[dict[str, Any]]:
+def runner_overview(settings, *, catalog) -> list[dict[str, Any]]:
     """Every registered runner with its paper, claims, newest run and headline result
-    (``kb.runs.headline.headline``: the rule the site's pages follow too)."""
-    from sqlmodel import select
-
-    from kb.models import Paper
-    from kb.queries import claims_of
-    from kb.runs.records import list_runs
+    (``kb.runs.headline.headline``: the rule the site's pages follow too); ``catalog``: a
+    ``kb.reader`` catalog (sqlite3, or an ORM session)."""
     from kb.runs.registry import load_registry
 
     rows = []
     for spec in load_registry(settings.runner_paths).specs():
-        paper = session.exec(select(Paper).where(Paper.key == spec.paper)).first()
-        claims = claims_of(spec.paper, session=session)
-        runs = list_runs(runner=spec.name, session=session)
+        paper = catalog.paper_by_key(spec.paper)
+        claims = list(paper.claims or []) if paper else []
+        runs = catalog.list_runs(runner=spec.name)
         best = headline(claims, runs)
         rows.append({
             "name": spec.name, "paper": spec.paper, "paper_title": paper.title if paper else None,
