@@ -1,4 +1,11 @@
-"""Printing for the CLI: rich tables for people, ``--json`` for scripts."""
+"""Printing for the CLI: aligned tables on a terminal, one tab-separated row per line in a pipe, ``--json`` for scripts.
+
+On a terminal (``is_terminal``) a listing is a table as wide as the terminal, one line a row: the
+columns that name things (ids, slugs, run ids: ``whole``) are never split or cut, long text
+(titles, reasons) is cut with an ellipsis, and ``--wide`` shows it whole. In a pipe or a log every row is one
+line of tab-separated fields under a header line, with nothing drawn and nothing cut, so
+``kb runs | grep RUN_ID`` and ``cut -f`` work. rich is imported only to print to a terminal.
+"""
 
 import json
 import re
@@ -6,13 +13,40 @@ import sys
 from datetime import date, datetime
 from typing import Any
 
+# A cell: its text, or (text, rich style) for a cell that must stand out on a terminal.
+Cell = Any
 
-def console(stderr: bool = False):
+
+def is_terminal(stream=None) -> bool:
+    """Whether ``stream`` (stdout) is a terminal, where output is styled and fitted to its width."""
+    stream = sys.stdout if stream is None else stream
+    return bool(getattr(stream, "isatty", None) and stream.isatty())
+
+
+def console(stderr: bool = False, width: int | None = None):
     from rich.console import Console
 
     # Lines are never folded by kb: a terminal wraps them itself, and a pipe or log gets one line
     # per message (a run id or path split over two lines cannot be copied or grepped).
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    terminal = is_terminal(sys.stderr if stderr else sys.stdout)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, force_terminal=terminal or None, width=width)
+
+
+def say(*parts: str | tuple[str, str], err: bool = False, wide: bool = True) -> None:
+    """One line from plain pieces and ``(text, style)`` pieces: styled on a terminal, plain text
+    otherwise (no markup is read from the text, so nothing needs escaping). ``wide=False`` cuts the
+    line to the terminal's width with an ellipsis."""
+    stream = sys.stderr if err else sys.stdout
+    if not is_terminal(stream):
+        stream.write("".join(p if isinstance(p, str) else p[0] for p in parts) + "\n")
+        return
+    from rich.text import Text
+
+    out = console(stderr=err)
+    line = Text.assemble(*parts)
+    if not wide:
+        line.truncate(out.width, overflow="ellipsis")
+    out.print(line)
 
 
 def _default(value: Any):
@@ -27,15 +61,66 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=_default) + "\n")
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
-    from rich.table import Table
+def _text(cell: Cell) -> str:
+    return "" if cell is None else cell[0] if isinstance(cell, tuple) else str(cell)
 
-    grid = Table(title=title, show_lines=False, header_style="bold")
-    for column in columns:
-        grid.add_column(column, overflow="fold")
+
+def table(title: str | None, columns: list[str], rows: list[list[Cell]], *, whole: tuple[str, ...] = (),
+          wide: bool = False) -> None:
+    """Print a listing (see the module docstring).
+
+    Args:
+        title: a line above the table on a terminal ("52 papers"); not printed in a pipe.
+        columns: the header names.
+        rows: one list of cells per row; a cell's text may hold several lines (one claim a line),
+            shown as lines with ``wide``, else joined by "; " as in a pipe.
+        whole: the columns never cut or split (ids, slugs, run ids, names).
+        wide: on a terminal, show every value whole (rows longer than the terminal wrap there).
+    """
+    terminal = is_terminal()
+    if not (terminal and wide):
+        rows = [[(_one_line(c[0]), c[1]) if isinstance(c, tuple) else _one_line(_text(c)) for c in row] for row in rows]
+    if not terminal:
+        lines = ["\t".join(columns)] + ["\t".join(_text(c) for c in row) for row in rows]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return
+    from rich.cells import cell_len
+    from rich.table import Table
+    from rich.text import Text
+
+    out = console()
+    natural = [max([cell_len(name)] + [cell_len(line) for row in rows for line in _text(row[i]).splitlines() or [""]])
+               for i, name in enumerate(columns)]
+    kept = [name in whole for name in columns]
+    widths = natural if wide else _fit(natural, kept, out.width - 2 * (len(columns) - 1))
+    needed = sum(widths) + 2 * (len(columns) - 1)
+    grid = Table(title=title, title_justify="left", title_style="bold", box=None, show_edge=False, pad_edge=False,
+                 padding=(0, 1), header_style="bold")
+    for name, width in zip(columns, widths):
+        grid.add_column(name, width=width, no_wrap=True, overflow="ellipsis")
     for row in rows:
-        grid.add_row(*("" if v is None else str(v) for v in row))
-    console().print(grid)
+        grid.add_row(*(Text(c[0], style=c[1]) if isinstance(c, tuple) else Text(_text(c)) for c in row))
+    # With --wide, or columns kept whole that need more than the terminal has, a row is longer
+    # than the terminal: the terminal wraps it, and every value stays in one piece in the text.
+    (console(width=needed) if needed > out.width else out).print(grid, crop=False)
+
+
+def _one_line(text: str) -> str:
+    """A cell's text on one line: its lines joined by "; ", tabs and runs of spaces as one space."""
+    return "; ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+
+
+def _fit(natural: list[int], kept: list[bool], room: int) -> list[int]:
+    """Column widths in ``room`` cells: kept columns at their natural width, the others sharing the
+    rest equally (a column narrower than its share keeps its width and leaves the rest to the
+    others; at least 3 cells, room for "ab…")."""
+    widths = list(natural)
+    left = room - sum(w for w, keep in zip(natural, kept) if keep)
+    cut = sorted((i for i, keep in enumerate(kept) if not keep), key=lambda i: natural[i])
+    for number, i in enumerate(cut):
+        widths[i] = min(natural[i], max(3, left // (len(cut) - number)))
+        left -= widths[i]
+    return widths
 
 
 # A message quotes an input longer than INPUT_LONG as its first INPUT_SHOWN characters: a 100 KB

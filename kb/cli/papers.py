@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kb.cli.output import console, escape, paper_json, print_json, table
+from kb.cli.output import console, escape, is_terminal, paper_json, print_json, say, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -83,14 +83,15 @@ def import_(
     paths: Annotated[list[Path], typer.Argument(help="Note files or folders.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Show what would happen; change nothing.")] = False,
     offline: Annotated[bool, typer.Option(help="Resolve titles against the catalog only.")] = False,
+    add_missing: Annotated[bool, typer.Option("--add-missing", help="Add the papers arXiv's title search finds unambiguously, and link them.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import notes (Markdown with front matter, blog/Qiita exports), one note per paper."""
+    """Import notes and posts (kb notes, Qiita/Zenn/Hatena exports, year reviews, reading lists), one note per paper."""
     from kb.errors import KBError
     from kb.ingest.notes import import_notes
     from kb.settings import load_settings
 
-    report = import_notes(load_settings(), paths, dry_run=dry_run, offline=offline)
+    report = import_notes(load_settings(), paths, dry_run=dry_run, offline=offline, add_missing=add_missing)
     if as_json:
         print_json({k: [getattr(i, "__dict__", i) for i in v] if isinstance(v, list) else v for k, v in report.__dict__.items()})
     else:
@@ -104,11 +105,15 @@ def _print_import(report, dry_run: bool) -> None:
     out = console()
     prefix = "would be " if dry_run else ""
     for item in report.imported:
-        out.print(f"{prefix}{item.action:<9} {item.paper:<22} {escape(item.origin)}  [dim]({item.linked_by})[/dim]")
+        out.print(f"{prefix}{item.action:<9} {item.paper:<22} {escape(item.origin)}  [dim]({item.linked_by})[/dim]"
+                  + (f"  {escape(_short(item.title or item.heading))}" if item.title or item.heading else "")
+                  + (f"  [dim]mentions {', '.join(item.mentions)}[/dim]" if item.mentions else ""))
     for slug in report.papers_added:
         out.print(f"{prefix}added paper {slug} from arXiv")
     for item in report.unlinked:
-        out.print(f"[yellow]not linked[/yellow] {escape(item.origin)}: {escape(item.title or '(no title)')} — {escape(item.reason)}")
+        out.print(f"[yellow]not linked[/yellow] {escape(item.origin)}: {escape(_short(item.title or item.heading or '(no title)'))} — {escape(item.reason)}")
+        for candidate in item.candidates:
+            out.print(f"    [dim]candidate: {escape(candidate)}[/dim]")
     for item in report.skipped:
         out.print(f"[dim]skipped {escape(item)}[/dim]")
     for problem in report.problems:
@@ -117,7 +122,16 @@ def _print_import(report, dry_run: bool) -> None:
     out.print(
         f"{'dry run: ' if dry_run else ''}{counts['added']} added, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged, {len(report.unlinked)} not linked, {len(report.skipped)} non-paper posts skipped"
+        + (f"; {report.addable} more would be linked with --add-missing" if report.addable else "")
     )
+
+
+def _short(text: str, width: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+WideOpt = Annotated[bool, typer.Option("--wide", help="On a terminal, show long titles and text whole instead of cut to its width.")]
 
 
 def list_(
@@ -128,68 +142,71 @@ def list_(
     sort: Annotated[str, typer.Option(help="added | year | title | slug")] = "added",
     reverse: Annotated[bool, typer.Option(help="Reverse the order.")] = False,
     limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many.")] = None,
+    wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List papers in the catalog."""
-    from kb.queries import list_papers, note_languages
-    from kb.db import session_scope
-    from kb.feed.versions import version_flags
+    from kb.reader import open_catalog
     from kb.settings import load_settings
 
-    with session_scope(load_settings()) as session:
-        papers = list_papers(tag=tag, year=year, author=author, lang=lang, sort=sort, reverse=reverse, limit=limit, session=session)
-        langs = note_languages(session=session)
-        flags = version_flags(session=session)
+    with open_catalog(load_settings()) as catalog:
+        papers = catalog.list_papers(tag=tag, year=year, author=author, lang=lang, sort=sort, reverse=reverse, limit=limit)
+        langs = catalog.note_languages()
+        flags = catalog.version_flags()
     if as_json:
         print_json([paper_json(p, notes=langs.get(p.id, []), version_flag=flags.get(p.key)) for p in papers])
         return
     if not papers:
-        console().print("no papers (add some with `kb add ID`, or `kb sync` to load papers/)")
+        say("no papers (add some with `kb add ID`, or `kb sync` to load papers/)")
         return
-    rows = [[p.slug, p.key, p.year, escape(p.title[:70]), ",".join(p.tags), ",".join(langs.get(p.id, [])), ",".join(p.runners)]
-            for p in papers]
-    table(f"{len(papers)} papers", ["slug", "id", "year", "title", "tags", "notes", "runners"], rows)
+    table(f"{len(papers)} papers", ["slug", "id", "year", "title", "tags", "notes", "runners"],
+          [[p.slug, p.key, p.year, p.title, ",".join(p.tags), ",".join(langs.get(p.id, [])), ",".join(p.runners)]
+           for p in papers], whole=("slug", "id", "year", "notes", "runners"), wide=wide)
 
 
-def show(paper_ref: Annotated[str, typer.Argument(metavar="PAPER", help="Slug or any id form.")], as_json: JsonOpt = False) -> None:
+def show(paper_ref: Annotated[str, typer.Argument(metavar="PAPER", help="Slug or any id form.")], wide: WideOpt = False,
+         as_json: JsonOpt = False) -> None:
     """Show one paper: metadata, notes present, claims, links."""
     from kb.codelinks import code_links
-    from kb.db import session_scope
-    from kb.feed.versions import version_flags
-    from kb.queries import get_paper, notes_of, paper_links
+    from kb.queries import paper_links
+    from kb.reader import open_catalog
     from kb.settings import load_settings
 
-    with session_scope(load_settings()) as session:
-        paper = get_paper(paper_ref, session=session)
-        notes = notes_of(paper, session=session)
-        flag = version_flags(session=session).get(paper.key)
+    with open_catalog(load_settings()) as catalog:
+        paper = catalog.get_paper(paper_ref)
+        notes = catalog.notes_of(paper)
+        flag = catalog.version_flags().get(paper.key)
     links = paper_links(paper)
     code = code_links(paper.code, [n.body for n in notes])
     if as_json:
         print_json(paper_json(paper, links=links, version_flag=flag, code=code, notes=[{"lang": n.lang, "title": n.title, "path": n.path, "source": n.source} for n in notes]))
         return
-    out = console()
-    out.print(f"[bold]{escape(paper.title)}[/bold]")
-    out.print(f"{paper.key}" + (f"v{paper.version}" if paper.version else "") + f"  ·  slug {paper.slug}  ·  {paper.year or ''}  {escape(paper.venue or '')}")
-    out.print(escape(", ".join(paper.authors)))
+    say((paper.title, "bold"))
+    say(f"{paper.key}" + (f"v{paper.version}" if paper.version else "") + f"  ·  slug {paper.slug}  ·  {paper.year or ''}  {paper.venue or ''}")
+    say(", ".join(paper.authors))
     if flag:
-        out.print(f"[bold]{flag}[/bold] (kb refresh --ack {paper.slug} once the notes are checked)")
+        say((flag, "bold"), f" (kb refresh --ack {paper.slug} once the notes are checked)")
     if paper.tags:
-        out.print("tags: " + ", ".join(paper.tags))
+        say("tags: " + ", ".join(paper.tags))
     if paper.categories:
-        out.print("categories: " + ", ".join(paper.categories))
+        say("categories: " + ", ".join(paper.categories))
     for name, url in links.items():
-        out.print(f"{name}: {url}")
+        say(f"{name}: {url}")
     for entry in code:
         details = ", ".join(entry[k] for k in ("kind", "framework") if entry.get(k))
-        out.print(f"code: {entry['url']}" + (f" ({details})" if details else ""))
+        say(f"code: {entry['url']}" + (f" ({details})" if details else ""))
     if paper.abstract or paper.summary:
-        out.print("\n" + escape(paper.abstract or paper.summary))
-    out.print("\nnotes: " + (", ".join(f"{n.lang} ({n.path})" for n in notes) if notes else "none"))
-    for claim in paper.claims:
-        out.print(f"claim: {claim['metric']} {claim['value']}{claim.get('unit', '')} on {claim['dataset']} ({claim['source']})")
+        say("\n" + (paper.abstract or paper.summary))
+    say("\nnotes: " + (", ".join(f"{n.lang} ({n.path})" for n in notes) if notes else "none"))
+    if paper.claims:
+        from kb.runs.verdict import unit_suffix
+
+        say("")
+        table("claims", ["metric", "claimed", "dataset", "source"],
+              [[c["metric"], f"{c['value']:g}{unit_suffix(c.get('unit'))}", c["dataset"], c["source"]] for c in paper.claims],
+              whole=("metric", "claimed", "dataset"), wide=wide)
     if paper.runners:
-        out.print("runners: " + ", ".join(paper.runners) + f"  (kb reproduce {paper.runners[0]})")
+        say("runners: " + ", ".join(paper.runners) + f"  (kb reproduce {paper.runners[0]})")
 
 
 def search(
@@ -199,29 +216,34 @@ def search(
     year: Annotated[Optional[int], typer.Option(help="Only papers from this year.")] = None,
     author: Annotated[Optional[str], typer.Option(help="Only papers with an author matching this.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many results.")] = 20,
+    wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Search titles, authors, abstracts and notes; best matches first."""
-    from kb.db import session_scope
-    from kb.search import search as do_search
+    from kb.reader import open_catalog
     from kb.settings import load_settings
 
-    with session_scope(load_settings()) as session:
-        hits = do_search(" ".join(query), limit=limit, tag=tag, lang=lang, year=year, author=author, session=session)
+    with open_catalog(load_settings()) as catalog:
+        hits = catalog.search(" ".join(query), limit=limit, tag=tag, lang=lang, year=year, author=author)
     if as_json:
         print_json([{"slug": h.paper.slug, "key": h.paper.key, "title": h.paper.title, "year": h.paper.year,
                      "score": round(h.score, 4), "where": h.where,
                      "snippet": "".join(f"**{t}**" if m else t for t, m in h.snippet)} for h in hits])
         return
-    out = console()
     if not hits:
-        out.print("no matches")
+        say("no matches")
+        return
+    if not is_terminal():
+        table(None, ["rank", "slug", "id", "year", "title", "where", "snippet"],
+              [[rank, h.paper.slug, h.paper.key, h.paper.year, h.paper.title, h.where, "".join(t for t, _ in h.snippet)]
+               for rank, h in enumerate(hits, 1)])
         return
     for rank, hit in enumerate(hits, 1):
-        out.print(f"{rank:>2}. [bold]{escape(hit.paper.title)}[/bold]  [dim]{hit.paper.slug} · {hit.paper.key} · {hit.paper.year or ''}[/dim]")
+        # The names go first, so that a title cut to the terminal's width never cuts them.
+        say(f"{rank:>2}. ", (f"{hit.paper.slug} · {hit.paper.key} · {hit.paper.year or ''}", "dim"), "  ",
+            (hit.paper.title, "bold"), wide=wide)
         if hit.snippet:
-            text = "".join(f"[reverse]{escape(t)}[/reverse]" if m else escape(t) for t, m in hit.snippet)
-            out.print(f"    [dim]{hit.where}:[/dim] {text}")
+            say("    ", (f"{hit.where}:", "dim"), " ", *((t, "reverse") if m else t for t, m in hit.snippet), wide=wide)
 
 
 def tag(
@@ -278,17 +300,17 @@ def note(
     edit: Annotated[bool, typer.Option("--edit", help="Open the note in $EDITOR, then re-import it.")] = False,
 ) -> None:
     """Print a paper's notes, or edit one with --edit."""
-    from kb.ingest.notes import sync_paper_notes
-    from kb.db import session_scope
     from kb.errors import KBError, NotFound
-    from kb.queries import get_paper, notes_of
+    from kb.reader import open_catalog
     from kb.settings import load_settings
 
     settings = load_settings()
-    with session_scope(settings) as session:
-        paper = get_paper(paper_ref, session=session)
-        notes = [n for n in notes_of(paper, session=session) if lang is None or n.lang == lang]
+    with open_catalog(settings) as catalog:
+        paper = catalog.get_paper(paper_ref)
+        notes = [n for n in catalog.notes_of(paper) if lang is None or n.lang == lang]
     if edit:
+        from kb.ingest.notes import sync_paper_notes
+
         path = settings.papers / (notes[0].path if notes else f"{paper.slug}/notes.{lang or 'ja'}.md")
         if not path.exists():
             path.write_text(f"---\npaper: \"{paper.key}\"\nlang: {lang or 'ja'}\n---\n## 概要\n\n", encoding="utf-8")
@@ -306,6 +328,11 @@ def note(
         return
     if not notes:
         raise NotFound(f"{paper.slug} has no {lang + ' ' if lang else ''}notes; write one with `kb note {paper.slug} --edit`")
+    if not is_terminal():
+        # A pipe or a file gets the notes' Markdown as written, each under a line naming it.
+        for item in notes:
+            say(f"# {paper.slug} · {item.lang} · {item.path}\n\n{item.body.rstrip()}\n")
+        return
     from rich.markdown import Markdown
 
     out = console()

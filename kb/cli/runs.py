@@ -5,42 +5,52 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from kb.cli.output import console, escape, print_json, table
+from kb.cli.output import console, escape, print_json, say, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+WideOpt = Annotated[bool, typer.Option("--wide", help="On a terminal, show long text whole instead of cut to its width.")]
 
 
-def runners(as_json: JsonOpt = False) -> None:
-    """List runners with their paper, datasets, presets, claims and last verdict.
+def runners(wide: WideOpt = False, as_json: JsonOpt = False) -> None:
+    """List runners with their paper, datasets, presets, claims, headline result and last run.
 
     A runner package that cannot be loaded is one line on stderr; the others are listed, and the
     exit code is 1.
     """
-    from kb.db import session_scope
+    from kb.reader import open_catalog
     from kb.runs.overview import runner_overview
     from kb.runs.registry import load_registry
     from kb.settings import load_settings
 
     settings = load_settings()
-    with session_scope(settings) as session:
-        rows = runner_overview(settings, session=session)
+    with open_catalog(settings) as catalog:
+        rows = runner_overview(settings, catalog=catalog)
     problems = load_registry(settings.runner_paths).problems
     for problem in problems:
-        console(stderr=True).print(f"problem: {escape(problem)}", soft_wrap=True)
+        say(f"problem: {problem}", err=True)
     if as_json:
         print_json(rows)
     else:
-        _runner_table(rows)
+        _runner_table(rows, wide)
     if problems:
         raise typer.Exit(1)
 
 
-def _runner_table(rows: list[dict[str, Any]]) -> None:
-    table("runners", ["name", "paper", "datasets", "presets", "claims", "last run"],
-          [[r["name"], f"{r['paper']} {escape(r['paper_title'] or '')[:40]}", ", ".join(r["datasets"]), ", ".join(r["presets"]),
+def _runner_table(rows: list[dict[str, Any]], wide: bool) -> None:
+    table("runners", ["name", "paper", "headline", "presets", "claims", "title", "datasets", "last run"],
+          [[r["name"], r["paper"], _headline(r.get("headline")), ", ".join(r["presets"]),
             "\n".join(f"{c['metric']} {_with_unit(c['value'], c.get('unit', ''))} ({c['dataset']}{_when(c)})" for c in r["claims"]),
-            (f"{r['last_run']['id']} {r['last_run']['status']} · {r['last_run']['verdict']}" if r["last_run"] else "never run")]
-           for r in rows])
+            r["paper_title"] or "", ", ".join(r["datasets"]),
+            r["last_run"]["id"] if r["last_run"] else "never run"]
+           for r in rows], whole=("name", "paper", "last run"), wide=wide)
+
+
+def _headline(best: dict[str, Any] | None) -> str:
+    """A runner's headline result in a few words: "map 94.3 · reproduced", or why it is not comparable."""
+    if not best:
+        return "no run yet"
+    value = f"{best['metric']} {best['value']:.4g}" if best["metric"] and best["value"] is not None else best["run"]
+    return f"{value} · {best['label'] or best['verdict']}"
 
 
 class _LiveProgress:
@@ -98,6 +108,7 @@ def reproduce(
         "--architecture-only", help="Build the preset's model without data or training: parameters, size, FLOPs.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the resolved run; run nothing.")] = False,
     queue: Annotated[bool, typer.Option("--queue", help="Enqueue as a job for `kb worker` instead of running now.")] = False,
+    wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a paper's runner and record the result next to the paper's claims."""
@@ -159,14 +170,14 @@ def reproduce(
         # The error line below says what went wrong; the record is kept for `kb run show`.
         console(stderr=True).print(f"run {record.id} failed and is recorded (kb run show {record.id})", soft_wrap=True)
     else:
-        _show_run(record)
+        _show_run(record, wide)
     if record.status == "interrupted":
         raise KBError(f"run {record.id} interrupted; resume with: kb reproduce --resume {record.id}")
     if record.status != "succeeded":
         raise KBError(record.error or f"run {record.id} failed")
 
 
-def _show_run(record, metrics_by_epoch: list[dict] | None = None) -> None:
+def _show_run(record, wide: bool = False) -> None:
     from kb.runs.verdict import summary
 
     out = console()
@@ -194,7 +205,8 @@ def _show_run(record, metrics_by_epoch: list[dict] | None = None) -> None:
     if record.verdicts:
         table(f"claims: {summary(record.verdicts)}", ["metric", "dataset", "claimed", "ours", "verdict", "why"],
               [[v["metric"], v["dataset"], _with_unit(v["claimed"], v.get("unit", "")), "" if v["ours"] is None else f"{v['ours']:.4g}",
-                v["verdict"], escape(v.get("reason", ""))] for v in record.verdicts])
+                v["verdict"], v.get("reason", "")] for v in record.verdicts],
+              whole=("metric", "dataset", "claimed", "ours"), wide=wide)
     out.print(f"run folder: {record.run_dir}")
 
 
@@ -227,6 +239,7 @@ def runs_list(
     runner: Annotated[Optional[str], typer.Option(help="Only runs of this runner.")] = None,
     status: Annotated[Optional[str], typer.Option(help=" | ".join(RUN_STATUSES))] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 50,
+    wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List runs, newest first (regressions first when there are any)."""
@@ -236,25 +249,28 @@ def runs_list(
         from kb.errors import BadInput
 
         raise BadInput(f"--status {status!r}: use one of {', '.join(RUN_STATUSES)}")
-    from kb.db import session_scope
+    from kb.reader import open_catalog
     from kb.runs.overview import runs_table
     from kb.settings import load_settings
 
     settings = load_settings()
-    _mark_dead_runs(settings)
-    with session_scope(settings) as session:
-        rows = runs_table(runner=runner, status=status, limit=limit, session=session)
+    with open_catalog(settings) as catalog:
+        running = catalog.has_running_runs()
+    if running:
+        _mark_dead_runs(settings)
+    with open_catalog(settings) as catalog:
+        rows = runs_table(runner=runner, status=status, limit=limit, catalog=catalog)
     if as_json:
         print_json(rows)
         return
     if not rows:
-        console().print("no runs yet (try `kb reproduce yolo --config smoke`)")
+        say("no runs yet (try `kb reproduce yolo --config smoke`)")
         return
     table(f"{len(rows)} runs", ["run", "runner", "preset", "status", "dataset", "final", "verdict", "started"],
-          [[("[red]REGRESSION[/red] " if r["regression"] else "") + r["id"], r["runner"], r["preset"], r["status"],
+          [[r["id"], r["runner"], r["preset"], ("REGRESSION " + r["status"], "bold red") if r["regression"] else r["status"],
             (r["dataset"] or "") + (" (synthetic)" if r["dataset_synthetic"] else ""),
             ", ".join(f"{k}={v:.4g}" for k, v in list(r["final"].items())[:3]), r["verdict"], (r["started"] or "")[:19]]
-           for r in rows])
+           for r in rows], whole=("run", "runner", "preset", "status", "started"), wide=wide)
 
 
 @runs_app.command("compare")
@@ -276,14 +292,16 @@ def runs_compare(a: str, b: str, as_json: JsonOpt = False) -> None:
     out.print(f"A = {result['a']}\nB = {result['b']}")
     started = result["started_as"]
     table("started as", ["", "A", "B"], [["preset", *started["preset"]], ["kind", *started["kind"]],
-                                         ["overrides", *(escape(overrides_text(o)) for o in started["overrides"])]])
+                                         ["overrides", *(overrides_text(o) for o in started["overrides"])]], whole=("",))
     for section in ("config", "env"):
         if result[section]:
-            table(f"{section} differences", ["key", "A", "B"], [[k, escape(str(x)), escape(str(y))] for k, (x, y) in result[section].items()])
+            table(f"{section} differences", ["key", "A", "B"], [[k, str(x), str(y)] for k, (x, y) in result[section].items()],
+                  whole=("key",))
         else:
             out.print(f"{section}: identical")
     table("metrics", ["metric", "A", "B", "B - A"],
-          [[k, v["a"], v["b"], "" if v["difference"] is None else f"{v['difference']:+.4g}"] for k, v in result["metrics"].items()])
+          [[k, v["a"], v["b"], "" if v["difference"] is None else f"{v['difference']:+.4g}"] for k, v in result["metrics"].items()],
+          whole=("metric", "A", "B", "B - A"))
 
 
 @runs_app.command("export")
@@ -338,7 +356,7 @@ def _mark_dead_runs(settings) -> None:
 
 
 @run_app.command("show")
-def run_show(run_id: str, as_json: JsonOpt = False) -> None:
+def run_show(run_id: str, wide: WideOpt = False, as_json: JsonOpt = False) -> None:
     """Everything recorded about one run."""
     from kb.db import session_scope
     from kb.runs.records import get_run
@@ -351,10 +369,11 @@ def run_show(run_id: str, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(record.model_dump())
         return
-    _show_run(record)
+    _show_run(record, wide)
     if record.epochs:
         keys = [k for k in record.epochs[-1] if k != "epoch"][:6]
-        table("per-epoch", ["epoch", *keys], [[e["epoch"], *(f"{e.get(k, float('nan')):.4g}" for k in keys)] for e in record.epochs])
+        table("per-epoch", ["epoch", *keys], [[e["epoch"], *(f"{e.get(k, float('nan')):.4g}" for k in keys)] for e in record.epochs],
+              whole=("epoch", *keys))
 
 
 def register(app: typer.Typer) -> None:
