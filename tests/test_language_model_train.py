@@ -11,11 +11,8 @@ from torch import nn
 from kb.errors import KBError
 from kb.runs.context import Run
 from runners.language_model.config import Config
-from runners.language_model.regularizers import (
-    LockedDropout,
-    LSTMLanguageModel,
-    zoneout,
-)
+from runners.language_model.models import LSTMLanguageModel
+from runners.language_model.regularizers import LockedDropout, zoneout
 from runners.language_model.train import fit, learning_rate, perplexity, segment_lengths
 from tests.test_language_model_data import write_ptb
 

@@ -26,6 +26,7 @@ from kb.runs.config import presets, resolve, to_dict
 from kb.runs.context import Run
 from kb.runs.registry import load_architecture, load_entrypoint, load_registry
 from tests.conftest import ROOT
+from tests.test_language_model_data import write_ptb
 from tests.test_mnist_data import write_mnist
 
 REGISTRY = load_registry()
@@ -40,7 +41,7 @@ def mnist_files(folder: Path) -> Path:
 
 # Test data for each dataset kind a runner may read (RunnerSpec.datasets): a folder writer, or None for a
 # runner that generates its own data when no --data is given.
-TEST_DATA = {"mnist": mnist_files, "generated": None}
+TEST_DATA = {"mnist": mnist_files, "ptb": write_ptb, "generated": None}
 
 
 def data_for(spec, folder: Path) -> Path | None:

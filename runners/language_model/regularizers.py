@@ -1,5 +1,4 @@
-"""The regularisers the family's papers share, written once, and the plain LSTM language model their
-baselines are.
+"""The regularisers the family's papers share, written once.
 
 - ``LockedDropout``: variational dropout (Gal & Ghahramani 2016, arXiv 1512.05287): one mask per sequence,
   the same at every time step.
@@ -8,9 +7,6 @@ baselines are.
 - ``zoneout``: a gate set to 1 with probability p, without rescaling (Krueger et al. 2016, arXiv
   1606.01305): the unit keeps its previous value. With the QRNN's forget gate this is the paper's
   F = 1 - dropout(1 - sigmoid(W_f * X)) (Bradbury et al. 2016, Sec. 2.1).
-- ``LSTMLanguageModel``: embedding, stacked ``nn.LSTM`` (cuDNN on CUDA), dropout between layers
-  (Zaremba et al. 2014, arXiv 1409.2329, Sec. 3: dropout on the non-recurrent connections only), a linear
-  softmax layer, optionally tied to the embedding (Press & Wolf 2016; Inan et al. 2016).
 """
 
 import torch
@@ -48,36 +44,3 @@ def zoneout(gate: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     if not training or p == 0:
         return gate
     return 1 - F.dropout(1 - gate, p=p) * (1 - p)
-
-
-class LSTMLanguageModel(nn.Module):
-    """Embedding -> dropout -> ``layers`` LSTM layers with dropout between them -> dropout -> softmax layer.
-
-    ``forward(tokens (B, T), state) -> (logits (B, T, V), (h, c))``, each (layers, B, hidden); ``state``
-    None is the zero state.
-    """
-
-    def __init__(self, vocab_size: int, embedding_size: int, hidden_size: int, layers: int, dropout: float,
-                 tie_weights: bool = False, init_range: float = 0.05) -> None:
-        super().__init__()
-        if tie_weights and embedding_size != hidden_size:
-            raise ValueError(f"tied weights need embedding_size = hidden_size, got {embedding_size} and {hidden_size}")
-        self.embedding = nn.Embedding(vocab_size, embedding_size)
-        self.rnn = nn.LSTM(embedding_size, hidden_size, layers, dropout=dropout if layers > 1 else 0.0,
-                           batch_first=True)
-        self.drop = nn.Dropout(dropout)
-        self.decoder = nn.Linear(hidden_size, vocab_size)
-        if init_range:
-            for weight in self.parameters():
-                nn.init.uniform_(weight, -init_range, init_range)
-        if tie_weights:
-            self.decoder.weight = self.embedding.weight
-
-    @classmethod
-    def from_config(cls, config) -> "LSTMLanguageModel":
-        return cls(config.vocab_size, config.embedding_size, config.hidden_size, config.layers, config.dropout,
-                   config.tie_weights, config.init_range)
-
-    def forward(self, tokens: torch.Tensor, state=None):
-        output, state = self.rnn(self.drop(self.embedding(tokens)), state)
-        return self.decoder(self.drop(output)), state

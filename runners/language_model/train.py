@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from kb.errors import BadInput, KBError
+from runners.common.figures import plot_per_epoch
 from runners.language_model.data import Corpus, batchify, load, record_dataset
 
 
@@ -181,6 +182,9 @@ def fit(config, run, model: torch.nn.Module, corpus: Corpus | None = None) -> di
         state, totals = None, {"loss": 0.0, "tokens": 0}
         run.checkpoint(snapshot(epoch + 1, 0, None))
 
+    plot_per_epoch(history, [("train_perplexity", "train", "o-"), ("val_perplexity", "validation", "s-")],
+                   ylabel="perplexity", title=f"{type(model).__name__} on {corpus.name}",
+                   path=run.figures_dir / "perplexity.png")
     model.load_state_dict(schedule["best_weights"])
     return {"val_perplexity": schedule["best"], "test_perplexity": perplexity(model, test, config.bptt),
             "train_perplexity": history[-1]["train_perplexity"], "best_epoch": float(schedule["best_epoch"])}
