@@ -72,11 +72,20 @@ def tokenize(value: str) -> list[str]:
 
 @dataclass
 class QueryTerm:
-    """One unit of a query: a Latin word (one token) or a Japanese word (a phrase of bigrams)."""
+    """One unit of a query: a Latin word (one token) or a Japanese word (a phrase of bigrams).
+
+    ``alternatives``: the same concept in other words (the glossary's: 物体検出 for object
+    detection); the term matches where it or any alternative does.
+    """
 
     raw: str
     tokens: list[str]
     prefix: bool = False
+    alternatives: list["QueryTerm"] = field(default_factory=list)
+
+    @property
+    def forms(self) -> list["QueryTerm"]:
+        return [self, *self.alternatives]
 
 
 def parse_query(query: str) -> list[QueryTerm]:
@@ -96,9 +105,72 @@ def parse_query(query: str) -> list[QueryTerm]:
 def _fts_expression(terms: list[QueryTerm]) -> str:
     pieces = []
     for term in terms:
-        phrase = " ".join(term.tokens)
-        pieces.append(f'"{phrase}"*' if term.prefix else f'"{phrase}"')
+        phrases = [f'"{" ".join(form.tokens)}"' + ("*" if form.prefix else "") for form in term.forms]
+        pieces.append(phrases[0] if len(phrases) == 1 else "(" + " OR ".join(phrases) + ")")
     return " AND ".join(pieces)
+
+
+# -- query expansion: the glossary's names of a query's concepts (kb/glossary.py) ---------------
+
+_SPAN = 4      # the most query words one glossary name spans ("3d object detection")
+
+
+def _term_of(name: str) -> QueryTerm:
+    """A glossary name as a query term: the phrase of its index tokens."""
+    return QueryTerm(name, tokenize(name))
+
+
+@lru_cache(maxsize=4)
+def _glossary_index(entries: tuple[tuple[str, ...], ...]) -> dict[tuple[str, ...], frozenset[str]]:
+    """Each glossary name's index tokens -> the names of its concept."""
+    from kb.glossary import synonyms
+
+    return {tuple(tokenize(name)): names for name, names in synonyms(entries).items() if tokenize(name)}
+
+
+def expand_terms(terms: list[QueryTerm], entries: tuple[tuple[str, ...], ...]) -> list[QueryTerm]:
+    """The query's terms with the glossary's other names of each concept as alternatives.
+
+    Runs of query words that form a glossary name ("object detection", "knowledge distillation")
+    become one term, longest first; a Japanese word that is several glossary names written
+    together (点群物体検出) becomes those names. The words as typed stay one of the forms.
+    """
+    index = _glossary_index(entries)
+    expanded: list[QueryTerm] = []
+    i = 0
+    while i < len(terms):
+        for j in range(min(len(terms), i + _SPAN), i, -1):
+            key = tuple(token for term in terms[i:j] for token in term.tokens)
+            if key in index and not any(term.prefix for term in terms[i:j]):
+                expanded.append(_with_alternatives(" ".join(term.raw for term in terms[i:j]), key, index))
+                i = j
+                break
+        else:
+            parts = _compound_parts(terms[i].raw, index)
+            expanded.extend([_with_alternatives(part, tuple(bigrams(part)), index) for part in parts] or [terms[i]])
+            i += 1
+    return expanded
+
+
+def _with_alternatives(raw: str, key: tuple[str, ...], index: dict[tuple[str, ...], frozenset[str]]) -> QueryTerm:
+    others = sorted(name for name in index[key] if tuple(tokenize(name)) != key)
+    return QueryTerm(raw, list(key), alternatives=[_term_of(name) for name in others])
+
+
+def _compound_parts(word: str, index: dict[tuple[str, ...], frozenset[str]]) -> list[str]:
+    """A Japanese word written as two or more glossary names one after another: those names
+    (longest first); otherwise none."""
+    if not _is_cjk(word) or len(word) < 4:
+        return []
+    cuts: dict[int, list[str]] = {0: []}
+    for start in range(len(word)):
+        if start not in cuts:
+            continue
+        for end in range(len(word), start + 1, -1):
+            if end not in cuts and tuple(bigrams(word[start:end])) in index:
+                cuts[end] = [*cuts[start], word[start:end]]
+    parts = cuts.get(len(word), [])
+    return parts if len(parts) >= 2 else []
 
 
 # -- indexing -------------------------------------------------------------------------------
@@ -213,21 +285,22 @@ def _ranked_ids_portable(terms: list[QueryTerm], limit: int | None, *, session: 
 
     from kb.models import SearchDoc
 
+    from sqlalchemy import or_
+
     query = select(SearchDoc)
     for term in terms:
-        needle = " ".join(term.tokens)
-        like = f"%{needle}%"
-        query = query.where(
-            SearchDoc.title.like(like) | SearchDoc.authors.like(like) | SearchDoc.abstract.like(like) | SearchDoc.notes.like(like)
-        )
+        likes = [f"%{' '.join(form.tokens)}%" for form in term.forms]
+        query = query.where(or_(*(column.like(like) for like in likes for column in
+                                  (SearchDoc.title, SearchDoc.authors, SearchDoc.abstract, SearchDoc.notes))))
     scored = []
     for doc in session.exec(query):
         score = 0.0
         for term in terms:
-            needle = " ".join(term.tokens)
-            for column, weight in _WEIGHTS.items():
-                padded = f" {getattr(doc, column)} "
-                score += weight * padded.count(f" {needle}" if term.prefix else f" {needle} ")
+            for form in term.forms:
+                needle = " ".join(form.tokens)
+                for column, weight in _WEIGHTS.items():
+                    padded = f" {getattr(doc, column)} "
+                    score += weight * padded.count(f" {needle}" if form.prefix else f" {needle} ")
         scored.append((doc.paper_id, score))
     scored.sort(key=lambda item: -item[1])
     return scored[:limit] if limit else scored
@@ -238,7 +311,7 @@ def snippet(value: str, terms: list[QueryTerm], width: int = 70) -> list[tuple[s
     flat = " ".join(value.split())
     low = normalize(flat)
     needles = []
-    for term in terms:
+    for term in (form for term in terms for form in term.forms):
         needles.append(term.raw)
         if term.tokens and term.tokens[0] != term.raw and term.tokens[0].isascii() and len(term.tokens[0]) >= 3:
             needles.append(term.tokens[0])
@@ -326,14 +399,20 @@ def search(
     lang: str | None = None,
     year: int | None = None,
     author: str | None = None,
+    glossary: tuple[tuple[str, ...], ...] | None = None,
 ) -> list[Hit]:
     """Papers matching every word of ``query``, best first, with a highlighted snippet.
 
+    With a ``glossary`` (``kb.glossary.concepts``; ``kb search`` passes it unless ``--exact``),
+    each word or glossary name of the query also matches its other names, so 物体検出 finds
+    "object detection" in titles and abstracts. Without one, the words match as typed.
     ``session``: an ORM session, or any ``CatalogReads`` (``kb.reader``'s catalog).
     """
     terms = parse_query(query)
     if not terms:
         return []
+    if glossary:
+        terms = expand_terms(terms, glossary)
     reads = session if isinstance(session, CatalogReads) else _SessionReads(session)
     filtered = any(v is not None for v in (tag, lang, year, author))
     ranked = reads.ranked(terms, None if filtered else limit)

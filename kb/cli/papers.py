@@ -216,15 +216,19 @@ def search(
     year: Annotated[Optional[int], typer.Option(help="Only papers from this year.")] = None,
     author: Annotated[Optional[str], typer.Option(help="Only papers with an author matching this.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many results.")] = 20,
+    exact: Annotated[bool, typer.Option("--exact", help="Match the words as typed: no glossary expansion (物体検出 = object detection).")] = False,
     wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search titles, authors, abstracts and notes; best matches first."""
+    """Search titles, authors, abstracts and notes, across Japanese and English; best matches first."""
+    from kb.glossary import concepts
     from kb.reader import open_catalog
     from kb.settings import load_settings
 
-    with open_catalog(load_settings()) as catalog:
-        hits = catalog.search(" ".join(query), limit=limit, tag=tag, lang=lang, year=year, author=author)
+    settings = load_settings()
+    glossary = None if exact else concepts(settings.papers)
+    with open_catalog(settings) as catalog:
+        hits = catalog.search(" ".join(query), limit=limit, tag=tag, lang=lang, year=year, author=author, glossary=glossary)
     if as_json:
         print_json([{"slug": h.paper.slug, "key": h.paper.key, "title": h.paper.title, "year": h.paper.year,
                      "score": round(h.score, 4), "where": h.where,
