@@ -26,6 +26,7 @@ from kb.runs.config import presets, resolve, to_dict
 from kb.runs.context import Run
 from kb.runs.registry import load_architecture, load_entrypoint, load_registry
 from tests.conftest import ROOT
+from tests.test_classification_data import write_cifar10
 from tests.test_language_model_data import write_ptb
 from tests.test_mnist_data import write_mnist
 
@@ -39,9 +40,14 @@ def mnist_files(folder: Path) -> Path:
     return folder
 
 
+def cifar10_files(folder: Path) -> Path:
+    write_cifar10(folder, per_batch=20, n_test=50)
+    return folder
+
+
 # Test data for each dataset kind a runner may read (RunnerSpec.datasets): a folder writer, or None for a
 # runner that generates its own data when no --data is given.
-TEST_DATA = {"mnist": mnist_files, "ptb": write_ptb, "generated": None}
+TEST_DATA = {"mnist": mnist_files, "cifar10": cifar10_files, "ptb": write_ptb, "generated": None}
 
 
 def data_for(spec, folder: Path) -> Path | None:
