@@ -601,7 +601,8 @@ SECTION_WORDS = frozenset({
     "honorable mentions", "further reading", "reading list", "paper list", "best papers", "top papers",
 })
 # The lines that say a paper's title follows: "タイトル: ...", "論文: ...", "Paper: ...".
-_MARKER = re.compile(r"^(?:タイトル|論文名?|題目|paper|title)\s*(?:[:：]\s*|$)(?P<rest>.*)$", re.IGNORECASE)
+_MARKER = re.compile(r"^(?:(?:タイトル|論文名?|題目)\s*(?:[:：]\s*|\s|$)|(?:paper|title)\s*(?:[:：]\s*|$))(?P<rest>.*)$",
+                     re.IGNORECASE)
 # Ranks and numbers in front of a title: "1.", "第3位", "No.2", "【1】", "(4)", "2本目:".
 _RANK = re.compile(
     r"^(?:第?\s*\d+\s*(?:位|本目|つ目|番目|日目)?\s*[.:：)）、.\-]?|no\.?\s*\d+\s*[.:：]?|#\d+|[(（【\[]\s*\d+\s*[)）】\]]"
@@ -738,7 +739,7 @@ def _is_short_name(word: str) -> bool:
 def _heading_start(i: int, level: int, text: str, lines: list[str], *, strict: bool) -> _Start | None:
     """The paper a heading starts, if it names one (title, marker with the title below, or a link)."""
     heading = lines[i].strip()
-    marker = _MARKER.match(_strip_title_marks(text))
+    marker = _MARKER.match(_RANK.sub("", text.replace("★", "").replace("☆", "").strip()))
     if marker:
         rest = marker["rest"].strip()
         if not rest:
