@@ -95,6 +95,18 @@ def test_bypasses_sit_where_table_6_puts_them():
     assert count(SqueezeNet.from_config(PRESETS["complex-bypass"])) == 1_248_424 + extra == 1_589_672
 
 
+def test_weights_start_from_the_authors_caffe_fillers():
+    torch.manual_seed(0)
+    model = SqueezeNet.from_config(PRESETS["imagenet"])
+    fire9 = [m for m in model.features if isinstance(m, Fire)][-1]
+    # Caffe's xavier filler: uniform in +-sqrt(3 / fan_in); fire9's expand3x3 has fan_in 64 * 9 (std 1 / sqrt(576)).
+    weight = fire9.expand3x3[0].weight
+    bound = (3 / (64 * 9)) ** 0.5
+    assert weight.abs().max() <= bound and weight.std().item() == pytest.approx(bound / 3 ** 0.5, rel=0.02)
+    assert model.classifier[1].weight.std().item() == pytest.approx(0.01, rel=0.02)
+    assert all(m.bias.abs().max() == 0 for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+
+
 def test_the_solver_recipe_is_the_authors():
     config = PRESETS["imagenet"]
     # solver.prototxt: lr 0.04, poly power 1, 170k iterations of batch 512 (= 68 epochs), momentum 0.9, wd 2e-4.

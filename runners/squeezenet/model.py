@@ -89,15 +89,15 @@ class SqueezeNet(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Xavier-uniform weights and zero biases, as the authors' Caffe files fill them, except conv10:
-        Gaussian with standard deviation 0.01 (train_val.prototxt)."""
+        """The fillers of the authors' train_val.prototxt: Caffe's "xavier" (uniform in +-sqrt(3 / fan_in),
+        not Glorot's fan-in-plus-fan-out form), conv10 Gaussian with standard deviation 0.01, biases 0."""
         conv10 = self.classifier[1]
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 if module is conv10:
                     nn.init.normal_(module.weight, std=0.01)
                 else:
-                    nn.init.xavier_uniform_(module.weight)
+                    nn.init.kaiming_uniform_(module.weight, nonlinearity="linear")  # bound sqrt(3 / fan_in)
                 nn.init.zeros_(module.bias)
 
     @classmethod
