@@ -40,5 +40,5 @@ PRESETS: dict[str, Config] = {
     # RoR-3 on a 6-block pre-activation network with stochastic depth, on a small generated set: every code
     # path (root, stage and block shortcuts, projections, dropped blocks) in about two seconds on one core.
     "smoke": replace(PAPER, dataset="generated", blocks_per_stage=2, widths=(8, 16, 32), epochs=2, batch_size=32,
-                     generated_train=128, generated_test=64, eval_batch_size=64),
+                     generated_train=128, generated_test=64, eval_batch_size=64, log_every=1),
 }
