@@ -101,9 +101,10 @@ class SqueezeNet(nn.Module):
                 nn.init.zeros_(module.bias)
 
     @classmethod
-    def from_config(cls, config) -> "SqueezeNet":
-        """The network of a runner ``Config``."""
-        return cls(fire_widths(config), num_classes=config.num_classes, bypass=config.bypass, dropout=config.dropout)
+    def from_config(cls, config, num_classes: int | None = None) -> "SqueezeNet":
+        """The network of a runner ``Config``; ``num_classes`` (the data's) overrides the dataset's usual count."""
+        return cls(fire_widths(config), num_classes=num_classes or config.num_classes, bypass=config.bypass,
+                   dropout=config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised images -> (B, num_classes) logits."""

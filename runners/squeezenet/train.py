@@ -12,7 +12,6 @@ from runners.squeezenet.model import SqueezeNet, fire_widths
 
 def main(config, run) -> dict[str, float]:
     data = load(config, run.data_dir, run=run)
-    model = SqueezeNet(fire_widths(config), num_classes=data.num_classes, bypass=config.bypass,
-                       dropout=config.dropout)
+    model = SqueezeNet.from_config(config, num_classes=data.num_classes)
     run.record(fire_modules=[list(f) for f in fire_widths(config)], bypass=config.bypass)
     return fit(config, run, model, data=data)
