@@ -122,10 +122,15 @@ def _term_of(name: str) -> QueryTerm:
 
 @lru_cache(maxsize=4)
 def _glossary_index(entries: tuple[tuple[str, ...], ...]) -> dict[tuple[str, ...], frozenset[str]]:
-    """Each glossary name's index tokens -> the names of its concept."""
+    """Each glossary name's index tokens -> the names of its concept; names that the stemmer makes
+    the same tokens (detector, detection) join their concepts, as the index cannot tell them apart."""
     from kb.glossary import synonyms
 
-    return {tuple(tokenize(name)): names for name, names in synonyms(entries).items() if tokenize(name)}
+    index: dict[tuple[str, ...], frozenset[str]] = {}
+    for name, names in synonyms(entries).items():
+        if key := tuple(tokenize(name)):
+            index[key] = index.get(key, frozenset()) | names
+    return index
 
 
 def expand_terms(terms: list[QueryTerm], entries: tuple[tuple[str, ...], ...]) -> list[QueryTerm]:
