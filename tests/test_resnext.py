@@ -6,10 +6,11 @@ from dataclasses import replace
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from kb.errors import BadInput
 from runners.resnext.config import PRESETS
-from runners.resnext.model import Block, ResNeXt
+from runners.resnext.model import Block, ResNeXt, architecture
 
 
 def parameters(config) -> int:
@@ -114,3 +115,29 @@ def test_depths_outside_the_papers_layouts_are_refused_in_one_line():
         replace(PRESETS["imagenet-50-32x4d"], depth=34)
     with pytest.raises(BadInput, match="9n"):
         replace(PRESETS["cifar-29-8x64d"], depth=30)
+
+
+def test_resnext_50_mult_adds_by_hand_are_table_1s_4_2_billion():
+    # Multiply-adds of every convolution (k*k*in/groups*out per output pixel) and the fc, from Table 1's layout
+    # at 224 pixels: stem 7x7/2 to 112, max pool to 56, stages on 56, 28, 14, 7 (stride 2 in the 3x3).
+    total = 7 * 7 * 3 * 64 * 112 * 112
+    channels, side = 64, 56
+    for stage, blocks in enumerate((3, 4, 6, 3)):
+        width, out = 128 * 2 ** stage, 256 * 2 ** stage
+        for block in range(blocks):
+            stride = 2 if stage > 0 and block == 0 else 1
+            after = side // stride
+            total += channels * width * side * side                         # 1x1 reduce, at the input's side
+            total += 9 * (width // 32) * width * after * after              # 3x3 in 32 groups
+            total += width * out * after * after                            # 1x1 expand
+            if block == 0:
+                total += channels * out * after * after                     # projection shortcut
+            channels, side = out, after
+    total += 2048 * 1000
+    with torch.device("meta"):
+        model, example = architecture(PRESETS["imagenet-50-32x4d"])
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(example)
+    assert counter.get_total_flops() == 2 * total
+    assert round(total / 1e9, 1) == 4.2
