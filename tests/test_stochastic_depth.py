@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from kb.paperfile import parse_paper_yaml
+from kb.runs.config import to_dict
 from kb.runs.execute import measure_architecture
 from kb.runs.registry import load_registry
 from kb.runs.verdict import judge_all
@@ -150,8 +151,6 @@ def test_architecture_only_judges_the_expected_depth_claims_reproduced():
     final, _ = measure_architecture(spec, config)
     assert final["expected_blocks"] == pytest.approx(40.25)
     assert final["training_time_saving"] == pytest.approx(100 * (54 - 40.25) / 54)
-    from kb.runs.config import to_dict
-
     verdicts = judge_all(claims, config=to_dict(config), final=final, dataset=None, synthetic=False,
                          device_name="cpu", kind="architecture")
     assert {v["metric"]: v["verdict"] for v in verdicts} == {"expected_blocks": "reproduced",
