@@ -65,8 +65,8 @@ def check_sort(sort: str) -> bool:
 
 
 def list_papers(*, session: Session, tag: str | None = None, year: int | None = None, author: str | None = None,
-                lang: str | None = None, runner: bool | None = None, sort: str = "added", reverse: bool = False,
-                limit: int | None = None) -> list[Paper]:
+                lang: str | None = None, runner: bool | None = None, star: bool = False, sort: str = "added",
+                reverse: bool = False, limit: int | None = None) -> list[Paper]:
     from sqlmodel import select
 
     from kb.models import Note, Paper
@@ -80,11 +80,15 @@ def list_papers(*, session: Session, tag: str | None = None, year: int | None = 
     if lang is not None:
         with_lang = set(session.exec(select(Note.paper_id).where(Note.lang == lang)))
         papers = [p for p in papers if p.id in with_lang]
-    return filter_papers(papers, tag=tag, author=author, runner=runner, limit=limit)
+    return filter_papers(papers, tag=tag, author=author, runner=runner, star=star, limit=limit)
 
 
-def filter_papers(papers: list, *, tag: str | None, author: str | None, runner: bool | None, limit: int | None) -> list:
-    """The filters a listing applies after its query (ORM papers and ``kb.reader`` rows alike)."""
+def filter_papers(papers: list, *, tag: str | None, author: str | None, runner: bool | None, limit: int | None,
+                  star: bool = False) -> list:
+    """The filters a listing applies after its query (ORM papers and ``kb.reader`` rows alike);
+    ``star`` keeps the papers a note gave a ★."""
+    if star:
+        papers = [p for p in papers if p.star]
     if tag is not None:
         papers = [p for p in papers if tag.lower() in p.tags]
     if author is not None:

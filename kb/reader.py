@@ -78,8 +78,8 @@ class SqliteCatalog:
         return [Row(**{n: _value(n, v) for n, v in zip(names, values)}) for values in self.connection.execute(sql, params)]
 
     def list_papers(self, *, tag: str | None = None, year: int | None = None, author: str | None = None,
-                    lang: str | None = None, runner: bool | None = None, sort: str = "added", reverse: bool = False,
-                    limit: int | None = None) -> list[Row]:
+                    lang: str | None = None, runner: bool | None = None, star: bool = False, sort: str = "added",
+                    reverse: bool = False, limit: int | None = None) -> list[Row]:
         """As ``kb.queries.list_papers``."""
         descending = check_sort(sort) != reverse
         where = "WHERE year = :year " if year is not None else ""
@@ -87,7 +87,7 @@ class SqliteCatalog:
         if lang is not None:
             with_lang = {pid for (pid,) in self.connection.execute("SELECT paper_id FROM note WHERE lang = ?", [lang])}
             papers = [p for p in papers if p.id in with_lang]
-        return filter_papers(papers, tag=tag, author=author, runner=runner, limit=limit)
+        return filter_papers(papers, tag=tag, author=author, runner=runner, star=star, limit=limit)
 
     def note_languages(self) -> dict[int, list[str]]:
         return languages_by_paper(self.connection.execute("SELECT paper_id, lang FROM note"))

@@ -166,3 +166,10 @@ def test_encodings_and_page_chrome():
     assert "次は DeepLab" not in notes[-1].body
     bom = parse_text("\ufeff" + (POSTS / "monthly-best.md").read_text(encoding="utf-8"), origin="m.md")[0]
     assert [n.title for n in bom][:1] == ["Universal Planning Networks"]
+
+
+def test_star_is_listed_filtered_and_shown(shipped, kb):
+    import_notes(shipped, [POSTS / "qiita-year-review.md"], offline=True)
+    starred = json.loads(kb("list", "--star", "--json").out)
+    assert [(p["slug"], p["star"]) for p in starred] == [("densenet", 2)]
+    assert "★★" in kb("list", "--star").out and "★★ (from your notes)" in kb("show", "densenet").out

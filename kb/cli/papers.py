@@ -142,6 +142,7 @@ def list_(
     sort: Annotated[str, typer.Option(help="added | year | title | slug")] = "added",
     reverse: Annotated[bool, typer.Option(help="Reverse the order.")] = False,
     limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many.")] = None,
+    star: Annotated[bool, typer.Option("--star", help="Only papers a note gave a ★.")] = False,
     wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -150,7 +151,8 @@ def list_(
     from kb.settings import load_settings
 
     with open_catalog(load_settings()) as catalog:
-        papers = catalog.list_papers(tag=tag, year=year, author=author, lang=lang, sort=sort, reverse=reverse, limit=limit)
+        papers = catalog.list_papers(tag=tag, year=year, author=author, lang=lang, star=star, sort=sort, reverse=reverse,
+                                     limit=limit)
         langs = catalog.note_languages()
         flags = catalog.version_flags()
     if as_json:
@@ -159,9 +161,9 @@ def list_(
     if not papers:
         say("no papers (add some with `kb add ID`, or `kb sync` to load papers/)")
         return
-    table(f"{len(papers)} papers", ["slug", "id", "year", "title", "tags", "notes", "runners"],
-          [[p.slug, p.key, p.year, p.title, ",".join(p.tags), ",".join(langs.get(p.id, [])), ",".join(p.runners)]
-           for p in papers], whole=("slug", "id", "year", "notes", "runners"), wide=wide)
+    table(f"{len(papers)} papers", ["slug", "id", "year", "★", "title", "tags", "notes", "runners"],
+          [[p.slug, p.key, p.year, "★" * p.star, p.title, ",".join(p.tags), ",".join(langs.get(p.id, [])),
+            ",".join(p.runners)] for p in papers], whole=("slug", "id", "year", "★", "notes", "runners"), wide=wide)
 
 
 def show(paper_ref: Annotated[str, typer.Argument(metavar="PAPER", help="Slug or any id form.")], wide: WideOpt = False,
@@ -184,6 +186,8 @@ def show(paper_ref: Annotated[str, typer.Argument(metavar="PAPER", help="Slug or
     say((paper.title, "bold"))
     say(f"{paper.key}" + (f"v{paper.version}" if paper.version else "") + f"  ·  slug {paper.slug}  ·  {paper.year or ''}  {paper.venue or ''}")
     say(", ".join(paper.authors))
+    if paper.star:
+        say("★" * paper.star + " (from your notes)")
     if flag:
         say((flag, "bold"), f" (kb refresh --ack {paper.slug} once the notes are checked)")
     if paper.tags:
