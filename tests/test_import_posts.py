@@ -173,3 +173,15 @@ def test_star_is_listed_filtered_and_shown(shipped, kb):
     starred = json.loads(kb("list", "--star", "--json").out)
     assert [(p["slug"], p["star"]) for p in starred] == [("densenet", 2)]
     assert "★★" in kb("list", "--star").out and "★★ (from your notes)" in kb("show", "densenet").out
+
+
+def test_the_site_shows_the_star_on_the_paper_page_and_in_the_list():
+    from tests.test_site_pages import yolo
+
+    from kb.site.pages import generate
+    from kb.site.snapshot import Snapshot
+
+    pages = generate(Snapshot(papers=(yolo(star=2), yolo(key="1902.06326", slug="pixor", title="PIXOR"))))
+    assert "★★ in your notes" in pages["paper/yolo.md"] and "★" not in pages["paper/pixor.md"]
+    listed = next(line for line in pages["papers/index.md"].splitlines() if "paper/yolo" in line)
+    assert "★★" in listed

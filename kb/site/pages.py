@@ -278,9 +278,15 @@ def _figure(path: str, page: str, caption: str) -> str:
     return f"![{text(caption)}]({relative(page, path)}){{ .kb-figure loading=lazy }}"
 
 
+def _stars(paper: PaperView) -> str:
+    """The ★ a paper's notes give it, as text (a ★ is no Markdown mark)."""
+    return "★" * paper.star
+
+
 def _paper_rows(site: _Site, papers: list[PaperView], page: str) -> list[list[str]]:
     langs = {p.slug: sorted({n.lang for n in p.notes}, key=_language_order) for p in papers}
-    return [[_paper_link(p, page), text(p.year or ""), text(p.venue or ""), _tag_links(p.tags, page),
+    return [[_paper_link(p, page) + (" " + _stars(p) if p.star else ""), text(p.year or ""), text(p.venue or ""),
+             _tag_links(p.tags, page),
              text(" ".join(langs[p.slug])), badge(site.paper_status(p))] for p in papers]
 
 
@@ -428,6 +434,8 @@ def paper_markdown(site: _Site, item: PaperView) -> str:
     facts.append(f"{ident} · {links}" if links else ident)
     if item.tags:
         facts.append("Tags: " + _tag_links(item.tags, page))
+    if item.star:
+        facts.append(_stars(item) + " in your notes")
     if item.runners:
         facts.append("Runners: " + ", ".join(site.runner_link(name, page) for name in item.runners))
     extra = [text(v) for v in (item.journal_ref, item.comment, " ".join(item.categories)) if v]

@@ -47,6 +47,7 @@ class PaperView:
     links: dict[str, str] = field(default_factory=dict)
     added: datetime | None = None
     notes: tuple[NoteView, ...] = ()
+    star: int = 0                      # the ★ its notes give it
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def load_snapshot(settings: Settings, *, session: Session) -> Snapshot:
             version=p.version, other_titles=tuple(p.other_titles), abstract=p.abstract, summary=p.summary,
             categories=tuple(p.categories), journal_ref=p.journal_ref, comment=p.comment, tags=tuple(p.tags),
             runners=tuple(p.runners), claims=tuple(p.claims), links=paper_links(p), added=p.added,
-            notes=tuple(notes.get(p.id, ())),
+            notes=tuple(notes.get(p.id, ())), star=p.star,
         )
         for p in session.exec(select(Paper).order_by(Paper.slug))
     )
