@@ -604,7 +604,8 @@ SECTION_WORDS = frozenset({
     "honorable mentions", "further reading", "reading list", "paper list", "best papers", "top papers",
 })
 # The lines that say a paper's title follows: "タイトル: ...", "論文: ...", "Paper: ...".
-_MARKER = re.compile(r"^(?:(?:タイトル|論文名?|題目)\s*(?:[:：]\s*|\s|$)|(?:paper|title)\s*(?:[:：]\s*|$))(?P<rest>.*)$",
+_MARKER = re.compile(r"^(?:(?:タイトル|論文名?|題目)\s*\d*\s*(?:[:：]\s*|\s|$)|(?:paper|title)\s*\d*\s*(?:[:：]\s*|$))"
+                     r"(?P<rest>.*)$",
                      re.IGNORECASE)
 # Ranks and numbers in front of a title: "1.", "第3位", "No.2", "【1】", "(4)", "2本目:".
 _RANK = re.compile(
@@ -612,6 +613,8 @@ _RANK = re.compile(
     r"|day\s*\d+\s*[.:：]?)\s+|^第?\s*\d+\s*(?:位|本目|つ目|番目|日目)\s*[.:：)）、]?\s*",
     re.IGNORECASE,
 )
+_LINK_WORDS = re.compile(r"(?:paper|pdf|arxiv|abs|code|github|project|link|slides?|video|blog|論文|コード|リンク)",
+                         re.IGNORECASE)
 _CHECKBOX = re.compile(r"^\[[ xX✓]\]\s*")
 _BRACKET_TAG = re.compile(r"^\s*(?:【[^】]*】|\[[^\]]*\](?!\()|［[^］]*］)\s*")
 _MD_LINK = re.compile(r"!?\[(?P<text>[^\]]*)\]\((?P<url>[^)\s]*)(?:\s+\"[^\"]*\")?\)")
@@ -714,10 +717,11 @@ def _paper_title(text: str, *, strict: bool) -> str | None:
     English title-like words will do (used once a post's structure has shown where papers start).
     """
     link = _MD_LINK.search(text)
-    if link and _PAPER_URL.search(link["url"]) and link["text"].strip():
+    if link and _PAPER_URL.search(link["url"]) and len(link["text"].split()) >= 2:
         text = link["text"]
-    text = _strip_title_marks(_MD_LINK.sub(lambda m: m["text"], text))
-    text = _ANY_URL.sub("", text).strip(" :：-–|")
+    # Links named "paper", "pdf", "code" say where, not what: "**Title** [[paper]](...) [[code]](...)".
+    text = _MD_LINK.sub(lambda m: "" if _LINK_WORDS.fullmatch(m["text"].strip(" []")) else m["text"], text)
+    text = _ANY_URL.sub("", _strip_title_marks(text)).strip(" :：-–|")
     if not text:
         return None
     # A short name stands alone or before a colon or dash: "YOLO", "MobileNetV2: 軽量化", "PIXOR - 点群".
@@ -731,6 +735,10 @@ def _paper_title(text: str, *, strict: bool) -> str | None:
         return short
     if _looks_like_title(text, title_case=strict):
         return text
+    # "Title. Authors. Venue." or "Title - what it does": the title is the first part.
+    first = re.split(r"\.\s|\s[-–—]\s|\s\|\s", text, maxsplit=1)[0].strip()
+    if first != text and _looks_like_title(first, title_case=strict):
+        return first
     return short
 
 

@@ -204,6 +204,15 @@ def _short_name(title: str) -> str | None:
     return head if colon and head and len(head.split()) <= 2 and len(head) >= 3 else None
 
 
+def _agrees(title: str, titles: list[str]) -> bool:
+    """A section's title names the paper of ``titles``: the same title (nearly), or the same short
+    name ("WaveNet" for "WaveNet: A Generative Model for Raw Audio")."""
+    if match_title(title, {"paper": titles}) is not None:
+        return True
+    name = _short_name(title) or normalize_title(title)
+    return any(name == _short_name(known) for known in titles)
+
+
 class _Linker:
     """Finds the paper a parsed note is about: the strongest evidence first, never a guess.
 
@@ -322,6 +331,10 @@ class _Linker:
             key, how = self._by_title(note.title)
         if key is None and not note.title:
             key, how = self._opening_name(note), "name (catalog)"
+        if key is None and note.title:
+            # A body link counts when its paper is the one the title names; a baseline's does not.
+            key = next((k for k in note.arxiv_ids if k in self.titles and _agrees(note.title, self.titles[k])), None)
+            how = "arXiv link"
         if key is not None:
             return self._paper(key), how
         if note.title:
@@ -338,7 +351,7 @@ class _Linker:
         try:
             if note.arxiv_ids:
                 found = self.client.by_ids([parse_id(k) for k in note.arxiv_ids])
-                same = [m for m in found.values() if normalize_title(m.title) == wanted]
+                same = [m for m in found.values() if _agrees(title, [m.title])]
                 if same:
                     return self._add_from_arxiv(lambda c: same[0]), "arXiv link"
             if len(wanted.split()) < 3:
