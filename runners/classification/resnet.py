@@ -108,22 +108,26 @@ class ResidualBlock(nn.Module):
             self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
         self.activated_shortcut = kind == "preact" and changes and shortcut == "projection"
 
+    def preactivate(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn1(x))
+
     def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x): conv-BN-ReLU-conv-BN (original), or BN-ReLU-conv-BN-ReLU-conv of an already pre-activated x."""
         if self.kind == "original":
             return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
         return self.conv2(F.relu(self.bn2(self.conv1(x))))
 
+    # Which branch runs is decided here in Python; under torch.compile only the branches are compiled, so
+    # a block has one graph per shape and mode instead of one per (dropped, RoR input) combination.
+    @torch.compiler.disable(recursive=False)
     def forward(self, x: torch.Tensor, active: bool = True, extra: torch.Tensor | None = None) -> torch.Tensor:
-        if self.kind == "preact":
-            activated = F.relu(self.bn1(x))
-            out = self.shortcut(activated if self.activated_shortcut else x)
-            x = activated
-        else:
-            out = self.shortcut(x)
-        if self.training and active:
-            out = out + self.residual(x)
-        elif not self.training:
-            out = out + self.survival * self.residual(x)
+        computed = active or not self.training
+        # A dropped pre-activation block needs its BN-ReLU only for a projection of the activated input.
+        inner = self.preactivate(x) if self.kind == "preact" and (computed or self.activated_shortcut) else x
+        out = self.shortcut(inner if self.activated_shortcut else x)
+        if computed:
+            residual = self.residual(inner)
+            out = out + (residual if self.training else self.survival * residual)
         if extra is not None:
             out = out + extra
         # A dropped original block is the identity: its input is non-negative (the previous ReLU), so the
@@ -188,6 +192,7 @@ class ResNet(nn.Module):
     def set_extra_state(self, state: dict) -> None:
         self.seed, self.step = int(state["seed"]), int(state["step"])
 
+    @torch.compiler.disable  # host-side draws: compiled, they would recompile for every step's seed
     def gates(self) -> list[bool]:
         """Which blocks this training step keeps: one Bernoulli(p_l) draw per block and mini-batch
         (1603.09382 Sec. 3), from a generator seeded by (seed, step), so it is the same on a resumed run."""
@@ -197,7 +202,7 @@ class ResNet(nn.Module):
         return [u < p for u, p in zip(draws, self.survival)]
 
     # The block loop runs in Python (which blocks run depends on the draws), while torch.compile still
-    # compiles each block it calls: one graph per block shape instead of one per pattern of dropped blocks.
+    # compiles the blocks' branches: graphs per block shape instead of one per pattern of dropped blocks.
     @torch.compiler.disable(recursive=False)
     def body(self, x: torch.Tensor) -> torch.Tensor:
         keep = self.gates() if self.training and min(self.survival) < 1 else [True] * len(self.survival)
@@ -221,7 +226,13 @@ class ResNet(nn.Module):
 
 
 def from_config(config, *, seed: int = 0) -> ResNet:
-    """The network of a ``resnet_config.Config`` (its dataset's classes), survival draws seeded by ``seed``."""
+    """The network of a ``resnet_config.Config`` (its dataset's classes), survival draws seeded by ``seed``.
+
+    Under torch.compile each branch's code has a graph per block shape and train/eval mode (up to 10 here:
+    three stages and two transitions), above dynamo's default of 8 per function, past which the rest would
+    run uncompiled; the limit is raised to fit.
+    """
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 16)
     return ResNet(blocks_per_stage=config.blocks_per_stage, widths=config.widths, num_classes=config.num_classes,
                   kind=config.block, shortcut=config.shortcut, survival_rule=config.survival_rule,
                   survival_last=config.survival_last, ror_levels=config.ror_levels, seed=seed)
