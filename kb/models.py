@@ -7,11 +7,12 @@ configs, environments). Anything filtered or joined on is a real column.
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 4                 # 2: run.kind, run.overrides; 3: paper.code, note.posted, note.important;
-                                   # 4: paper.star, note.star, note.mentions; kb/db.py migrates older catalogs
+SCHEMA_VERSION = 5                 # 2: run.kind, run.overrides; 3: paper.code, note.posted, note.important;
+                                   # 4: paper.star, note.star, note.mentions; 5: source_file, SQLite's
+                                   # search index contentless (search_fts_doc); kb/db.py migrates older catalogs
 
 
 def utcnow() -> datetime:
@@ -103,6 +104,23 @@ class SearchDoc(SQLModel, table=True):
     authors: str = Field(sa_column=Column(Text))
     abstract: str = Field(sa_column=Column(Text))
     notes: str = Field(sa_column=Column(Text))
+
+
+class SourceFile(SQLModel, table=True):
+    """A file under ``papers/`` as ``kb sync`` last loaded it: a folder whose files all still match is skipped.
+
+    ``mtime_ns`` is 0 for a file written too shortly before it was read for its time stamp to tell a
+    later edit apart (kb/ingest/sync.py): the next sync compares its ``digest`` instead.
+    """
+
+    __tablename__ = "source_file"
+    path: str = Field(primary_key=True)                 # under papers/: yolo/paper.yaml, yolo/notes/x.ja.md
+    paper_id: int = Field(foreign_key="paper.id", index=True, ondelete="CASCADE")
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    mtime_ns: int = Field(sa_column=Column(BigInteger, nullable=False))
+    ctime_ns: int = Field(sa_column=Column(BigInteger, nullable=False))
+    inode: int = Field(sa_column=Column(BigInteger, nullable=False))
+    digest: str                                         # blake2b of the bytes
 
 
 class RunRecord(SQLModel, table=True):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -59,14 +60,39 @@ def bigrams(run: str) -> list[str]:
     return [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
 
 
+@lru_cache(maxsize=262144)
+def _run_token(run: str) -> str:
+    """One run as a compact token: a CJK run as it is, a Latin word stemmed (``'s``, ``’t`` dropped).
+
+    Cached: Zipf-distributed text repeats its words, and a rebuild tokenizes every note.
+    """
+    return run if _is_cjk(run) else stem(run.replace("’", "'").split("'")[0])
+
+
+@lru_cache(maxsize=262144)
+def _expanded(token: str) -> str:
+    """A compact token as the index tokens it stands for, space-separated (a CJK run's bigrams)."""
+    return " ".join(bigrams(token)) if _is_cjk(token) else token
+
+
+def compact(value: str) -> list[str]:
+    """The compact tokens of a text: ``tokenize`` before a CJK run is cut into bigrams."""
+    return [_run_token(run) for run in _RUN.findall(normalize(value))]
+
+
+def expand(compact_text: str) -> str:
+    """Space-separated compact tokens as the space-separated index tokens FTS5 gets."""
+    return " ".join(map(_expanded, compact_text.split()))
+
+
 def tokenize(value: str) -> list[str]:
     """Index tokens of a text (see the module docstring)."""
     tokens: list[str] = []
-    for run in _RUN.findall(normalize(value)):
-        if _is_cjk(run):
-            tokens.extend(bigrams(run))
+    for token in compact(value):
+        if _is_cjk(token):
+            tokens.extend(bigrams(token))
         else:
-            tokens.append(stem(run.replace("’", "'").split("'")[0]))
+            tokens.append(token)
     return tokens
 
 
@@ -179,6 +205,22 @@ def _compound_parts(word: str, index: dict[tuple[str, ...], frozenset[str]]) -> 
 
 
 # -- indexing -------------------------------------------------------------------------------
+#
+# On SQLite the index is a contentless FTS5 table: the inverted index with positions (phrases of
+# bigrams) and the column sizes BM25 needs, no copy of the text (the catalog has the text, and
+# snippets are cut from it). SQLite 3.40's FTS5 takes a document out of a contentless table only
+# when handed the very tokens it was indexed with, so ``search_fts_doc`` keeps them per paper:
+# compact (a CJK run once rather than as its bigrams) and deflated, about a fifth of the token
+# text that ``search_doc`` held before schema 5. Other databases keep the token text in
+# ``search_doc``, which their LIKE fallback scans.
+
+_COLUMNS = ("title", "authors", "abstract", "notes")
+_FTS_TABLES = (
+    ("CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(title, authors, abstract, notes, content='', "
+     "tokenize='unicode61 remove_diacritics 0')"),
+    "CREATE TABLE IF NOT EXISTS search_fts_doc (paper_id INTEGER PRIMARY KEY, tokens BLOB NOT NULL)",
+)
+_DEFLATE_BITS = 12          # a 4 KB window: a paper's tokens are a few KB, and a small window starts fast
 
 
 def is_sqlite(*, session: Session) -> bool:
@@ -186,78 +228,138 @@ def is_sqlite(*, session: Session) -> bool:
 
 
 def ensure_fts(*, session: Session) -> None:
-    from sqlalchemy import text
-
     if is_sqlite(session=session) and not session.info.get("search_fts"):
-        session.exec(text(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5("
-            "title, authors, abstract, notes, content='search_doc', content_rowid='paper_id', "
-            "tokenize='unicode61 remove_diacritics 0')"
-        ))
+        for sql in _FTS_TABLES:
+            session.connection().exec_driver_sql(sql)
         session.info["search_fts"] = True
 
 
-_COLUMNS = ("title", "authors", "abstract", "notes")
-
-
-def document(paper: Paper, notes: list[Note]) -> dict[str, str]:
-    """The index tokens of one paper, by column (joined by spaces)."""
+def compact_document(paper: Any, notes: list[Any]) -> tuple[str, str, str, str]:
+    """The compact tokens of one paper, by column (space-separated): title (with other titles and the
+    slug), authors, abstract (with the summary and tags), notes. Rows with the columns read here do."""
     note_text = "\n".join(f"{n.title or ''}\n{n.body}" for n in notes)
-    return {
-        "title": " ".join(tokenize(" ".join([paper.title, *paper.other_titles, paper.slug]))),
-        "authors": " ".join(tokenize(" ".join(paper.authors))),
-        "abstract": " ".join(tokenize(f"{paper.abstract}\n{paper.summary}\n{' '.join(paper.tags)}")),
-        "notes": " ".join(tokenize(note_text)),
-    }
+    return (
+        " ".join(compact(" ".join([paper.title, *paper.other_titles, paper.slug]))),
+        " ".join(compact(" ".join(paper.authors))),
+        " ".join(compact(f"{paper.abstract}\n{paper.summary}\n{' '.join(paper.tags)}")),
+        " ".join(compact(note_text)),
+    )
 
 
-def _fts_write(paper_id: int, doc: dict[str, str], *, session: Session, delete: bool = False) -> None:
-    from sqlalchemy import text
-
-    verb = "INSERT INTO search_fts(search_fts, rowid, title, authors, abstract, notes) VALUES('delete', " if delete \
-        else "INSERT INTO search_fts(rowid, title, authors, abstract, notes) VALUES("
-    session.exec(text(verb + ":id, :title, :authors, :abstract, :notes)"), params={"id": paper_id, **doc})
+def _pack(columns: tuple[str, ...]) -> bytes:
+    deflate = zlib.compressobj(1, zlib.DEFLATED, -_DEFLATE_BITS, 4)
+    return deflate.compress("\x1f".join(columns).encode("utf-8")) + deflate.flush()
 
 
-def index_paper(paper: Paper, *, session: Session) -> None:
-    """(Re)index one paper with its notes; call after its notes changed.
+def _unpack(blob: bytes) -> list[str]:
+    return zlib.decompress(blob, -_DEFLATE_BITS).decode("utf-8").split("\x1f")
 
-    Plain SQL rather than ORM objects: indexing runs once per paper on every sync and import.
-    """
-    from sqlmodel import select
 
-    from kb.models import Note, SearchDoc
+def _sqlite_indexed(connection, paper_ids: list[int]) -> list[tuple[int, bytes]]:
+    found = []
+    for start in range(0, len(paper_ids), 500):
+        chunk = paper_ids[start : start + 500]
+        found += connection.exec_driver_sql(
+            f"SELECT paper_id, tokens FROM search_fts_doc WHERE paper_id IN ({', '.join('?' * len(chunk))})",
+            tuple(chunk)).fetchall()
+    return found
 
-    notes = list(session.exec(select(Note).where(Note.paper_id == paper.id)))
-    doc = document(paper, notes)
-    table = SearchDoc.__table__
-    sqlite = is_sqlite(session=session)
-    if sqlite:
+
+def _sqlite_unindex(connection, paper_ids: list[int]) -> None:
+    indexed = _sqlite_indexed(connection, paper_ids)
+    if indexed:
+        connection.exec_driver_sql(
+            "INSERT INTO search_fts(search_fts, rowid, title, authors, abstract, notes) VALUES('delete', ?, ?, ?, ?, ?)",
+            [(paper_id, *map(expand, _unpack(blob))) for paper_id, blob in indexed])
+        connection.exec_driver_sql("DELETE FROM search_fts_doc WHERE paper_id = ?", [(row[0],) for row in indexed])
+
+
+def _sqlite_index(connection, documents: dict[int, tuple[str, str, str, str]]) -> None:
+    if not documents:
+        return
+    _sqlite_unindex(connection, list(documents))
+    connection.exec_driver_sql("INSERT INTO search_fts(rowid, title, authors, abstract, notes) VALUES(?, ?, ?, ?, ?)",
+                               [(paper_id, *map(expand, columns)) for paper_id, columns in documents.items()])
+    connection.exec_driver_sql("INSERT INTO search_fts_doc(paper_id, tokens) VALUES(?, ?)",
+                               [(paper_id, _pack(columns)) for paper_id, columns in documents.items()])
+
+
+def _documents(execute, paper_ids: list[int]) -> dict[int, tuple[str, str, str, str]]:
+    """``compact_document`` of each paper from its catalog rows; ``execute`` runs a Core select
+    (a session's or a connection's), which reads JSON columns alike on every database."""
+    from sqlalchemy import select
+
+    from kb.models import Note, Paper
+
+    paper, note = Paper.__table__.c, Note.__table__.c
+    documents = {}
+    for start in range(0, len(paper_ids), 500):
+        chunk = paper_ids[start : start + 500]
+        notes: dict[int, list[Any]] = {}
+        for row in execute(select(note.paper_id, note.title, note.body).where(note.paper_id.in_(chunk))
+                           .order_by(note.paper_id, note.id)):
+            notes.setdefault(row.paper_id, []).append(row)
+        for row in execute(select(paper.id, paper.slug, paper.title, paper.other_titles, paper.authors, paper.abstract,
+                                  paper.summary, paper.tags).where(paper.id.in_(chunk))):
+            documents[row.id] = compact_document(row, notes.get(row.id, []))
+    return documents
+
+
+def index_papers(paper_ids: list[int], *, session: Session) -> None:
+    """(Re)index papers from their catalog rows with their notes, in a few statements whatever their
+    number: kb sync hands over every paper whose files changed at once. Call after the rows changed."""
+    if not paper_ids:
+        return
+    session.flush()
+    documents = _documents(session.execute, list(paper_ids))
+    if is_sqlite(session=session):
         ensure_fts(session=session)
-    old = session.exec(select(*(table.c[k] for k in _COLUMNS)).where(table.c.paper_id == paper.id)).first()
-    if old is not None:
-        if sqlite:
-            _fts_write(paper.id, dict(zip(_COLUMNS, old)), delete=True, session=session)
-        session.exec(table.update().where(table.c.paper_id == paper.id).values(**doc))
-    else:
-        session.exec(table.insert().values(paper_id=paper.id, **doc))
-    if sqlite:
-        _fts_write(paper.id, doc, session=session)
-
-
-def unindex_paper(paper_id: int, *, session: Session) -> None:
-    from sqlmodel import select
+        _sqlite_index(session.connection(), documents)
+        return
+    from sqlmodel import insert
 
     from kb.models import SearchDoc
 
-    table = SearchDoc.__table__
-    old = session.exec(select(*(table.c[k] for k in _COLUMNS)).where(table.c.paper_id == paper_id)).first()
-    if old is None:
+    unindex_papers(list(documents), session=session)
+    session.exec(insert(SearchDoc), params=[
+        {"paper_id": paper_id, **dict(zip(_COLUMNS, map(expand, columns)))} for paper_id, columns in documents.items()])
+
+
+def index_paper(paper: Paper, *, session: Session) -> None:
+    """(Re)index one paper with its notes; call after its notes changed."""
+    index_papers([paper.id], session=session)
+
+
+def unindex_papers(paper_ids: list[int], *, session: Session) -> None:
+    if not paper_ids:
         return
     if is_sqlite(session=session):
         ensure_fts(session=session)
-        _fts_write(paper_id, dict(zip(_COLUMNS, old)), delete=True, session=session)
-    session.exec(table.delete().where(table.c.paper_id == paper_id))
+        _sqlite_unindex(session.connection(), paper_ids)
+        return
+    from sqlmodel import delete
+
+    from kb.models import SearchDoc
+
+    for start in range(0, len(paper_ids), 500):
+        session.exec(delete(SearchDoc).where(SearchDoc.paper_id.in_(paper_ids[start : start + 500])))
+
+
+def unindex_paper(paper_id: int, *, session: Session) -> None:
+    unindex_papers([paper_id], session=session)
+
+
+def rebuild_sqlite_index(connection) -> int:
+    """Index every paper of an SQLite catalog anew from its rows (schema 5's migration); returns how many.
+
+    ``connection`` is an SQLAlchemy connection inside the migration's transaction.
+    """
+    for sql in ("DROP TABLE IF EXISTS search_fts", "DROP TABLE IF EXISTS search_fts_doc", *_FTS_TABLES):
+        connection.exec_driver_sql(sql)
+    connection.exec_driver_sql("DELETE FROM search_doc")      # the tokens now live in search_fts_doc
+    paper_ids = [row[0] for row in connection.exec_driver_sql("SELECT id FROM paper")]
+    _sqlite_index(connection, _documents(connection.execute, paper_ids))
+    return len(paper_ids)
 
 
 # -- querying -------------------------------------------------------------------------------

@@ -2,9 +2,12 @@
 
 import json
 
+from sqlmodel import select
+
+from kb.db import _ready_engine, session_scope
+from kb.ingest.edits import remove_paper
 from kb.ingest.sync import sync
-from kb.db import session_scope
-from kb.search import parse_query, search, tokenize
+from kb.search import compact, compact_document, expand, parse_query, search, tokenize
 from tests.conftest import write_paper
 
 
@@ -83,3 +86,71 @@ def test_search_survives_reindexing(kb_env):
     sync(kb_env)
     assert _slugs(kb_env, "点群") == []
     assert _slugs(kb_env, "lidar") == ["pixor"]
+
+
+def test_compact_tokens_are_the_index_tokens_before_bigrams():
+    # By hand: a CJK run (kana included) stays whole, a Latin word is stemmed.
+    assert compact("物体検出の精度 Detectors") == ["物体検出の精度", "detect"]
+    assert expand("物体検出の精度 detect") == "物体 体検 検出 出の の精 精度 detect"
+    assert expand("検 cnn") == "検 cnn"
+    for text in ("鳥瞰図に変換して検出する。", "Real-time 3D Object Detection", "ＣＮＮの重み"):
+        assert expand(" ".join(compact(text))).split() == tokenize(text)
+
+
+def _catalog_file(settings):
+    import sqlite3
+
+    return sqlite3.connect(settings.home / "catalog.db")
+
+
+def test_the_sqlite_index_keeps_no_copy_of_the_text_and_stays_sound_through_edits(kb_env):
+    _catalog(kb_env)
+    for text in ("## 概要\nLiDAR のみ。\n", "## 概要\n点群を鳥瞰図に変換して検出する。\n"):
+        (kb_env.papers / "pixor" / "notes.ja.md").write_text(f'---\npaper: "1902.06326"\nlang: ja\n---\n{text}',
+                                                             encoding="utf-8")
+        sync(kb_env)
+    with _catalog_file(kb_env) as connection:
+        assert connection.execute("SELECT count(*) FROM search_doc").fetchone() == (0,)
+        assert connection.execute("SELECT count(*) FROM search_fts_doc").fetchone() == (4,)
+        assert {row[0] for row in connection.execute("SELECT title FROM search_fts")} == {None}   # contentless
+        connection.execute("INSERT INTO search_fts(search_fts) VALUES('integrity-check')")
+    assert set(_slugs(kb_env, "点群")) == {"pixor"} and _slugs(kb_env, "lidar") == []
+    remove_paper(kb_env, "pixor")
+    with _catalog_file(kb_env) as connection:
+        connection.execute("INSERT INTO search_fts(search_fts) VALUES('integrity-check')")
+        assert connection.execute("SELECT count(*) FROM search_fts_doc").fetchone() == (3,)
+    assert _slugs(kb_env, "点群") == []
+
+
+def test_a_catalog_with_the_old_index_is_indexed_anew_with_the_same_ranking(kb_env, caplog):
+    _catalog(kb_env)
+    queries = ["検出", "detector", "semantic segmentation 精度", "鳥瞰図", "detection"]
+    with session_scope(kb_env) as session:
+        before = [[(h.paper.slug, round(h.score, 9)) for h in search(q, session=session)] for q in queries]
+    # Schema 4's layout: the token text in search_doc, an FTS5 table reading its content from there.
+    with session_scope(kb_env) as session:
+        from kb.models import Note, Paper
+
+        documents = {p.id: document_of(p, list(session.exec(select(Note).where(Note.paper_id == p.id).order_by(Note.id))))
+                     for p in session.exec(select(Paper))}
+    with _catalog_file(kb_env) as connection:
+        connection.executescript(
+            "DROP TABLE search_fts; DROP TABLE search_fts_doc; DELETE FROM source_file;"
+            "CREATE VIRTUAL TABLE search_fts USING fts5(title, authors, abstract, notes, content='search_doc', "
+            "content_rowid='paper_id', tokenize='unicode61 remove_diacritics 0');"
+            "UPDATE kb_meta SET value = '4' WHERE key = 'schema_version';")
+        for paper_id, columns in documents.items():
+            connection.execute("INSERT INTO search_doc VALUES (?, ?, ?, ?, ?)", (paper_id, *columns))
+        connection.execute("INSERT INTO search_fts(search_fts) VALUES('rebuild')")
+    _ready_engine.cache_clear()
+    with session_scope(kb_env) as session:
+        after = [[(h.paper.slug, round(h.score, 9)) for h in search(q, session=session)] for q in queries]
+    assert after == before and "from schema 4 to" in caplog.text
+    with _catalog_file(kb_env) as connection:
+        assert connection.execute("SELECT count(*) FROM search_doc").fetchone() == (0,)
+    assert sync(kb_env).problems == []
+
+
+def document_of(paper, notes):
+    """The token text of one paper's columns, as the old index stored it."""
+    return tuple(expand(columns) for columns in compact_document(paper, notes))

@@ -9,6 +9,7 @@ note's file is named after its source file, so the same note lands in the same p
 import difflib
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,19 +122,29 @@ def note_text(note: ParsedNote, paper: Paper) -> str:
     return "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n" + note.body.strip() + "\n"
 
 
+# The columns that tell whether a note file changed since its row was written (the rest follow them).
+NOTE_IDENTITY = ("content_hash", "posted", "important", "star", "mentions")
+
+
+def note_values(note: ParsedNote, source: str | None) -> dict:
+    """The catalog columns of one note file's row, besides ``paper_id``, ``path`` and the times
+    (the ORM path here and kb sync's bulk path write the same)."""
+    return {"lang": note.lang, "title": note.title, "body": note.body, "source": source, "posted": note.date,
+            "important": note.important, "star": max(note.stars, int(note.important)),
+            "mentions": list(note.mentions), "content_hash": content_hash(note)}
+
+
 def upsert_note(paper: Paper, note: ParsedNote, path: str, source: str | None, *, session: Session) -> str:
     """Insert or update the catalog row of one note file; returns added/updated/unchanged."""
-    digest = content_hash(note)
-    star = max(note.stars, int(note.important))
+    values = note_values(note, source)
     row = session.exec(select(Note).where(Note.paper_id == paper.id, Note.path == path)).first()
-    if row is not None and (row.content_hash, row.posted, row.important, row.star, row.mentions) \
-            == (digest, note.date, note.important, star, note.mentions):
+    if row is not None and all(getattr(row, key) == values[key] for key in NOTE_IDENTITY):
         return "unchanged"
     action = "added" if row is None else "updated"
     row = row or Note(paper_id=paper.id, path=path, lang=note.lang, body="", content_hash="")
-    row.lang, row.title, row.body, row.source = note.lang, note.title, note.body, source
-    row.posted, row.important, row.star, row.mentions = note.date, note.important, star, list(note.mentions)
-    row.content_hash, row.updated = digest, utcnow()
+    for key, value in values.items():
+        setattr(row, key, value)
+    row.updated = utcnow()
     session.add(row)
     session.flush()
     return action
@@ -149,12 +160,14 @@ def refresh_star(paper: Paper, *, session: Session) -> None:
         session.flush()
 
 
-def load_folder_notes(settings: Settings, paper: Paper, folder: Path, *, session: Session) -> tuple[int, list[str]]:
-    """Make the catalog's notes of ``paper`` equal the note files of its folder (``kb sync``)."""
-    problems, changed, seen = [], 0, set()
+def read_folder_notes(settings: Settings, folder: Path) -> tuple[dict[str, ParsedNote | None], list[str]]:
+    """The note files of one paper folder by path under ``papers/``, parsed (None: unreadable, named
+    in the problems returned; its catalog row stays as it was)."""
+    found: dict[str, ParsedNote | None] = {}
+    problems = []
     for path in note_files(folder):
         relative = path.relative_to(settings.papers).as_posix()
-        seen.add(relative)              # an unreadable note is skipped: its catalog row stays as it was
+        found[relative] = None
         name = f"{settings.papers.name}/{relative}"
         try:
             notes, _skipped = parse_file(path)
@@ -169,7 +182,18 @@ def load_folder_notes(settings: Settings, paper: Paper, folder: Path, *, session
         if len(notes) != 1:
             problems.append(f"{name}: expected one note, found {len(notes)}")
             continue
-        changed += upsert_note(paper, notes[0], relative, notes[0].source, session=session) != "unchanged"
+        found[relative] = notes[0]
+    return found, problems
+
+
+def load_folder_notes(settings: Settings, paper: Paper, folder: Path, *, session: Session) -> tuple[int, list[str]]:
+    """Make the catalog's notes of ``paper`` equal the note files of its folder (``kb note --edit``)."""
+    changed = 0
+    found, problems = read_folder_notes(settings, folder)
+    for relative, note in found.items():
+        if note is not None:
+            changed += upsert_note(paper, note, relative, note.source, session=session) != "unchanged"
+    seen = set(found)
     for row in session.exec(select(Note).where(Note.paper_id == paper.id)):
         if row.path not in seen:
             session.delete(row)
@@ -403,7 +427,8 @@ def _note_path(paper: Paper, source_file: Path, lang: str, used: set[str]) -> st
 
 
 def import_notes(settings: Settings, paths: list[Path], *, dry_run: bool = False, offline: bool = False,
-                 add_missing: bool = False, policy: Policy | None = None) -> ImportReport:
+                 add_missing: bool = False, policy: Policy | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Import note files: each post split into one note per paper, each linked or listed as not linked.
 
     Args:
@@ -411,6 +436,7 @@ def import_notes(settings: Settings, paths: list[Path], *, dry_run: bool = False
         offline: link against the catalog only.
         add_missing: add the papers arXiv's title search resolves unambiguously, and link them;
             without it, ``report.addable`` counts the sections that would be linked that way.
+        progress: called as ``progress(done, total)`` after each file (the CLI's progress bar).
     """
     report = ImportReport(dry_run=dry_run)
     files_in = collect_files(paths)
@@ -421,7 +447,9 @@ def import_notes(settings: Settings, paths: list[Path], *, dry_run: bool = False
             linker = _Linker(session, files, settings, client, report, add_missing=add_missing)
             used: set[str] = set()
             touched: dict[int, Paper] = {}
-            for source_file in files_in:
+            for number, source_file in enumerate(files_in):
+                if progress is not None:
+                    progress(number, len(files_in))
                 if source_file.resolve().is_relative_to(papers_root):
                     report.problems.append(f"{source_file}: already inside papers/; use `kb sync` for those")
                     continue

@@ -1,23 +1,44 @@
-"""``kb sync``: the catalog rebuilt from the files under ``papers/`` (no network, idempotent)."""
+"""``kb sync``: the catalog rebuilt from the files under ``papers/`` (no network, idempotent).
 
+A folder is read again only when its files changed since the sync that loaded it. ``source_file``
+keeps each file's size, modification and change times and inode as that sync saw them, and the
+folder's own and its ``notes/``'s (their times change when a file is added, removed or renamed);
+a file whose stat differs is read and its digest compared before its folder counts as changed (a
+``touch``, a fresh clone, ``git checkout`` of the same text). A time stamp cannot tell apart an
+edit made within the same clock tick as the read that recorded it, so, as git's index does with
+"racily clean" entries, a file modified less than ``_RACY_NS`` before the sync began is recorded
+without its time (0) and compared by digest next time.
+
+The folders that changed are loaded in bulk, inside the one write transaction: Core statements of
+many rows each, and the search index written once for all of them at the end.
+"""
+
+import hashlib
 import json
+import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlmodel import Session
 
 from kb.errors import KBError, NotFound
 from kb.feed.decisions import reload_feed_files
 from kb.files import FileChanges, transaction, write_atomic
-from kb.ingest.notes import load_folder_notes
-from kb.models import Note, Paper
-from kb.paperfile import PaperFile, parse_paper_yaml
+from kb.ingest.notes import NOTE_IDENTITY, note_values, read_folder_notes
+from kb.models import Note, Paper, SourceFile, utcnow
+from kb.paperfile import PaperFile, note_files, parse_paper_yaml
 from kb.runs.record_file import is_run_folder
 from kb.runs.records import import_runs, rejudge, write_missing_records
 from kb.schedules import load_schedules
-from kb.search import index_paper, unindex_paper
+from kb.search import index_papers, unindex_papers
 from kb.settings import Settings
+
+_RACY_NS = 2_000_000_000        # FAT's time stamps are 2 s apart; every other file system's are finer
+_CHUNK = 500                    # ids per IN (...) list
 
 
 @dataclass
@@ -33,57 +54,53 @@ class SyncReport:
     problems: list[str] = field(default_factory=list)
 
 
-_PAPER_FIELDS = ("title", "other_titles", "authors", "abstract", "summary", "categories", "primary_category",
-                 "published", "updated", "year", "doi", "journal_ref", "comment", "venue", "tags", "runners",
-                 "claims", "code", "version")
+@dataclass
+class _Folder:
+    """One paper folder as this sync found it."""
+
+    name: str
+    key: str                                   # its paper's id ("" until its paper.yaml is parsed)
+    stats: dict[str, os.stat_result]           # path under papers/ (folders end in /) -> its stat
+    digests: dict[str, str | None]             # the files' digests (None: could not be read)
+    paper_id: int | None = None                # its paper's row, when the catalog has one
+    same_stats: bool = False                   # every stat as recorded: nothing to write
+    paper_file: PaperFile | None = None        # parsed when its files changed, else None
 
 
-def sync(settings: Settings) -> SyncReport:
-    """Rebuild the catalog's papers and notes from ``papers/`` (no network, idempotent).
+def sync(settings: Settings, *, progress: Callable[[int, int], None] | None = None) -> SyncReport:
+    """Bring the catalog's papers and notes to what ``papers/`` holds (no network, idempotent).
 
     The folders are read inside the write transaction, so a ``kb add`` or ``kb tag`` running at
     the same time lands wholly before or after this sync, never half in its view. A broken
     ``paper.yaml`` or note is named in ``problems`` and skipped (a paper already in the catalog
-    stays as it was); everything else still loads.
+    stays as it was), on every sync until it is fixed; everything else still loads.
+    ``progress(done, total)`` is called as the folders are looked at.
     """
     report = SyncReport()
     if not settings.papers.is_dir():
         raise NotFound(f"papers folder {settings.papers} does not exist; set KB_PAPERS or run kb inside a kb project")
+    started = time.time_ns()
     with transaction(settings) as (session, files):
-        existing = {p.key: p for p in session.exec(select(Paper))}
-        parsed, unreadable = _scan(files, existing, report)
-        first_seen = FirstSeen(settings)
-        for key, paper in existing.items():
-            if key not in parsed and paper.slug not in unreadable:
-                unindex_paper(paper.id, session=session)
-                session.delete(paper)
-                report.removed += 1
-        session.flush()
-        for key, (folder, paper_file) in parsed.items():
-            paper = existing.get(key)
-            fresh = paper_file.to_paper()
-            if "added" not in paper_file.fields:   # a hand-written paper.yaml: the day kb first saw it
-                fresh.added = first_seen.get(key, paper.added if paper is not None else fresh.added)
-            if paper is None:
-                paper = fresh
-                report.added += 1
-            else:
-                changed = paper.slug != fresh.slug or any(getattr(paper, f) != getattr(fresh, f) for f in _PAPER_FIELDS)
-                paper.slug = fresh.slug
-                for name in _PAPER_FIELDS:
-                    setattr(paper, name, getattr(fresh, name))
-                if "added" in paper_file.fields:
-                    paper.added = fresh.added
-                report.updated += int(changed)
-            session.add(paper)
-            session.flush()
-            _changed, problems = load_folder_notes(settings, paper, folder, session=session)
-            report.problems += problems
-            index_paper(paper, session=session)
-            report.papers += 1
-        first_seen.save()
-        report.notes = len(session.exec(select(Note.id)).all())
-        _import_committed_runs(settings, report, session=session)
+        papers = {row.key: row for row in session.execute(select(Paper.id, Paper.key, Paper.slug))}
+        by_slug = {row.slug: row for row in papers.values()}
+        recorded: dict[int, dict] = {}
+        for row in session.execute(select(SourceFile.__table__)):
+            recorded.setdefault(row.paper_id, {})[row.path] = row
+        folders, exports, unreadable = _scan(files, by_slug, recorded, report, progress)
+        kept = _claims(folders, papers, files, report)
+        gone = [row.id for key, row in papers.items() if key not in kept and row.slug not in unreadable]
+        unindex_papers(gone, session=session)
+        for start in range(0, len(gone), _CHUNK):
+            session.execute(delete(Paper.__table__).where(Paper.id.in_(gone[start : start + _CHUNK])))
+        report.removed = len(gone)
+        loaded = [folder for folder in kept.values() if folder.paper_file is not None]
+        ids = _write_papers(settings, loaded, papers, report, session=session)
+        sound = _write_notes(settings, loaded, ids, report, session=session)
+        index_papers(list(ids.values()), session=session)
+        _record(kept.values(), ids, sound, started, session=session)
+        report.papers = len(kept)
+        report.notes = session.execute(select(func.count()).select_from(Note.__table__)).scalar_one()
+        _import_committed_runs(settings, exports, report, session=session)
         session.flush()
         report.verdicts_updated = rejudge(session=session)
         reload_feed_files(settings, session=session)
@@ -122,53 +139,254 @@ class FirstSeen:
             write_atomic(self.path, json.dumps(dict(sorted(self.days.items())), indent=0) + "\n")
 
 
-def _scan(files: FileChanges, existing: dict[str, Paper], report: SyncReport
-          ) -> tuple[dict[str, tuple[Path, PaperFile]], set[str]]:
-    """Every readable ``paper.yaml`` by key, and the folders whose ``paper.yaml`` could not be read.
+def _same(row, stat: os.stat_result | None) -> bool:
+    """A recorded stat (or none) is the file's (or its absence); a racy record (time 0) never is."""
+    if row is None or stat is None:
+        return row is None and stat is None
+    return row.mtime_ns != 0 and (row.size, row.mtime_ns, row.ctime_ns, row.inode) == \
+        (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+def _stat(path: Path | str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _digests(root: Path, stats: dict[str, os.stat_result | None], rows: dict) -> dict[str, str | None]:
+    """Each file's digest: the recorded one where its stat is as recorded, else of its bytes now."""
+    digests: dict[str, str | None] = {}
+    for path, stat in stats.items():
+        if path.endswith("/"):
+            continue
+        if path in rows and _same(rows[path], stat):
+            digests[path] = rows[path].digest
+            continue
+        try:
+            with open(f"{root}/{path}", "rb") as source:
+                digests[path] = hashlib.blake2b(source.read(), digest_size=16).hexdigest()
+        except OSError:
+            digests[path] = None
+    return digests
+
+
+def _as_recorded(folder: _Folder, rows: dict) -> bool:
+    """The folder holds the recorded files with the recorded bytes (its stats may differ)."""
+    return bool(rows) and set(folder.stats) == set(rows) and \
+        all(digest is not None and digest == rows[path].digest for path, digest in folder.digests.items())
+
+
+def _scan(files: FileChanges, by_slug: dict, recorded: dict[int, dict], report: SyncReport,
+          progress: Callable[[int, int], None] | None) -> tuple[list[_Folder], list[Path], set[str]]:
+    """The paper folders, each as recorded or parsed; the committed run exports; the folders whose
+    ``paper.yaml`` could not be read.
+
+    A folder whose own stat and its recorded sub-folders' (``notes/``, ``runs/``) are as recorded
+    holds the recorded files, so only those are looked at; any other folder is listed (and swept
+    of what a killed write left in it).
+    """
+    root = files.root
+    with os.scandir(root) as entries:
+        names = sorted(entry.name for entry in entries if entry.is_dir() and not entry.name.startswith("."))
+    folders, exports, unreadable = [], [], set()
+    for done, name in enumerate(names, 1):
+        if progress is not None:
+            progress(done, len(names))
+        if name.startswith("_"):
+            exports += sorted((root / name / "runs").glob("*.json"))
+            continue
+        paper = by_slug.get(name)
+        rows = recorded.get(paper.id, {}) if paper is not None else {}
+        stats = {path: _stat(f"{root}/{path}") for path in rows if path.endswith("/")}
+        if rows and all(_same(rows[path], stat) for path, stat in stats.items()):
+            stats.update((path, _stat(f"{root}/{path}")) for path in rows if not path.endswith("/"))
+            folder = _Folder(name, paper.key, stats, _digests(root, stats, rows), paper.id)
+            if _as_recorded(folder, rows):
+                folder.same_stats = all(_same(rows[path], stat) for path, stat in stats.items())
+                folders.append(folder)
+                if f"{name}/runs/" in rows:
+                    exports += sorted((root / name / "runs").glob("*.json"))
+                continue
+        folder = _listed(files, name, paper, rows, report)
+        if folder is None:
+            continue
+        if f"{name}/runs/" in folder.stats:
+            exports += sorted((root / name / "runs").glob("*.json"))
+        if _as_recorded(folder, rows):
+            folders.append(folder)
+            continue
+        relative = f"{name}/paper.yaml"
+        try:
+            text = files.read(relative)
+            folder.paper_file = parse_paper_yaml(text or "", where=files.name(relative), folder_slug=name)
+        except KBError as exc:
+            report.problems.append(str(exc))
+            unreadable.add(name)
+            continue
+        folder.key = folder.paper_file.key
+        folder.digests[relative] = hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()  # what was parsed
+        folders.append(folder)
+    return folders, exports, unreadable
+
+
+def _listed(files: FileChanges, name: str, paper, rows: dict, report: SyncReport) -> _Folder | None:
+    """A folder whose listing may have changed, listed: its sub-folders, ``paper.yaml`` and note files
+    (``note_files``, which ``read_folder_notes`` reads) with their stats; None without ``paper.yaml``."""
+    root = files.root
+    listing = os.listdir(f"{root}/{name}")
+    inside = os.listdir(f"{root}/{name}/notes") if "notes" in listing else []
+    if not listing or "notes" in listing and not inside or \
+            any(entry.startswith(".") and entry.endswith(".tmp") for entry in [*listing, *inside]):
+        files.sweep(name)       # what a killed write left; the folder itself when nothing else is in it
+        if not os.path.isdir(f"{root}/{name}"):
+            return None
+        listing = os.listdir(f"{root}/{name}")
+    if "paper.yaml" not in listing:
+        if set(listing) != {"runs"}:        # only runs/: what kb remove kept
+            report.problems.append(f"{files.name(name)}/: no paper.yaml")
+        return None
+    paths = [f"{name}/"] + [f"{name}/{sub}/" for sub in ("notes", "runs") if sub in listing]
+    paths += [f"{name}/paper.yaml"] + [path.relative_to(root).as_posix() for path in note_files(root / name)]
+    stats = {path: stat for path in paths if (stat := _stat(f"{root}/{path}")) is not None}
+    folder = _Folder(name, paper.key if paper is not None else "", stats, {}, paper.id if paper is not None else None)
+    folder.digests = _digests(root, stats, rows)
+    return folder
+
+
+def _claims(folders: list[_Folder], papers: dict, files: FileChanges, report: SyncReport) -> dict[str, _Folder]:
+    """The folder kept for each paper id.
 
     Two folders with one id: both are named, and the one the catalog has under that id stays
     (on a new catalog, the first slug in order); the other is skipped.
     """
-    claims: dict[str, list[tuple[Path, PaperFile]]] = {}
-    unreadable = set()
-    for folder in sorted(p for p in files.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-        relative = f"{folder.name}/paper.yaml"
-        files.sweep(folder.name)
-        if not folder.exists():
-            continue
-        if not (folder / "paper.yaml").exists():
-            if {p.name for p in folder.iterdir()} != {"runs"}:   # only runs/: what kb remove kept
-                report.problems.append(f"{files.name(folder.name)}/: no paper.yaml")
-            continue
-        try:
-            text = files.read(relative)
-            paper_file = parse_paper_yaml(text, where=files.name(relative), folder_slug=folder.name)
-        except KBError as exc:
-            report.problems.append(str(exc))
-            unreadable.add(folder.name)
-            continue
-        claims.setdefault(paper_file.key, []).append((folder, paper_file))
-    parsed = {}
+    claims: dict[str, list[_Folder]] = {}
+    for folder in folders:
+        claims.setdefault(folder.key, []).append(folder)
+    kept = {}
     for key, claimants in claims.items():
-        had = existing[key].slug if key in existing else None
-        kept = next((c for c in claimants if c[0].name == had), claimants[0])
-        parsed[key] = kept
+        had = papers[key].slug if key in papers else None
+        chosen = next((c for c in claimants if c.name == had), claimants[0])
+        kept[key] = chosen
         if len(claimants) > 1:
-            others = [files.name(f"{c[0].name}/paper.yaml") for c in claimants if c is not kept]
+            others = [files.name(f"{c.name}/paper.yaml") for c in claimants if c is not chosen]
             report.problems.append(
-                f"{', '.join(others)}: id {key} is also in {files.name(kept[0].name + '/paper.yaml')}, which the catalog "
+                f"{', '.join(others)}: id {key} is also in {files.name(chosen.name + '/paper.yaml')}, which the catalog "
                 f"keeps; skipped (give each folder its own paper's id)")
-    return parsed, unreadable
+    return kept
 
 
-def _import_committed_runs(settings: Settings, report: SyncReport, *, session: Session) -> None:
+def _write_papers(settings: Settings, loaded: list[_Folder], papers: dict, report: SyncReport, *,
+                  session: Session) -> dict[str, int]:
+    """Insert or update the paper rows of the folders read; returns their ids by key."""
+    table = Paper.__table__
+    first_seen = FirstSeen(settings)
+    old = {}
+    known = [papers[f.key].id for f in loaded if f.key in papers]
+    for start in range(0, len(known), _CHUNK):
+        old.update((row.id, row) for row in session.execute(select(table).where(table.c.id.in_(known[start : start + _CHUNK]))))
+    updates, inserts, now = [], [], utcnow()
+    for folder in loaded:
+        paper_file = folder.paper_file
+        values = {"slug": paper_file.slug, "title": paper_file.title, **paper_file.fields}
+        row = old.get(papers[folder.key].id) if folder.key in papers else None
+        if "added" not in paper_file.fields:       # a hand-written paper.yaml: the day kb first saw it
+            seen = first_seen.get(folder.key, row.added if row is not None else now)
+            values["added"] = seen if row is None else row.added
+        if row is None:
+            inserts.append({"key": folder.key, **values})
+            continue
+        report.updated += any(getattr(row, name) != value for name, value in values.items() if name != "added")
+        updates.append({"row_id": row.id, **values})
+    if updates:
+        session.execute(update(table).where(table.c.id == bindparam("row_id")), updates)
+    if inserts:
+        session.execute(insert(table), inserts)
+    report.added = len(inserts)
+    first_seen.save()
+    keys = [folder.key for folder in loaded]
+    ids = {}
+    for start in range(0, len(keys), _CHUNK):
+        ids.update(session.execute(select(table.c.key, table.c.id).where(table.c.key.in_(keys[start : start + _CHUNK]))).all())
+    return ids
+
+
+def _write_notes(settings: Settings, loaded: list[_Folder], ids: dict[str, int], report: SyncReport, *,
+                 session: Session) -> set[str]:
+    """Make the note rows of the folders read equal their note files (an unreadable file's row stays
+    as it was); returns the folders whose notes all read."""
+    table = Note.__table__
+    paper_ids = [ids[folder.key] for folder in loaded]
+    rows: dict[int, dict[str, object]] = {}
+    for start in range(0, len(paper_ids), _CHUNK):
+        query = select(table.c.id, table.c.paper_id, table.c.path, *(table.c[name] for name in NOTE_IDENTITY))
+        for row in session.execute(query.where(table.c.paper_id.in_(paper_ids[start : start + _CHUNK]))):
+            rows.setdefault(row.paper_id, {})[row.path] = row
+    sound, inserts, updates, gone, now = set(), [], [], [], utcnow()
+    for folder in loaded:
+        paper_id = ids[folder.key]
+        found, problems = read_folder_notes(settings, settings.papers / folder.name)
+        report.problems += problems
+        if not problems:
+            sound.add(folder.name)
+        held = rows.get(paper_id, {})
+        for path, note in found.items():
+            if note is None:
+                continue
+            values = note_values(note, note.source)
+            row = held.get(path)
+            if row is None:
+                inserts.append({"paper_id": paper_id, "path": path, **values, "created": now, "updated": now})
+            elif any(getattr(row, name) != values[name] for name in NOTE_IDENTITY):
+                updates.append({"row_id": row.id, **values, "updated": now})
+        gone += [row.id for path, row in held.items() if path not in found]
+    for start in range(0, len(gone), _CHUNK):
+        session.execute(delete(table).where(table.c.id.in_(gone[start : start + _CHUNK])))
+    if updates:
+        session.execute(update(table).where(table.c.id == bindparam("row_id")), updates)
+    if inserts:
+        session.execute(insert(table), inserts)
+    papers = Paper.__table__
+    most = select(func.max(table.c.star)).where(table.c.paper_id == papers.c.id).scalar_subquery()
+    for start in range(0, len(paper_ids), _CHUNK):      # a paper's ★: the most any of its notes gives it
+        session.execute(update(papers).where(papers.c.id.in_(paper_ids[start : start + _CHUNK]))
+                        .values(star=func.coalesce(most, 0)))
+    return sound
+
+
+def _record(kept, ids: dict[str, int], sound: set[str], started: int, *, session: Session) -> None:
+    """Record the stats of the folders read whose files all loaded, and of those whose stats moved.
+
+    A file modified within ``_RACY_NS`` of the sync's start is recorded with time 0 (see the module
+    docstring); a folder with a file that did not load is not recorded, so the next sync reads it again.
+    """
+    stale, rows = [], []
+    for folder in kept:
+        if folder.same_stats:
+            continue
+        paper_id = ids[folder.key] if folder.paper_file is not None else folder.paper_id
+        stale.append(paper_id)
+        if (folder.paper_file is not None and folder.name not in sound) or None in folder.digests.values():
+            continue
+        for path, stat in folder.stats.items():
+            rows.append({"path": path, "paper_id": paper_id, "size": stat.st_size, "ctime_ns": stat.st_ctime_ns,
+                         "mtime_ns": stat.st_mtime_ns if stat.st_mtime_ns < started - _RACY_NS else 0,
+                         "inode": stat.st_ino, "digest": folder.digests.get(path, "")})
+    table = SourceFile.__table__
+    for start in range(0, len(stale), _CHUNK):
+        session.execute(delete(table).where(table.c.paper_id.in_(stale[start : start + _CHUNK])))
+    if rows:
+        session.execute(insert(table), rows)
+
+
+def _import_committed_runs(settings: Settings, exports: list[Path], report: SyncReport, *, session: Session) -> None:
     """Runs the catalog lacks, from the run folders in ``KB_HOME/runs/`` and the exports in
     ``papers/*/runs/`` (with their regressions), and the schedules of ``KB_HOME/schedules.json``.
 
     An unreadable file is named in ``report.problems`` and skipped. Run folders that only the
     catalog describes (recorded by an older kb) get their ``record.json`` written from it.
     """
-    paths = sorted(settings.papers.glob("*/runs/*.json"))
+    paths = list(exports)
     if settings.runs_dir.is_dir():
         paths += sorted(p for p in settings.runs_dir.iterdir() if is_run_folder(p))
     report.runs_imported, problems = import_runs(paths, replace=False, session=session)
