@@ -8,6 +8,7 @@ RUNNER = RunnerSpec(
     paper="1608.02908",
     summary="RoR-3 (root, stage and block shortcuts) on WRN-58-4 and pre-activation ResNets with stochastic depth",
     datasets=("cifar10", "cifar100", "svhn", "generated"),
+    cpu_default="smoke",
     entrypoint="runners.ror.train:main",
     config="runners.ror.config",
     architecture="runners.ror.model:architecture",

@@ -8,6 +8,7 @@ RUNNER = RunnerSpec(
     paper="1603.09382",
     summary="ResNets trained with stochastic depth (linear-decay survival, p_L = 0.5) vs constant depth on CIFAR/SVHN",
     datasets=("cifar10", "cifar100", "svhn", "generated"),
+    cpu_default="smoke",
     entrypoint="runners.stochastic_depth.train:main",
     config="runners.stochastic_depth.config",
     architecture="runners.stochastic_depth.model:architecture",
