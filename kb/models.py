@@ -10,9 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 5                 # 2: run.kind, run.overrides; 3: paper.code, note.posted, note.important;
-                                   # 4: paper.star, note.star, note.mentions; 5: source_file, SQLite's
-                                   # search index contentless (search_fts_doc); kb/db.py migrates older catalogs
+from kb.schema import SCHEMA_VERSION  # noqa: F401 - kb.db and the tests read it here
 
 
 def utcnow() -> datetime:

@@ -4,10 +4,11 @@ Importing SQLAlchemy and SQLModel and building the table models costs several ti
 start (issue 21), while these commands only read. On an SQLite catalog of this kb's schema they read
 through the standard library's ``sqlite3`` with the same queries as ``kb.queries``, ``kb.search``
 and ``kb.runs.overview``, and get the same values back: rows with the tables' field names, JSON
-columns decoded, times aware UTC, flags as bools (``tests/test_cli_output.py`` runs every listing
-both ways and compares). Anything else takes the ORM path, which knows what to do or what to say: a
-catalog that does not exist yet (created), one of an older schema (migrated), a newer or foreign one
-(refused with a message), PostgreSQL (``KB_DATABASE_URL``), a read-only folder (``kb.db.read_only_url``).
+columns decoded, times aware UTC, flags as bools, read off the types the columns were declared with
+(``tests/test_cli_output.py`` runs every listing both ways and compares). Anything else takes the
+ORM path, which knows what to do or what to say: a catalog that does not exist yet (created), one
+of an older schema (migrated), a newer or foreign one (refused with a message), PostgreSQL
+(``KB_DATABASE_URL``), a read-only folder (``kb.db.read_only_url``).
 
 ``open_catalog(settings)`` returns the one or the other behind one interface, ``Catalog``.
 """
@@ -22,29 +23,18 @@ from typing import Any
 
 from kb.errors import BadInput
 from kb.queries import check_sort, filter_papers, languages_by_paper, not_found
+from kb.schema import SCHEMA_VERSION
 from kb.settings import Settings
 
-# kb.models.SCHEMA_VERSION, which this module cannot import without the ORM; a test keeps them equal.
-SCHEMA_VERSION = 3
-
-# Each table's fields in kb.models' order (a test compares them with the models), and the columns
-# whose stored form is not the value: JSON text, naive UTC time text, 0/1.
-FIELDS = {
-    "paper": ("id", "key", "version", "slug", "title", "other_titles", "authors", "abstract", "summary", "categories",
-              "primary_category", "published", "updated", "year", "doi", "journal_ref", "comment", "venue", "tags",
-              "runners", "claims", "code", "added"),
-    "note": ("id", "paper_id", "lang", "title", "body", "source", "path", "content_hash", "posted", "important",
-             "created", "updated"),
-    "run": ("id", "runner", "paper_key", "preset", "kind", "config", "overrides", "status", "created", "started", "ended",
-            "git_commit", "git_dirty", "env", "device", "host", "seed", "dataset", "dataset_fingerprint",
-            "dataset_synthetic", "final", "epochs", "info", "verdicts", "throughput", "error", "run_dir", "resumed",
-            "job_id"),
-}
-_JSON = {"other_titles", "authors", "categories", "tags", "runners", "claims", "code", "config", "overrides", "env",
-         "final", "epochs", "info", "verdicts"}
-_TIMES = {"published", "updated", "added", "created", "started", "ended"}
-_FLAGS = {"important", "git_dirty", "dataset_synthetic"}
+# The tables read here, besides kb.search.QUERY_TABLES.
 _TABLES = ("kb_meta", "paper", "note", "run", "notes_version")
+# How a column's value is stored, by the type SQLAlchemy declared it with (kb.models): JSON text,
+# naive UTC time text (every time column is kb.models.UTCDateTime: tests/test_conventions.py), 0/1.
+_DECODE = {
+    "JSON": json.loads,
+    "DATETIME": lambda stored: datetime.fromisoformat(stored).replace(tzinfo=UTC),
+    "BOOLEAN": bool,
+}
 
 
 class Row(SimpleNamespace):
@@ -54,28 +44,23 @@ class Row(SimpleNamespace):
         return dict(vars(self))
 
 
-def _value(name: str, stored: Any) -> Any:
-    if stored is None:
-        return None
-    if name in _JSON:
-        return json.loads(stored)
-    if name in _TIMES:
-        return datetime.fromisoformat(stored).replace(tzinfo=UTC)
-    if name in _FLAGS:
-        return bool(stored)
-    return stored
-
-
 class SqliteCatalog:
     """The read queries over one ``sqlite3`` connection."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
+        self._columns: dict[str, list[tuple[str, Any]]] = {}
 
     def _rows(self, table: str, where: str = "", params: dict[str, Any] | list = ()) -> list[Row]:
-        names = FIELDS[table]
-        sql = f"SELECT {', '.join(names)} FROM {table} {where}"
-        return [Row(**{n: _value(n, v) for n, v in zip(names, values)}) for values in self.connection.execute(sql, params)]
+        """The rows of ``table`` matching ``where``, every column as the ORM reads it."""
+        if table not in self._columns:
+            self._columns[table] = [(name, _DECODE.get(kind.upper()))
+                                    for _, name, kind, *_ in self.connection.execute(f"PRAGMA table_info({table})")]
+        columns = self._columns[table]
+        sql = f"SELECT {', '.join(name for name, _ in columns)} FROM {table} {where}"
+        return [Row(**{name: value if decode is None or value is None else decode(value)
+                       for (name, decode), value in zip(columns, values)})
+                for values in self.connection.execute(sql, params)]
 
     def list_papers(self, *, tag: str | None = None, year: int | None = None, author: str | None = None,
                     lang: str | None = None, runner: bool | None = None, star: bool = False, sort: str = "added",
