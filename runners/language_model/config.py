@@ -21,6 +21,7 @@ VOCAB_SIZES = {"ptb": 10000, "ptb-char": 50, "wikitext2": 33278, "wikitext103": 
 DATASETS = tuple(VOCAB_SIZES)
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("epoch", "plateau")
+LOSSES_OVER_TIME = ("sum", "mean")
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,15 @@ class Config:
         bptt: steps of truncated back-propagation through time.
         variable_bptt: draw each segment's length around ``bptt`` (AWD-LSTM, arXiv 1708.02182 Sec. 4.1:
             ``bptt`` with p = 0.95 else ``bptt / 2``, then N(that, 5), at least 5), with lr scaled by
-            length / bptt; a function of (seed, epoch), so a resumed run draws the same lengths.
+            length / bptt under a ``mean`` loss; a function of (seed, epoch), so a resumed run draws the same lengths.
         eval_batch_size: parallel streams when evaluating (state carried across segments).
         epochs: passes over the training text.
         optimizer: sgd or adam.
         lr, momentum, weight_decay: the optimiser (momentum for SGD only; weight decay is L2).
         clip: rescale gradients whose global norm exceeds this (0 = no clipping).
+        loss_over_time: ``sum`` (Zaremba et al.'s convention, which the QRNN paper's Chainer code shares:
+            the cross-entropy averaged over the batch and summed over the segment's steps, the loss their
+            lr = 1 and clipping thresholds refer to) or ``mean`` (averaged over steps too, as AWD-LSTM's lr 30).
         schedule: ``epoch`` (lr times ``lr_decay`` every epoch after the first ``decay_start``) or
             ``plateau`` (lr times ``lr_decay`` after an epoch whose validation perplexity is no better
             than the best so far).
@@ -72,12 +76,14 @@ class Config:
     momentum: float = 0.0
     weight_decay: float = 0.0
     clip: float = 5.0
+    loss_over_time: str = "sum"
     schedule: str = "epoch"
     lr_decay: float = 1 / 1.2
     decay_start: int = 6
 
     def __post_init__(self) -> None:
-        check(self, choices={"dataset": DATASETS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES},
+        check(self, choices={"dataset": DATASETS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
+                       "loss_over_time": LOSSES_OVER_TIME},
               at_least={"train_limit": 0, "eval_limit": 0, "layers": 1, "embedding_size": 1, "hidden_size": 1,
                         "batch_size": 1, "bptt": 1, "eval_batch_size": 1, "epochs": 1, "momentum": 0,
                         "weight_decay": 0, "clip": 0, "decay_start": 0, "dropout": 0, "init_range": 0},

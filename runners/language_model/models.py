@@ -57,5 +57,9 @@ class NextTokenLogits(nn.Module):
         self.model = model
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        with torch.backends.mkldnn.flags(enabled=False):
+        enabled = torch.backends.mkldnn.enabled
+        torch.backends.mkldnn.enabled = False
+        try:
             return self.model(tokens)[0]
+        finally:
+            torch.backends.mkldnn.enabled = enabled

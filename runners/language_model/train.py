@@ -94,7 +94,8 @@ def fit(config, run, model: torch.nn.Module, corpus: Corpus | None = None) -> di
     log-probabilities (see ``sequence_loss``). ``V`` is ``config.vocab_size``.
 
     Each epoch: the training streams (``batch_size`` rows) in BPTT segments (``segment_lengths``), SGD or
-    Adam with the gradient norm clipped at ``clip``, then the validation perplexity, logged as
+    Adam on the segment's loss (``loss_over_time``: summed over its steps, or their mean) with the
+    gradient norm clipped at ``clip``, then the validation perplexity, logged as
     ``val_perplexity`` with ``run.log_epoch``. The weights of the best validation epoch are kept and the
     test perplexity is theirs (the papers report the test score of the model selected on validation).
 
@@ -153,13 +154,13 @@ def fit(config, run, model: torch.nn.Module, corpus: Corpus | None = None) -> di
             length = lengths[batch]
             inputs, targets = train[:, start:start + length], train[:, start + 1:start + 1 + length]
             for group in optimizer.param_groups:
-                # Variable-length segments scale the rate with their length (AWD-LSTM Sec. 4.1), so each
-                # token's gradient weighs the same.
-                group["lr"] = lr * length / config.bptt if config.variable_bptt else lr
+                # A mean loss over variable-length segments scales the rate with their length (AWD-LSTM
+                # Sec. 4.1), so each token's gradient weighs the same; a summed loss does that by itself.
+                group["lr"] = lr * length / config.bptt if config.variable_bptt and config.loss_over_time == "mean" else lr
             output, state = model(inputs, map_state(torch.Tensor.detach, state))
             loss = sequence_loss(output, targets)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * length if config.loss_over_time == "sum" else loss).backward()
             if config.clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
             optimizer.step()
