@@ -410,8 +410,8 @@ def _title_line_parts(line: str) -> tuple[str, list[str], str | None]:
     bold = _BOLD_TITLE.search(line)
     if bold is None:
         return line.strip(), [], None
-    venue = line[bold.end() :].strip(" \t.,;:()（）\"“”")
-    return bold["title"].strip(), _split_names(line[: bold.start()]), venue or None
+    venue = _VENUE_LINE.search(line[bold.end() :])
+    return bold["title"].strip(), _split_names(line[: bold.start()]), venue[0] if venue else None
 
 
 def _dated_headings(lines: list[str]) -> list[_Piece]:
@@ -613,18 +613,21 @@ _RANK = re.compile(
     r"|day\s*\d+\s*[.:：]?)\s+|^第?\s*\d+\s*(?:位|本目|つ目|番目|日目)\s*[.:：)）、]?\s*",
     re.IGNORECASE,
 )
+# What a post's own title says of it: "My Reading List 2019", "Top 10 Papers of NeurIPS 2019".
+_POST_TITLE = re.compile(r"\b(?:reading list|papers|paper list|best of|top \d+|advent calendar|year in review|"
+                         r"my notes|what i read)\b", re.IGNORECASE)
 _LINK_WORDS = re.compile(r"(?:paper|pdf|arxiv|abs|code|github|project|link|slides?|video|blog|論文|コード|リンク)",
                          re.IGNORECASE)
 _CHECKBOX = re.compile(r"^\[[ xX✓]\]\s*")
 _BRACKET_TAG = re.compile(r"^\s*(?:【[^】]*】|\[[^\]]*\](?!\()|［[^］]*］)\s*")
-_MD_LINK = re.compile(r"!?\[(?P<text>[^\]]*)\]\((?P<url>[^)\s]*)(?:\s+\"[^\"]*\")?\)")
+_MD_LINK = re.compile(r"!?\[\[?(?P<text>[^\[\]]*)\]\]?\((?P<url>[^)\s]*)(?:\s+\"[^\"]*\")?\)")   # also [[pdf]](url)
 _ANY_URL = re.compile(r"https?://[^\s)<>\]]+")
 _EMPHASIS = re.compile(r"\*\*|__|(?<![\w*])\*(?!\s)|`")
 _QUOTES = re.compile(r"^[\"“「『](?P<title>[^\"”」』]+)[\"”」』]")
 # The longest stretch of Latin script in a heading that also holds Japanese.
 _LATIN_SPAN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 \-‐–:,'’&+./()?!]*[A-Za-z0-9)?!]")
 # A model's short name used as a heading: YOLO, MobileNetV2, ResNeXt, clcNet, GPT-3.
-_SHORT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9\-.]*")
+_SHORT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9\-.]*\+*")
 # Links that name a paper: arXiv (every form kb/ids.py reads), DOI, OpenReview, CVF, ACL Anthology, alphaXiv, ar5iv.
 _PAPER_URL = re.compile(
     r"(?:arxiv\.org|alphaxiv\.org|ar5iv\.(?:labs\.)?arxiv\.org|ar5iv\.org|doi\.org|openreview\.net|thecvf\.com"
@@ -729,10 +732,16 @@ def _paper_title(text: str, *, strict: bool) -> str | None:
     short = name if _SHORT_NAME.fullmatch(name) and _is_short_name(name) else None
     if _JAPANESE.search(text):
         spans = sorted(_LATIN_SPAN.findall(text), key=len, reverse=True)
+        # "画像変換 pix2pix": one name beside a few Japanese words, once the post showed papers start here.
+        if not strict and len(spans) == 1 and len(text) <= 30 and _SHORT_NAME.fullmatch(spans[0]) \
+                and _is_short_name(spans[0]):
+            short = short or spans[0]
         text = spans[0].strip() if spans else ""
     bare = _split_title(text)[0] or ""
     if not bare or bare.lower().strip(" :.") in SECTION_WORDS or bare.strip(" :").lower() in CLOSING_HEADINGS:
         return short
+    if _POST_TITLE.search(bare):
+        return None
     if _looks_like_title(text, title_case=strict):
         return text
     # "Title. Authors. Venue." or "Title - what it does": the title is the first part.

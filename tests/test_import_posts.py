@@ -29,6 +29,8 @@ EXPECTED = {
     "qiita-year-review.md": ["densenet", "resnext", "xnor-net", "squeezenet", None],
     "reading-list.md": ["fcn", "unet", "deeplabv3plus", "lvs", "uncertainty-mtl"],
     "zenn-paragraphs.md": ["skd", "bnn", "am-lfs"],
+    "ranking-post.md": [None, "wavenet", "pix2pix"],
+    "awesome-list.md": ["fcn", "unet", "deeplabv3plus"],
 }
 
 
@@ -176,10 +178,9 @@ def test_star_is_listed_filtered_and_shown(shipped, kb):
 
 
 def test_the_site_shows_the_star_on_the_paper_page_and_in_the_list():
-    from tests.test_site_pages import yolo
-
     from kb.site.pages import generate
     from kb.site.snapshot import Snapshot
+    from tests.test_site_pages import yolo
 
     pages = generate(Snapshot(papers=(yolo(star=2), yolo(key="1902.06326", slug="pixor", title="PIXOR"))))
     assert "★★ in your notes" in pages["paper/yolo.md"] and "★" not in pages["paper/pixor.md"]
