@@ -72,6 +72,20 @@ def prepare_batch(images: torch.Tensor, draws: torch.Tensor | None, mean: torch.
     return x.contiguous(memory_format=memory_format)
 
 
+def train_step(network: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+               labels: torch.Tensor, draws: torch.Tensor | None, *,
+               prepare: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor], amp: bool) -> torch.Tensor:
+    """One SGD step on a batch already on the device: the input pipeline (``prepare(images, draws)``), the
+    forward pass (bfloat16 autocast if ``amp``), cross-entropy, backward, update. Returns the loss, not synced."""
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=amp):
+        scores = network(prepare(images, draws))
+    loss = F.cross_entropy(scores.float(), labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def _loader(files: ImageFiles, plan: list[list[int]], dataset: FileBatches, workers: int, pin: bool):
     """Decoded batches of ``plan`` (lists of indices), ``workers`` processes decoding JPEGs ahead."""
     return torch.utils.data.DataLoader(dataset, batch_size=None, sampler=plan, num_workers=workers,
@@ -233,14 +247,10 @@ def fit(config, run, model: torch.nn.Module, *, subnetworks: Subnetworks | None 
             # Crop and flip depend only on (seed, step): a resumed run redraws them exactly.
             draws = crop_flip_draws(len(labels), torch.Generator().manual_seed(run.seed * 1_000_003 + step)) \
                 .to(device, non_blocking=True) if augmenting else None
-            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                scores = network(prepare(images, draws, mean, std, memory_format))
-            loss = F.cross_entropy(scores.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            window.append((loss.detach(), len(labels)))
+            loss = train_step(network, optimizer, images.to(device, non_blocking=True),
+                              labels.to(device, non_blocking=True), draws, prepare=lambda x, d: prepare(
+                                  x, d, mean, std, memory_format), amp=amp)
+            window.append((loss, len(labels)))
             if (step + 1) % config.log_every == 0 or batch == steps - 1:
                 mean_loss = torch.stack([w for w, _ in window]).mean().item()
                 count = sum(c for _, c in window)
