@@ -81,7 +81,8 @@ def test_more_claims_reproduced_beats_a_better_number_and_lower_is_better_where_
 
 
 def test_seeds_of_one_experiment_give_their_mean_from_the_newest_run_of_each_seed():
-    seeds = [run(f"s{seed}", minute=10 + seed, seed=seed, accuracy=value) for seed, value in ((0, 98.0), (1, 99.0), (2, 100.0))]
+    seeds = [run(f"s{seed}", minute=10 + seed, seed=seed, accuracy=value)
+             for seed, value in ((0, 98.0), (1, 99.0), (2, 100.0))]
     old_repeat = run("old", minute=1, seed=0, accuracy=50.0)
     best = headline([CLAIM], [old_repeat, *seeds])
     assert best.run.id == "s2" and [r.id for r in best.seeds] == ["s0", "s1", "s2"]
@@ -112,7 +113,8 @@ def test_nothing_succeeded_means_no_headline():
 def test_after_the_quick_start_yolo_leads_with_the_shipped_h100_run():
     """README's Quick start adds a smoke run (newest, 0 mAP on generated shapes) to the shipped runs."""
     claims = yaml.safe_load((ROOT / "papers" / "yolo" / "paper.yaml").read_text(encoding="utf-8"))["claims"]
-    shipped = [read_run(path, metrics=False).record for path in sorted((ROOT / "papers" / "yolo" / "runs").glob("*.json"))]
+    folder = ROOT / "papers" / "yolo" / "runs"
+    shipped = [read_run(path, metrics=False).record for path in sorted(folder.glob("*.json"))]
     newest = max(shipped, key=lambda r: r.created)
     smoke = newest.model_copy(update={
         "id": "yolo-smoke", "preset": "smoke", "created": newest.created + timedelta(days=1), "final": {"map": 0.0},

@@ -1,6 +1,10 @@
 """The built site in a real headless browser (Debian's chromium driven by Playwright): search in
-Japanese and English through the search box, follow a result to the paper page, see the
-claimed-vs-reproduced table and its figures; a note's script never runs.
+Japanese and English through the search box, served and opened from disk (file://), follow a result
+to the paper page, see its headline run, the runs' metric column, the claimed-vs-reproduced table and
+the figures; a note's script never runs.
+
+Each test takes the site's root URL from ``served`` (http) or ``on_disk`` (file://); a new search case
+adds its query to ``QUERIES`` or a test of its own beside these.
 
 CI installs chromium (.ci/run); a missing browser fails this test, it is never skipped.
 """
@@ -24,18 +28,32 @@ QUERIES = ["検出", "点群", "重み", "鳥瞰図", "物体を検出", "点群
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def built(tmp_path_factory):
+    """The built site's folder and what ``kb search`` finds for each of ``QUERIES``."""
     root = tmp_path_factory.mktemp("browser")
     with catalog_settings(root / "catalog") as settings:
         report = build_site(settings, root / "site")
         with session_scope(settings) as session:
             expected = {q: {hit.paper.slug for hit in kb_search(q, session=session)} for q in QUERIES}
-        server = site_server(report.out, 0)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        yield f"http://127.0.0.1:{server.server_address[1]}/", expected
-        server.shutdown()
-        server.server_close()
+        yield report.out, expected
+
+
+@pytest.fixture(scope="module")
+def served(built):
+    out, expected = built
+    server = site_server(out, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", expected
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def on_disk(built):
+    """The site's root as a file:// URL, as the README's ``site/index.html`` opens it."""
+    out, expected = built
+    return out.as_uri() + "/", expected
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +81,10 @@ def page(browser):
     context.close()
 
 
-def type_query(page, query: str) -> list[str]:
+def type_query(page, query: str, root: str) -> list[str]:
     """Enter ``query`` in Material's search box and press a key, as a person committing an IME
-    conversion does (Material searches on keyup); returns the result links as site paths, read
-    once Material has re-rendered the list (it clears a sentinel item put there first)."""
+    conversion does (Material searches on keyup); returns the result links as paths under the site's
+    ``root`` URL, read once Material has re-rendered the list (it clears a sentinel item put there first)."""
     box = page.locator("input.md-search__input")
     box.click()
     box.fill(query)
@@ -75,7 +93,8 @@ def type_query(page, query: str) -> list[str]:
     box.press("End")
     page.wait_for_selector("#kb-stale", state="detached")
     hrefs = page.locator(".md-search-result__item > a.md-search-result__link").evaluate_all("as => as.map(a => a.href)")
-    return [href.split("://", 1)[1].split("/", 1)[1].split("?")[0] for href in hrefs]
+    assert all(href.startswith(root) for href in hrefs), hrefs
+    return [href[len(root):].split("?")[0] for href in hrefs]
 
 
 def slugs(links: list[str]) -> set[str]:
@@ -86,17 +105,17 @@ def test_search_finds_japanese_and_english_words_like_kb_search(served, page):
     (url, expected), (page, errors) = served, page
     page.goto(url)
     for query in QUERIES:
-        found = slugs(type_query(page, query))
+        found = slugs(type_query(page, query, url))
         assert "bev" in found, (query, found)
         assert found == expected[query], (query, found, expected[query])
-    assert type_query(page, "存在しない語") == [] and type_query(page, "zzzqqq") == []
+    assert type_query(page, "存在しない語", url) == [] and type_query(page, "zzzqqq", url) == []
     assert errors == []
 
 
 def test_a_result_leads_to_the_paper_with_its_claims_and_figures(served, page):
     (url, _), (page, errors) = served, page
     page.goto(url)
-    assert type_query(page, "鳥瞰図")[0] == "paper/bev/"
+    assert type_query(page, "鳥瞰図", url)[0] == "paper/bev/"
     with page.expect_navigation():
         page.locator(".md-search-result__item a.md-search-result__link").first.click()
     assert page.url.split("?")[0].endswith("/paper/bev/")
@@ -135,4 +154,37 @@ def test_the_paper_index_filters_and_sorts(served, page):
     page.get_by_role("columnheader", name="Title").click()
     titles = [row.inner_text().split("\t")[0] for row in rows.all()]
     assert titles == sorted(titles, key=str.lower)
+    assert errors == []
+
+
+def test_search_works_on_the_site_opened_from_disk(on_disk, page):
+    (url, expected), (page, errors) = on_disk, page
+    page.goto(url + "index.html")
+    for query in ("鳥瞰図", "点群 detector", "detection"):
+        found = type_query(page, query, url)
+        assert {link.split("/")[1] for link in found if link.startswith("paper/")} == expected[query], (query, found)
+        assert all(link.endswith("index.html") for link in found), found     # a folder would open a file listing
+    with page.expect_navigation():
+        page.locator(".md-search-result__item a.md-search-result__link").first.click()
+    assert page.url == url + "paper/bev/index.html"
+    assert "sitedemo-kitti" in page.locator(".kb-headline").inner_text()
+    assert errors == []
+
+
+def test_the_paper_leads_with_its_comparable_run_and_lists_every_run_with_its_metric(served, page):
+    (url, _), (page, errors) = served, page
+    page.goto(url + "paper/bev/")
+    headline = page.locator(".kb-headline").inner_text()
+    assert "sitedemo-kitti" in headline and "80.5" in headline and "reproduced" in headline
+    assert "sitedemo-smoke" not in headline                  # the newest run, a smoke run on generated data
+    runs = page.locator("#runs ~ div table").first
+    header = [cell.inner_text() for cell in runs.locator("thead th").all()]
+    rows = {row.locator("td").first.inner_text(): row for row in runs.locator("tbody tr").all()}
+    result, labels = header.index("Result"), header.index("Labels")
+    assert rows["sitedemo-kitti"].locator("td").nth(result).inner_text() == "ap 80.5"
+    assert rows["sitedemo-smoke"].locator("td").nth(labels).inner_text().split() == ["smoke", "generated", "data"]
+    curves = page.locator("img.kb-figure[src*='figures/runs/']")
+    assert curves.count() >= 1
+    curves.first.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 600", arg=curves.first.element_handle())
     assert errors == []

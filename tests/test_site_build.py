@@ -2,9 +2,9 @@
 synthetic data, one on the claim's data, a failed regression), hostile titles and notes, a paper
 with nothing; then the HTML, figures and search index MkDocs and kb write."""
 
-import gzip
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kb.ingest.sync import sync
 from kb.db import session_scope
+from kb.errors import KBError
+from kb.ingest.sync import sync
 from kb.models import Metric, RunRecord
 from kb.runs.verdict import judge_all
 from kb.settings import Settings
-from kb.errors import KBError
 from kb.site.build import build_site, site_server
 from tests.conftest import write_paper
 
@@ -49,20 +49,21 @@ RUNNER = RunnerSpec(name="sitedemo", paper="1902.06326", summary="A BEV detector
 
 
 def add_run(session, run_id: str, *, dataset: str, synthetic: bool, ap: float | None, minutes: int,
-            status: str = "succeeded", regression: bool = False, error: str | None = None) -> None:
+            status: str = "succeeded", regression: bool = False, error: str | None = None,
+            preset: str = "default") -> None:
     created = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=minutes)
     final = {"ap": ap} if ap is not None else {}
     verdicts = judge_all([CLAIM], config={}, final=final, dataset=dataset, synthetic=synthetic,
                          device_name="CPU (test)") if status == "succeeded" else []
     session.add(RunRecord(
-        id=run_id, runner="sitedemo", paper_key="1902.06326", preset="smoke", config={"epochs": 3, "lr": 0.01},
+        id=run_id, runner="sitedemo", paper_key="1902.06326", preset=preset, config={"epochs": 3, "lr": 0.01},
         status=status, created=created, started=created, ended=created + timedelta(minutes=2),
         env={"python": "3.11.7", "torch": "2.13.0", "device_name": "CPU (test)"}, device="cpu", host="testhost",
         dataset=dataset, dataset_synthetic=synthetic, final=final, verdicts=verdicts, run_dir=f"/tmp/{run_id}",
         info={"regression": True} if regression else {}, error=error, git_commit="0123456789abcdef0123"))
     session.flush()
-    session.add_all([Metric(run_id=run_id, kind="step", step=step, name="loss", value=2.0 / (step + 1))
-                     for step in range(30)])
+    session.add_all([Metric(run_id=run_id, kind="step", step=step, name=name, value=value)
+                     for step in range(30) for name, value in (("loss", 2.0 / (step + 1) ** 2), ("lr", 0.01))])
     session.add_all([Metric(run_id=run_id, kind="epoch", step=10 * epoch, epoch=epoch, name="ap", value=20.0 * epoch)
                      for epoch in range(1, 4)])
 
@@ -94,6 +95,8 @@ def make_catalog(settings, runners_dir: Path) -> None:
         add_run(session, "sitedemo-kitti", dataset="kitti-bev", synthetic=False, ap=80.5, minutes=2)
         add_run(session, "sitedemo-broken", dataset="kitti-bev", synthetic=False, ap=None, minutes=3, status="failed",
                 regression=True, error="RuntimeError: <boom> ``` `x`")
+        # The newest: a smoke run on generated data, as after README's Quick start; it never leads.
+        add_run(session, "sitedemo-smoke", dataset="generated", synthetic=True, ap=0.0, minutes=4, preset="smoke")
 
 
 @contextmanager
@@ -217,22 +220,54 @@ def test_user_content_cannot_run_on_the_site(built):
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
+def search_parts(out: Path) -> dict[str, object]:
+    """The search index's parts as the worker reads them: ``kbSearchPart(name, data)`` scripts."""
+    parts = {}
+    for path in (out / "search" / "kb").glob("*.js"):
+        call = re.fullmatch(r'kbSearchPart\("([^"]+)",(.*)\)\n', path.read_text(encoding="utf-8"), re.DOTALL)
+        parts[call.group(1)] = json.loads(call.group(2))
+    return parts
+
+
+def pages_with(parts: dict, token: str) -> set[int]:
+    """The documents of a token's posting list (gaps, then counts; kb/site/search_index.py)."""
+    from kb.site.search_index import cjk_part
+
+    if token[0].isascii():
+        flat = parts[f"l-{token[:2]}"]["words"].get(token, [])
+    else:
+        flat = parts[f"c{cjk_part(token, parts['meta']['cjk_parts'])}"].get(token, [])
+    docs, doc = set(), 0
+    for gap in flat[0::2]:
+        doc += gap
+        docs.add(doc)
+    return docs
+
+
 def test_pages_stay_small_and_search_index_holds_notes(built):
     sizes = [path.stat().st_size for path in built.out.rglob("*.html")]
-    assert sizes and max(sizes) < 80_000
-    index = json.loads(gzip.decompress((built.out / "search" / "kb_index.json.gz").read_bytes()))
-    by_location = {doc["location"]: doc for doc in index["docs"]}
-    assert "鳥瞰図 (BEV) に点群を投影し" in by_location["paper/bev/"]["text"]
-    assert "##" not in by_location["paper/bev/"]["text"]
-    assert by_location["runner/sitedemo/"]["title"] == "Runner sitedemo"
-    assert ["segmentation"] not in index["families"]
+    assert sizes and max(sizes) < 60_000
+    parts = search_parts(built.out)
+    docs = parts["d0"]
+    assert parts["meta"]["docs"] == len(docs)          # the four papers and every registered runner
+    number = {location: n for n, (location, _, _) in enumerate(docs)}
+    bev, runner = number["paper/bev/"], number["runner/sitedemo/"]
+    assert docs[runner][1] == "Runner sitedemo" and "##" not in docs[bev][2]
+    # The note's words: 鳥瞰図 by its bigrams and its trigram, a Latin word whole.
+    for token in ("鳥瞰", "瞰図", "鳥瞰図", "lidar", "detector"):
+        assert bev in pages_with(parts, token), token
+    assert pages_with(parts, "鳥瞰図") == {bev}
+    assert parts["l-se"]["families"].get("segmentation") is None     # a word alone in its family
+    assert parts["l-de"]["families"]["detection"] == parts["l-de"]["families"]["detector"]
     stub = json.loads((built.out / "search" / "search_index.json").read_text())
     assert stub["docs"] == []
+    assert (built.out / "search" / "search_index.js").read_text().startswith("var __index = ")
 
 
 def test_rebuild_draws_no_figure_twice_and_writes_the_same_site(site_settings, tmp_path):
     first = build_site(site_settings, tmp_path / "site")
-    pages = {name: (first.out / name).read_bytes() for name in ("paper/bev/index.html", "search/kb_index.json.gz")}
+    names = ("paper/bev/index.html", "search/kb/meta.js", "search/kb/d0.js")
+    pages = {name: (first.out / name).read_bytes() for name in names}
     again = build_site(site_settings, first.out)
     assert again.figures == first.figures > 0 and again.figures_drawn == 0
     assert pages == {name: (again.out / name).read_bytes() for name in pages}
@@ -265,3 +300,43 @@ def test_serving_needs_a_built_site_and_a_free_port(built, tmp_path):
             site_server(built.out, server.server_address[1])
     finally:
         server.server_close()
+
+
+def test_the_headline_is_the_comparable_run_not_the_newest_smoke_run(built):
+    page = (built.out / "paper" / "bev" / "index.html").read_text(encoding="utf-8")
+    headline = re.search(r'<p class="kb-headline">(.*?)</p>', page, re.DOTALL).group(1)
+    assert "sitedemo-kitti" in headline and "80.5" in headline and ">reproduced<" in headline
+    assert "sitedemo-smoke" not in headline
+    runs = page[page.index('id="runs"'):]
+    assert "<th>Result</th>" in runs and "<th>Labels</th>" in runs
+    smoke_row = re.search(r"<tr>(?:(?!</tr>).)*sitedemo-smoke(?:(?!</tr>).)*</tr>", runs, re.DOTALL).group(0)
+    assert "ap 0" in smoke_row and ">smoke<" in smoke_row and ">generated data<" in smoke_row
+    home = (built.out / "index.html").read_text(encoding="utf-8")
+    status = home[home.index('id="reproduction-status"'):home.index('id="recently-added"')]
+    assert "sitedemo-kitti" in status and "ap 80.5" in status
+
+
+def test_curves_have_a_panel_per_metric_family(built):
+    svg = next((built.out / "figures" / "runs").glob("sitedemo-kitti-*.svg")).read_text(encoding="utf-8")
+    assert "losses (log scale)" in svg and "learning rate" in svg and "evaluation (accuracy, mAP, error, ...)" in svg
+
+
+def test_a_rebuild_after_editing_one_note_renders_only_what_changed(site_settings, tmp_path):
+    first = build_site(site_settings, tmp_path / "site")
+    assert first.full and first.rendered == first.pages
+    untouched = (first.out / "paper" / "unet" / "index.html").stat().st_mtime_ns
+    note = site_settings.papers / "bev" / "notes.en.md"
+    note.write_text(note.read_text(encoding="utf-8") + "\nA sentence added later about voxels.\n", encoding="utf-8")
+    assert sync(site_settings).problems == []
+    again = build_site(site_settings, first.out)
+    assert not again.full and again.rendered == 1 and again.figures_drawn == 0
+    assert "about voxels" in (again.out / "paper" / "bev" / "index.html").read_text(encoding="utf-8")
+    assert (again.out / "paper" / "unet" / "index.html").stat().st_mtime_ns == untouched
+    assert "voxels" in {word for part, data in search_parts(again.out).items() if part.startswith("l-vo")
+                        for word in data["words"]}
+    # A paper removed from papers/ takes its page with it; the listings that named it are rendered again.
+    shutil.rmtree(site_settings.papers / "unet")
+    assert sync(site_settings).problems == []
+    removed = build_site(site_settings, first.out)
+    assert not removed.full and not (removed.out / "paper" / "unet").exists()
+    assert "U-Net" not in (removed.out / "papers" / "index.html").read_text(encoding="utf-8")

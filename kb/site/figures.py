@@ -77,7 +77,8 @@ def curves_spec(run: RunView) -> dict[str, Any] | None:
         return None
     panels = [{"title": title, "xlabel": axis, "series": series,
                "log": wants_log([y for _, _, ys in series for y in ys])}
-              for (title, axis), series in sorted(grouped.items(), key=lambda kv: (PANEL_ORDER.index(kv[0][0]), kv[0][1]))]
+              for (title, axis), series in sorted(grouped.items(), key=lambda item: (PANEL_ORDER.index(item[0][0]),
+                                                                                     item[0][1]))]
     return {"kind": "curves", "title": f"{run.id} · {run.runner} {run.preset}",
             "subtitle": f"data: {data_label(run)}", "panels": panels}
 

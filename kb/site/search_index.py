@@ -1,30 +1,49 @@
 """The site's search index, for kb's search worker (docs/assets/kb/search-worker.js).
 
 Material's stock search (lunr) cannot find Japanese words: it has no segmenter that matches how
-people type a query. kb keeps Material's search box and replaces the worker behind it: the index
-holds each paper's and runner's page with its plain text, NFKC-normalized here as kb/search.py
-does; the worker splits text and queries into the same tokens as ``kb search`` (CJK runs into
-overlapping bigrams, Latin words whole), so the site finds what ``kb search`` finds. English word
-forms come from ``kb.search.stem`` too: the index lists the words of the corpus that share a stem
-(detect, detection, detector), and the worker widens a query word to its family.
+people type a query. kb keeps Material's search box and replaces the worker behind it. The worker
+splits text and queries into the same tokens as ``kb search`` (CJK runs into overlapping bigrams,
+Latin words whole), NFKC-normalized as kb/search.py does, so the site finds what ``kb search``
+finds. English word forms come from ``kb.search.stem`` too: the index lists the words of the corpus
+that share a stem (detect, detection, detector), and the worker widens a query word to its family.
 
-The text of 1,000 papers with notes is several MB, so it ships gzip-compressed
-(``search/kb_index.json.gz``; the worker inflates it with the browser's DecompressionStream).
-Material still fetches ``search/search_index.json``: a stub with its settings and no documents.
+The index is inverted and loaded in parts, so a query reads a few small files whatever the
+catalog's size (the text of 10,000 papers with notes is tens of MB):
+
+- ``meta.js``: the number of documents, how the other parts are cut, the Latin prefixes present;
+- ``d<n>.js``: documents ``n*DOCS_PER_PART ...``: location, title and a short excerpt;
+- ``l-<prefix>.js``: the Latin words starting with a two-character prefix, their postings and
+  their word families (so a one-letter query reads only the parts of its letter);
+- ``c<n>.js``: CJK tokens, cut into parts by their first character: bigrams (and single characters
+  standing alone) to find a word, trigrams to check that a longer word is contiguous (``鳥瞰図`` is
+  one trigram), and a one-character query reads one part for every token it starts.
+
+A posting list is ``[doc, counts, doc, counts, ...]`` with each doc as the gap from the previous
+one and ``counts = min(in text, 31) + 32 * min(in title, 7)``. Every part is a script calling
+``kbSearchPart(name, data)``: the worker reads it with ``importScripts``, and a page opened from
+disk (file://, where workers and fetch are blocked) with a script tag, so search works there too.
+Material still loads ``search/search_index.json`` (``.js`` from disk): stubs with no documents.
 """
 
-import gzip
 import json
 import re
 import unicodedata
+from collections import Counter
 from typing import Any
 
 from kb.search import stem
 from kb.site.paths import listing, paper_page, runner_folder
 from kb.site.snapshot import PaperView, RunnerView, Snapshot
 
-INDEX = "search/kb_index.json.gz"
+FOLDER = "search/kb"
+INDEX = f"{FOLDER}/meta.js"
 STUB = "search/search_index.json"
+STUB_SCRIPT = "search/search_index.js"      # what Material loads instead from file://
+DOCS_PER_PART = 200
+CJK_PART_BYTES = 150_000                    # about this much per CJK part: the part count grows with the corpus
+EXCERPT = 240                               # characters of a document shown under a result
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u30fc"
+_RUN = re.compile(f"[{_CJK}]+|[a-z0-9]+")     # the worker's RUN
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _URL = re.compile(r"https?://\S+")
 _BLOCK_MARKS = re.compile(r"^ {0,3}(?:#{1,6}|[-*+>]|\d+[.)])\s+", re.MULTILINE)
@@ -49,16 +68,18 @@ def _normalized(parts: list[str]) -> str:
 
 
 def _paper_document(paper: PaperView) -> dict[str, str]:
+    notes = [f"{note.title or ''} {plain(note.body)}" for note in paper.notes]
     parts = [", ".join(paper.authors), str(paper.year or ""), paper.venue or "", paper.key, " ".join(paper.tags),
-             " ".join(paper.other_titles), paper.summary, paper.abstract]
-    parts += [f"{note.title or ''} {plain(note.body)}" for note in paper.notes]
-    return {"location": url_of(paper_page(paper.slug)), "title": _normalized([paper.title]), "text": _normalized(parts)}
+             " ".join(paper.other_titles), paper.summary, paper.abstract, *notes]
+    excerpt = _normalized([paper.summary or paper.abstract or (notes[0] if notes else "")])
+    return {"location": url_of(paper_page(paper.slug)), "title": _normalized([paper.title]), "text": _normalized(parts),
+            "excerpt": excerpt}
 
 
 def _runner_document(runner: RunnerView, titles: dict[str, str]) -> dict[str, str]:
     parts = [runner.summary, titles.get(runner.paper, runner.paper), " ".join(runner.datasets), " ".join(runner.presets)]
     return {"location": url_of(listing(runner_folder(runner.name))), "title": _normalized([f"Runner {runner.name}"]),
-            "text": _normalized(parts)}
+            "text": _normalized(parts), "excerpt": _normalized([runner.summary])}
 
 
 def documents(snapshot: Snapshot) -> list[dict[str, str]]:
@@ -76,11 +97,91 @@ def word_families(docs: list[dict[str, str]]) -> list[list[str]]:
     return sorted(sorted(words) for words in by_stem.values() if len(words) > 1)
 
 
+def _is_cjk(token: str) -> bool:
+    return token[0] not in "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def tokens(text: str) -> list[str]:
+    """The index tokens of normalized text, as the worker looks them up: Latin words; for each CJK run
+    its bigrams and trigrams, or the character itself when it stands alone."""
+    found = []
+    for run in _RUN.findall(text.lower()):
+        if not _is_cjk(run):
+            found.append(run)
+        elif len(run) == 1:
+            found.append(run)
+        else:
+            found += [run[i : i + 2] for i in range(len(run) - 1)] + [run[i : i + 3] for i in range(len(run) - 2)]
+    return found
+
+
+def cjk_part(token: str, parts: int) -> int:
+    """The CJK part holding ``token``: by its first character, so one part holds every token that a
+    one-character query (a prefix, as in ``kb search``) may match."""
+    return ord(token[0]) % parts
+
+
+def _script(name: str, data: Any) -> bytes:
+    return f"kbSearchPart({json.dumps(name)},{json.dumps(data, ensure_ascii=False, separators=(',', ':'))})\n".encode()
+
+
+def _postings(flat: list[int], in_title: dict[int, int]) -> list[int]:
+    """``[doc, count in text, ...]`` (docs ascending) and ``{doc: count in title}`` as a posting list (see the
+    module docstring). Most tokens are in no title: their lists are recoded with no per-entry branching."""
+    if in_title:
+        merged = dict(zip(flat[0::2], flat[1::2]))
+        merged.update({doc: merged.get(doc, 0) for doc in in_title})
+        docs = sorted(merged)
+        codes = [min(merged[doc], 31) + 32 * min(in_title.get(doc, 0), 7) for doc in docs]
+    else:
+        docs, codes = flat[0::2], [min(count, 31) for count in flat[1::2]]
+    out = [0] * (2 * len(docs))
+    out[0::2] = [docs[0], *(b - a for a, b in zip(docs, docs[1:]))]
+    out[1::2] = codes
+    return out
+
+
 def index_files(snapshot: Snapshot) -> dict[str, bytes]:
     """The files the search needs, by path relative to the site root."""
     stub: dict[str, Any] = {"config": {"lang": ["ja", "en"], "separator": r"[\s\-]+", "pipeline": [], "fields": {}},
                             "docs": []}
     docs = documents(snapshot)
-    index = {"version": 1, "docs": docs, "families": word_families(docs)}
-    body = json.dumps(index, ensure_ascii=False, separators=(",", ":"))
-    return {STUB: json.dumps(stub).encode(), INDEX: gzip.compress(body.encode(), compresslevel=9, mtime=0)}
+    in_text: dict[str, list[int]] = {}
+    in_title: dict[str, dict[int, int]] = {}
+    for number, doc in enumerate(docs):
+        for token, count in Counter(tokens(doc["text"])).items():
+            found = in_text.get(token)
+            if found is None:
+                in_text[token] = [number, count]
+            else:
+                found += (number, count)
+        for token, count in Counter(tokens(doc["title"])).items():
+            in_title.setdefault(token, {})[number] = count
+            in_text.setdefault(token, [])
+    latin: dict[str, dict[str, Any]] = {}
+    cjk = {}
+    for token, flat in in_text.items():
+        coded = _postings(flat, in_title.get(token, {}))
+        if _is_cjk(token):
+            cjk[token] = coded
+        else:
+            latin.setdefault(token[:2], {"words": {}, "families": {}})["words"][token] = coded
+    for family in word_families(docs):
+        for word in family:
+            latin[word[:2]]["families"][word] = family
+    size = sum(len(token) + 4 * len(flat) for token, flat in cjk.items())
+    parts = 1 << max(0, (size // CJK_PART_BYTES).bit_length())
+    cut: list[dict[str, list[int]]] = [{} for _ in range(parts)]
+    for token, flat in cjk.items():
+        cut[cjk_part(token, parts)][token] = flat
+    files = {STUB: json.dumps(stub).encode(), STUB_SCRIPT: f"var __index = {json.dumps(stub)}\n".encode()}
+    meta = {"version": 2, "docs": len(docs), "docs_per_part": DOCS_PER_PART, "cjk_parts": parts, "latin": sorted(latin)}
+    files[INDEX] = _script("meta", meta)
+    for start in range(0, len(docs), DOCS_PER_PART):
+        rows = [[d["location"], d["title"], d["excerpt"][:EXCERPT]] for d in docs[start : start + DOCS_PER_PART]]
+        files[f"{FOLDER}/d{start // DOCS_PER_PART}.js"] = _script(f"d{start // DOCS_PER_PART}", rows)
+    for prefix, part in latin.items():
+        files[f"{FOLDER}/l-{prefix}.js"] = _script(f"l-{prefix}", part)
+    for number, part in enumerate(cut):
+        files[f"{FOLDER}/c{number}.js"] = _script(f"c{number}", part)
+    return files

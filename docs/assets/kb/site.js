@@ -1,5 +1,6 @@
 // kb: sort any table by clicking a column header; filter the rows of a listing as you type.
-// Listings are marked by the class kb-filter on their heading (kb/site/pages.py).
+// Listings are marked by the class kb-filter on their heading (kb/site/pages.py). Opened from
+// disk (file://), a link to a page's folder would show a file listing: it is sent to index.html.
 
 function cellValue(row, column) {
   const text = row.cells[column] ? row.cells[column].textContent.trim() : ""
@@ -45,3 +46,10 @@ function addFilter(heading) {
 
 document.querySelectorAll(".md-content table").forEach(makeSortable)
 document.querySelectorAll(".md-content .kb-filter").forEach(addFilter)
+
+if (location.protocol === "file:")
+  for (const anchor of document.querySelectorAll("a[href]")) {
+    const href = anchor.getAttribute("href")
+    if (!/^[a-z]+:/i.test(href) && /(^|\/)(\.\.?)?$/.test(href.split("#")[0]) && !href.startsWith("#"))
+      anchor.setAttribute("href", href.replace(/^([^#]*?)\/?(#|$)/, (_, path, rest) => `${path ? path + "/" : ""}index.html${rest}`))
+  }
