@@ -6,10 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from kb.paperfile import parse_paper_yaml
+from kb.runs.config import to_dict
+from kb.runs.verdict import applies
 from runners.classification import resnet
 from runners.ror.config import PRESETS
 from runners.ror.model import architecture
 from runners.stochastic_depth import model as stochastic_depth_model
+from tests.conftest import ROOT
 
 
 def count(model: torch.nn.Module) -> int:
@@ -103,3 +107,14 @@ def test_the_headline_preset_is_ror3_wrn58_4_with_stochastic_depth():
     assert (config.block, config.ror_levels, config.survival_rule, config.survival_last) == ("preact", 3, "linear", 0.5)
     assert {PRESETS[p].dataset for p in ("wrn58-4-sd", "wrn58-4-sd-c100", "wrn58-4-sd-svhn")} == \
         {"cifar10", "cifar100", "svhn"}
+
+
+@pytest.mark.parametrize("preset, value", [("wrn58-4-sd", 3.77), ("wrn58-4-sd-c100", 19.73), ("wrn58-4-sd-svhn", 1.59),
+                                           ("pre-110-sd", None)])
+def test_each_preset_meets_the_setting_of_its_abstract_claim(preset, value):
+    config = to_dict(PRESETS[preset])
+    text = (ROOT / "papers/ror/paper.yaml").read_text(encoding="utf-8")
+    claims = parse_paper_yaml(text, where="ror", folder_slug="ror").fields["claims"]
+    assert all(set(c["when"]) <= set(config) for c in claims)  # no misspelt field that would never match
+    errors = [c["value"] for c in claims if c["metric"] == "test_error" and applies(c, config)]
+    assert errors == ([value] if value else [])

@@ -11,7 +11,7 @@ from kb.paperfile import parse_paper_yaml
 from kb.runs.config import to_dict
 from kb.runs.execute import measure_architecture
 from kb.runs.registry import load_registry
-from kb.runs.verdict import judge_all
+from kb.runs.verdict import applies, judge_all
 from runners.classification import resnet
 from runners.stochastic_depth.config import PRESETS
 from tests.conftest import ROOT
@@ -155,3 +155,19 @@ def test_architecture_only_judges_the_expected_depth_claims_reproduced():
                          device_name="cpu", kind="architecture")
     assert {v["metric"]: v["verdict"] for v in verdicts} == {"expected_blocks": "reproduced",
                                                              "training_time_saving": "reproduced"}
+
+
+def claims_of(slug: str) -> list[dict]:
+    text = (ROOT / "papers" / slug / "paper.yaml").read_text(encoding="utf-8")
+    return parse_paper_yaml(text, where=slug, folder_slug=slug).fields["claims"]
+
+
+@pytest.mark.parametrize("preset, value", [("c10-110", 5.25), ("c10-110-constant", 6.41), ("c100-110", 24.98),
+                                           ("c100-110-constant", 27.76), ("svhn-152", 1.75),
+                                           ("svhn-152-constant", 1.80), ("c10-1202", 4.91)])
+def test_each_preset_meets_the_setting_of_its_table_1_claim(preset, value):
+    config = to_dict(PRESETS[preset])
+    fields = set(config)
+    claims = [c for c in claims_of("stochastic-depth") if c["metric"] == "test_error"]
+    assert all(set(c["when"]) <= fields for c in claims)  # no misspelt field that would never match
+    assert [c["value"] for c in claims if applies(c, config)] == [value]
