@@ -241,3 +241,34 @@ def test_claimed_values_keep_the_space_before_a_word_unit():
 
     assert with_unit(0, "points") == "0 points" and with_unit(45, "frames/s") == "45 frames/s"
     assert with_unit(63.4, "%") == "63.4%" and with_unit(4, "x") == "4x" and with_unit(0.5, None) == "0.5"
+
+
+def test_a_long_year_review_is_cut_into_pages_that_repeat_the_month():
+    from kb.site.feed_pages import REVIEW_ENTRIES, review_pages
+
+    entries = [f"### Paper {n} (2020/{1 if n < 30 else 2})\n\n- arXiv: https://arxiv.org/abs/2001.{n:05d}\n" for n in range(40)]
+    post = "# 2020年に読んだ論文\n\n## 1月\n\n" + "\n".join(entries[:30]) + "\n## 2月\n\n" + "\n".join(entries[30:])
+    pages = review_pages(2020, post)
+    assert list(pages) == ["review/2020.md", "review/2020-2.md"] and REVIEW_ENTRIES == 25
+    first, second = pages.values()
+    assert first.count("### Paper") == 25 and second.count("### Paper") == 15
+    assert "## 1月" in second.split("### Paper")[0] and "## 2月" in second      # January continues on page 2
+    assert "(1/2)" in first and "[2](2020-2.md)" in first and "[1](2020.md)" in second
+    assert list(review_pages(2021, "# 2021\n\n## 1月\n\n### One (2021/1)\n")) == ["review/2021.md"]
+
+
+def test_curves_get_a_panel_per_family_log_scaled_when_they_span_decades():
+    curves = (Curve("loss", "step", tuple((float(s), 100.0 / (s + 1)) for s in range(100))),     # 100 -> 1: 2 decades
+              Curve("lr", "step", tuple((float(s), 0.01) for s in range(100))),
+              Curve("grad_norm", "step", tuple((float(s), 5.0 + s % 3) for s in range(100))),
+              Curve("accuracy", "epoch", ((1.0, 50.0), (2.0, 90.0)), steps=(49.0, 99.0)),
+              Curve("test_loss", "epoch", ((1.0, 2.0), (2.0, 1.5)), steps=(49.0, 99.0)))
+    run = replace(run_view("r", dataset="voc2007-test", synthetic=False, value=1.0, day=1), curves=curves)
+    panels = figures.curves_spec(run)["panels"]
+    assert [(p["title"], p["xlabel"], p["log"]) for p in panels] == [
+        ("losses", "step", True), ("evaluation (accuracy, mAP, error, ...)", "step", False),
+        ("learning rate", "step", False), ("gradient norm", "step", False)]
+    assert [name for name, _, _ in panels[0]["series"]] == ["loss", "test_loss"]
+    assert panels[1]["series"][0][1] == [49.0, 99.0]            # epoch values at the step they were logged
+    only_epochs = replace(run, curves=(Curve("accuracy", "epoch", ((1.0, 50.0), (2.0, 90.0)), steps=(0.0, 0.0)),))
+    assert [(p["xlabel"], p["series"][0][1]) for p in figures.curves_spec(only_epochs)["panels"]] == [("epoch", [1.0, 2.0])]
