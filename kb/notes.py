@@ -921,14 +921,23 @@ def _line_sections(lines: list[str], starts: list[_Start]) -> list[tuple[_Start,
     return sections
 
 
+def _category(start: _Start) -> bool:
+    """A heading of one or two words without a link ("Image Recognition", "Speech") may head a list
+    of papers rather than name one."""
+    words = (_split_title(start.title)[0] or "").split()
+    return not _PAPER_URL.search(start.heading) and len(words) <= 2 and not any(map(_is_short_name, words))
+
+
 def _post_pieces(lines: list[str], date: str | None) -> list[_Piece] | None:
     """One piece per paper of a post, or None when nothing in it names a paper."""
     sections = _heading_sections(lines)
-    if sections is None:
+    if sections is None or all(_category(start) for start, _end in sections):
+        # No heading names a paper, or the headings are categories over lists of papers.
         starts = _line_starts(lines)
-        if not starts:
+        if len(starts) >= 2 or (starts and sections is None):
+            sections = _line_sections(lines, starts)
+        elif sections is None:
             return None
-        sections = _line_sections(lines, starts)
     pieces = []
     for start, end in sections:
         body = [*start.body, *lines[start.at + start.skip : end]]

@@ -31,6 +31,7 @@ EXPECTED = {
     "zenn-paragraphs.md": ["skd", "bnn", "am-lfs"],
     "ranking-post.md": [None, "wavenet", "pix2pix"],
     "awesome-list.md": ["fcn", "unet", "deeplabv3plus"],
+    "category-lists.md": ["densenet", "resnext", "wavenet", "soundnet"],
 }
 
 
