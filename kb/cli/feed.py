@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kb.cli.output import console, escape, print_json
+from kb.cli.output import console, print_json, progress_bar, say, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 OfflineOpt = Annotated[bool, typer.Option(help="Answer from the feed cache only; no network.")]
@@ -18,6 +18,7 @@ def feed(
     since: Annotated[Optional[str], typer.Option(help="Also fill missed days from this date (YYYY-MM-DD), through the arXiv API.")] = None,
     show_all: Annotated[bool, typer.Option("--all", help="Also show decided items and papers you have.")] = False,
     offline: OfflineOpt = False,
+    wide: Annotated[bool, typer.Option("--wide", help="On a terminal, show titles and reasons whole instead of cut to its width.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Today's new arXiv submissions, ranked by your catalog; decided items are not shown again."""
@@ -32,8 +33,9 @@ def feed(
         else:
             console().print(f"skipped {len(keys)}: {', '.join(keys)}")
         return
-    report = read_feed(settings, categories or [], since=parse_since(since) if since else None,
-                       show_all=show_all, offline=offline)
+    with progress_bar("feed: announcements, then the ranking") as progress:
+        report = read_feed(settings, categories or [], since=parse_since(since) if since else None,
+                           show_all=show_all, offline=offline, progress=progress)
     if as_json:
         print_json({
             "categories": report.categories, "order": "ranked" if report.ranked else "announcement",
@@ -41,21 +43,21 @@ def feed(
             "items": [_item_json(entry) for entry in report.items],
         })
         return
-    out = console()
     order = "ranked by your catalog" if report.ranked else "in announcement order (your catalog is empty, so nothing to rank by)"
-    out.print(f"{', '.join(report.categories)}: {len(report.items)} items, {order}"
-              + (f"; {report.hidden} decided or already yours hidden (--all shows them)" if report.hidden else ""))
+    summary = (f"{', '.join(report.categories)}: {len(report.items)} items, {order}"
+               + (f"; {report.hidden} decided or already yours hidden (--all shows them)" if report.hidden else ""))
+    say(summary)
     if not report.items:
-        out.print("nothing new (weekends and holidays have no announcements)")
+        say("nothing new (weekends and holidays have no announcements)")
+        return
+    rows = []
     for number, entry in enumerate(report.items, 1):
         item = entry.item
-        score = f"{entry.score:6.3f}" if entry.score is not None else "     -"
-        out.print(f"{number:3} {score}  {item.key:<12} {escape(item.title)}")
-        out.print(f"{'':10}  {escape(', '.join(item.authors[:4]) + (' et al.' if len(item.authors) > 4 else ''))}"
-                  + (f"  [{item.announce_type}]" if item.announce_type != "new" else ""))
-        why = "; ".join(entry.reasons + ([entry.note] if entry.note else []))
-        if why:
-            out.print(f"{'':10}  why: {escape(why)}")
+        rows.append([number, "-" if entry.score is None else f"{entry.score:.3f}", item.key, item.title,
+                     ", ".join(item.authors[:4]) + (" et al." if len(item.authors) > 4 else ""),
+                     "" if item.announce_type == "new" else item.announce_type,
+                     "; ".join(entry.reasons + ([entry.note] if entry.note else []))])
+    table(None, ["#", "score", "id", "title", "authors", "type", "why"], rows, whole=("#", "score", "id", "type"), wide=wide)
 
 
 def _item_json(entry) -> dict:

@@ -7,6 +7,7 @@ import typer
 from kb.cli.output import console, escape, print_json, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+WideOpt = Annotated[bool, typer.Option("--wide", help="On a terminal, show long text whole instead of cut to its width.")]
 ExecutorOpt = Annotated[Optional[str], typer.Option(help="local | slurm (default: the worker's).")]
 
 schedule_app = typer.Typer(rich_markup_mode=None, help="Cron schedules that enqueue runs.", no_args_is_help=True)
@@ -51,7 +52,7 @@ def schedule_add(
 
 
 @schedule_app.command("list")
-def schedule_list(as_json: JsonOpt = False) -> None:
+def schedule_list(wide: WideOpt = False, as_json: JsonOpt = False) -> None:
     """Schedules with their next due time."""
     from kb.db import session_scope
     from kb.schedules import describe, list_schedules
@@ -66,9 +67,9 @@ def schedule_list(as_json: JsonOpt = False) -> None:
         console().print('no schedules (try `kb schedule add yolo --config smoke --cron "0 3 * * *"`)')
         return
     table(f"{len(rows)} schedules", ["id", "runner", "preset", "cron", "tz", "next due", "state"],
-          [[r["id"], r["runner"], r["preset"] + "".join(f" {o}" for o in r["overrides"]), escape(r["cron"]), r["tz"],
+          [[r["id"], r["runner"], r["preset"] + "".join(f" {o}" for o in r["overrides"]), r["cron"], r["tz"],
             f"{r['next_due_local'][:19]} ({r['in']})" if not r["paused"] else r["next_due_local"][:19],
-            "paused" if r["paused"] else "active"] for r in rows])
+            "paused" if r["paused"] else "active"] for r in rows], whole=("id", "runner", "cron", "tz", "state"), wide=wide)
 
 
 @schedule_app.command("pause")
@@ -156,6 +157,7 @@ def jobs_list(
     ctx: typer.Context,
     status: Annotated[Optional[str], typer.Option(help="queued | submitted | running | succeeded | failed | cancelled")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 50,
+    wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List jobs, newest first."""
@@ -173,11 +175,12 @@ def jobs_list(
     if not rows:
         console().print("no jobs (queue one with `kb reproduce NAME --queue` or `kb schedule add`)")
         return
-    table(f"{len(rows)} jobs", ["id", "runner", "preset", "status", "attempts", "from", "run", "created", "note"],
-          [[r["id"], r["runner"], r["preset"], r["status"] + (f" ({r['heartbeat_age_s']:.0f}s since heartbeat)" if r["heartbeat_age_s"] else ""),
-            r["attempts"], f"schedule {r['schedule_id']}" if r["schedule_id"] else "queued", r["run_id"] or "",
-            r["created"].isoformat(timespec="seconds")[:19],
-            escape(r["error"] or (r["info"].get("note") or ""))[:120]] for r in rows])
+    table(f"{len(rows)} jobs", ["id", "runner", "preset", "run", "status", "note", "attempts", "from", "created"],
+          [[r["id"], r["runner"], r["preset"], r["run_id"] or "",
+            r["status"] + (f" ({r['heartbeat_age_s']:.0f}s since heartbeat)" if r["heartbeat_age_s"] else ""),
+            r["error"] or r["info"].get("note") or "", r["attempts"], f"schedule {r['schedule_id']}" if r["schedule_id"] else "queued",
+            r["created"].isoformat(timespec="seconds")[:19]] for r in rows],
+          whole=("id", "runner", "preset", "run"), wide=wide)
 
 
 @jobs_app.command("cancel")
@@ -236,6 +239,7 @@ def worker(
 def regressions(
     runner: Annotated[Optional[str], typer.Option(help="Only this runner.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 20,
+    wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Scheduled runs that did worse than the last good run, with what changed between them."""
@@ -251,17 +255,13 @@ def regressions(
     if not rows:
         console().print("no regressions")
         return
-    out = console()
-    for row in rows:
-        out.print(f"[red]REGRESSION[/red] {row['run_id']} ({row['runner']}, {row['preset']}) vs "
-                  f"{row['baseline_id'] or 'no earlier good run'} · {row['created'][:19]}")
-        for finding in row["findings"]:
-            out.print(f"  - {escape(finding['message'])}")
-        for section in ("config", "env"):
-            for key, (before, after) in row["differences"].get(section, {}).items():
-                out.print(f"    {section} {key}: {escape(str(before))} -> {escape(str(after))}")
-        if row["notify_error"]:
-            out.print(f"  notifier failed: {escape(row['notify_error'])}")
+    table(f"{len(rows)} regressions", ["run", "baseline", "findings", "changed", "runner", "preset", "created"],
+          [[("REGRESSION " + row["run_id"], "bold red"), row["baseline_id"] or "no earlier good run",
+            "\n".join([f["message"] for f in row["findings"]] + ([f"notifier failed: {row['notify_error']}"] if row["notify_error"] else [])),
+            "\n".join(f"{section} {key}: {before} -> {after}" for section in ("config", "env")
+                      for key, (before, after) in row["differences"].get(section, {}).items()),
+            row["runner"], row["preset"], row["created"][:19]]
+           for row in rows], whole=("run", "baseline"), wide=wide)
 
 
 def register(app: typer.Typer) -> None:

@@ -40,14 +40,23 @@ def _catalog() -> str:
 
 
 def _database_message(exc) -> str | None:
-    """One line for a database failure a user can act on; None for a programming error."""
-    from sqlalchemy.exc import IntegrityError, OperationalError
+    """One line for a database failure a user can act on; None for a programming error.
 
-    if isinstance(exc, IntegrityError):
+    The listings read SQLite through ``sqlite3`` itself (``kb.reader``), the other commands through
+    SQLAlchemy, whose errors are looked for only when it was loaded.
+    """
+    import sqlite3
+
+    orm = sys.modules.get("sqlalchemy.exc")        # loaded when the command went through SQLAlchemy
+    if orm is not None and isinstance(exc, orm.IntegrityError):
         return "another kb process changed the same entry at the same time; nothing was changed, run the command again"
-    if not isinstance(exc, OperationalError):
+    if orm is not None and isinstance(exc, orm.OperationalError):
+        reason = str(exc.orig or exc)
+    elif isinstance(exc, sqlite3.OperationalError):
+        reason = str(exc)
+    else:
         return None
-    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    reason = reason.splitlines()[0]
     if "locked" in reason:
         return "the catalog is locked by another kb process; try again in a moment"
     if "full" in reason:

@@ -2,14 +2,18 @@
 
 On a terminal (``is_terminal``) a listing is a table as wide as the terminal, one line a row: the
 columns that name things (ids, slugs, run ids: ``whole``) are never split or cut, long text
-(titles, reasons) is cut with an ellipsis, and ``--wide`` shows it whole. In a pipe or a log every row is one
+(titles, reasons) is cut with an ellipsis, the last columns are left out when not even that
+leaves room, and ``--wide`` shows everything whole. In a pipe or a log every row is one
 line of tab-separated fields under a header line, with nothing drawn and nothing cut, so
-``kb runs | grep RUN_ID`` and ``cut -f`` work. rich is imported only to print to a terminal.
+``kb runs | grep RUN_ID`` and ``cut -f`` work. Long steps show a progress bar on a terminal's
+stderr (``progress_bar``) and nothing elsewhere. rich is imported only to print to a terminal.
 """
 
 import json
 import re
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
@@ -47,6 +51,21 @@ def say(*parts: str | tuple[str, str], err: bool = False, wide: bool = True) -> 
     if not wide:
         line.truncate(out.width, overflow="ellipsis")
     out.print(line)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback for a long library call (sync, import, site build, feed),
+    drawing a bar on stderr when it is a terminal; None otherwise, so a pipe or a log gets nothing."""
+    if not is_terminal(sys.stderr):
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _default(value: Any):
@@ -92,7 +111,15 @@ def table(title: str | None, columns: list[str], rows: list[list[Cell]], *, whol
     natural = [max([cell_len(name)] + [cell_len(line) for row in rows for line in _text(row[i]).splitlines() or [""]])
                for i, name in enumerate(columns)]
     kept = [name in whole for name in columns]
-    widths = natural if wide else _fit(natural, kept, out.width - 2 * (len(columns) - 1))
+    shown = list(range(len(columns)))
+    widths = natural
+    while not wide:
+        widths = _fit([natural[i] for i in shown], [kept[i] for i in shown], out.width - 2 * (len(shown) - 1))
+        cut = [i for i in shown if not kept[i]]
+        if sum(widths) + 2 * (len(shown) - 1) <= out.width or not cut:
+            break
+        shown.remove(cut[-1])       # no room even for "ab…": the last column that may be cut goes (--wide shows it)
+    columns, rows = [columns[i] for i in shown], [[row[i] for i in shown] for row in rows]
     needed = sum(widths) + 2 * (len(columns) - 1)
     grid = Table(title=title, title_justify="left", title_style="bold", box=None, show_edge=False, pad_edge=False,
                  padding=(0, 1), header_style="bold")

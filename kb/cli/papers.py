@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kb.cli.output import console, escape, is_terminal, paper_json, print_json, say, table
+from kb.cli.output import console, escape, is_terminal, paper_json, print_json, progress_bar, say, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -57,7 +57,8 @@ def sync(as_json: JsonOpt = False) -> None:
     from kb.settings import load_settings
 
     settings = load_settings()
-    report = do_sync(settings)
+    with progress_bar("sync: papers/") as progress:
+        report = do_sync(settings, progress=progress)
     if as_json:
         print_json(report.__dict__)
     else:
@@ -91,7 +92,9 @@ def import_(
     from kb.ingest.notes import import_notes
     from kb.settings import load_settings
 
-    report = import_notes(load_settings(), paths, dry_run=dry_run, offline=offline, add_missing=add_missing)
+    with progress_bar("import: note files") as progress:
+        report = import_notes(load_settings(), paths, dry_run=dry_run, offline=offline, add_missing=add_missing,
+                              progress=progress)
     if as_json:
         print_json({k: [getattr(i, "__dict__", i) for i in v] if isinstance(v, list) else v for k, v in report.__dict__.items()})
     else:

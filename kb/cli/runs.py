@@ -23,9 +23,10 @@ def runners(wide: WideOpt = False, as_json: JsonOpt = False) -> None:
     from kb.settings import load_settings
 
     settings = load_settings()
+    registry = load_registry(settings.runner_paths)
     with open_catalog(settings) as catalog:
-        rows = runner_overview(settings, catalog=catalog)
-    problems = load_registry(settings.runner_paths).problems
+        rows = runner_overview(registry, catalog=catalog)
+    problems = registry.problems
     for problem in problems:
         say(f"problem: {problem}", err=True)
     if as_json:
@@ -54,14 +55,19 @@ def _headline(best: dict[str, Any] | None) -> str:
 
 
 class _LiveProgress:
-    """Shows epoch/step, loss, throughput and ETA on one live line."""
+    """Shows epoch/step, loss, throughput and ETA on one live line; on a terminal, a pulsing bar
+    while the run prepares its data and model, before its first step."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
         from rich.progress import BarColumn, Progress, TextColumn
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                                  console=console(stderr=True), transient=False)
         self.task = None
+        self.preparing = None
+        if self.progress.console.is_terminal:
+            self.progress.start()
+            self.preparing = self.progress.add_task(f"{name}: preparing data and model", total=None, info="")
 
     def update(self, run, line: dict[str, Any]) -> None:
         if "note" in line:
@@ -69,6 +75,8 @@ class _LiveProgress:
             return
         p = run.progress
         if self.task is None:
+            if self.preparing is not None:
+                self.progress.remove_task(self.preparing)
             if run.dataset is not None:
                 synthetic = " (generated: not comparable with the paper's benchmarks)" if run.dataset.synthetic else ""
                 self.progress.console.print(f"data: {run.dataset.name}{synthetic} {escape(run.dataset.detail)}".rstrip())
@@ -83,7 +91,7 @@ class _LiveProgress:
         self.progress.update(self.task, completed=p.step, total=p.total_steps or None, info=" · ".join(shown))
 
     def close(self) -> None:
-        if self.task is not None:
+        if self.task is not None or self.preparing is not None:
             self.progress.stop()
 
 
@@ -158,7 +166,7 @@ def reproduce(
         console(stderr=True).print(
             f"note: {sized} and will be slow on this CPU (the ETA is shown); Ctrl-C "
             f"stops with a checkpoint, `kb reproduce --resume RUN_ID` continues", soft_wrap=True)
-    live = None if as_json else _LiveProgress()
+    live = None if as_json else _LiveProgress(resolved.spec.name)
     try:
         record = execute(settings, resolved, reporter=live)
     finally:
@@ -267,10 +275,10 @@ def runs_list(
         say("no runs yet (try `kb reproduce yolo --config smoke`)")
         return
     table(f"{len(rows)} runs", ["run", "runner", "preset", "status", "dataset", "final", "verdict", "started"],
-          [[r["id"], r["runner"], r["preset"], ("REGRESSION " + r["status"], "bold red") if r["regression"] else r["status"],
+          [[r["id"], r["runner"], r["preset"], ("REGRESSION", "bold red") if r["regression"] else r["status"],
             (r["dataset"] or "") + (" (synthetic)" if r["dataset_synthetic"] else ""),
             ", ".join(f"{k}={v:.4g}" for k, v in list(r["final"].items())[:3]), r["verdict"], (r["started"] or "")[:19]]
-           for r in rows], whole=("run", "runner", "preset", "status", "started"), wide=wide)
+           for r in rows], whole=("run", "runner", "preset"), wide=wide)
 
 
 @runs_app.command("compare")

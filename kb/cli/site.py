@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kb.cli.output import console, escape, print_json
+from kb.cli.output import console, escape, print_json, progress_bar
 
 site_app = typer.Typer(rich_markup_mode=None, help="Build or serve the static site (MkDocs Material) from the catalog.", no_args_is_help=True)
 
@@ -16,7 +16,8 @@ def _build(out: Optional[Path]):
     from kb.settings import load_settings
     from kb.site.build import build_site
 
-    report = build_site(load_settings(), out)
+    with progress_bar("site: catalog, pages, figures, mkdocs, search index") as progress:
+        report = build_site(load_settings(), out, progress=progress)
     err = console(stderr=True)
     for warning in report.warnings:
         err.print(f"mkdocs: {escape(warning)}")

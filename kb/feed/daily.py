@@ -1,5 +1,6 @@
 """``kb feed``: today's announcements of the chosen categories, ranked, minus what was decided."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 
@@ -31,10 +32,13 @@ def parse_since(text: str) -> date:
         raise BadInput(f"--since {text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _gather(settings: Settings, categories: list[str], since: date | None, offline: bool) -> tuple[list[Announcement], int, bool]:
+def _gather(settings: Settings, categories: list[str], since: date | None, offline: bool,
+            step: Callable[[int], None]) -> tuple[list[Announcement], int, bool]:
+    """The announcements of each category's feed (and of the API since a day); ``step(n)`` before the n-th download."""
     found: dict[str, Announcement] = {}
     requests, from_cache = 0, False
-    for category in categories:
+    for number, category in enumerate(categories):
+        step(number)
         fetched = fetch_feed(settings, category, offline=offline)
         requests += fetched.requests
         from_cache |= fetched.from_cache
@@ -48,7 +52,8 @@ def _gather(settings: Settings, categories: list[str], since: date | None, offli
         end = datetime.combine(datetime.now(timezone.utc).date(), time(), tzinfo=timezone.utc)
         if start >= end:
             raise BadInput(f"--since {since} is not before today; the RSS feed already has today's papers")
-        for category in categories:
+        for number, category in enumerate(categories, len(categories)):
+            step(number)
             # The cache first (kb.arxiv_api asks the network for any query it is not offline for).
             try:
                 client = arxiv_for(settings, offline=True)
@@ -82,9 +87,21 @@ def _store(settings: Settings, items: list[Announcement], *, session: Session) -
 
 
 def read_feed(settings: Settings, given: list[str], *, since: date | None = None, show_all: bool = False,
-              offline: bool = False) -> FeedReport:
+              offline: bool = False, progress: Callable[[int, int], None] | None = None) -> FeedReport:
+    """The announcements of ``given`` categories (and since a day), ranked by the catalog.
+
+    ``progress(done, total)`` is called before each download and before the ranking (the CLI's
+    progress bar).
+    """
     categories = categories_of(settings, given)
-    items, requests, from_cache = _gather(settings, categories, since, offline)
+    downloads = len(categories) * (2 if since else 1)       # each feed, each --since query; then the ranking
+
+    def step(done: int) -> None:
+        if progress is not None:
+            progress(done, downloads + 1)
+
+    items, requests, from_cache = _gather(settings, categories, since, offline, step)
+    step(downloads)
     report = FeedReport(categories, requests=requests, from_cache=from_cache)
     with session_scope(settings, write=True) as session:
         _store(settings, items, session=session)
@@ -101,6 +118,7 @@ def read_feed(settings: Settings, given: list[str], *, since: date | None = None
         model = load_model(settings, session=session)
     report.ranked = model is not None
     report.items = rank(model, shown)
+    step(downloads + 1)
     for entry in report.items:
         key = entry.item.key
         if key in have and entry.item.announce_type.startswith("replace"):

@@ -30,14 +30,12 @@ def runs_table(*, catalog, runner: str | None = None, status: str | None = None,
     return sorted(rows, key=lambda r: not r["regression"])
 
 
-def runner_overview(settings, *, catalog) -> list[dict[str, Any]]:
-    """Every registered runner with its paper, claims, newest run and headline result
-    (``kb.runs.headline.headline``: the rule the site's pages follow too); ``catalog``: a
-    ``kb.reader`` catalog (sqlite3, or an ORM session)."""
-    from kb.runs.registry import load_registry
-
+def runner_overview(registry, *, catalog) -> list[dict[str, Any]]:
+    """Every runner of ``registry`` (``kb.runs.registry.load_registry``) with its paper, claims, newest
+    run and headline result (``kb.runs.headline.headline``: the rule the site's pages follow too);
+    ``catalog``: a ``kb.reader`` catalog (sqlite3, or an ORM session)."""
     rows = []
-    for spec in load_registry(settings.runner_paths).specs():
+    for spec in registry.specs():
         paper = catalog.paper_by_key(spec.paper)
         claims = list(paper.claims or []) if paper else []
         runs = catalog.list_runs(runner=spec.name)
