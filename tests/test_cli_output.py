@@ -267,5 +267,39 @@ def test_the_table_gives_cut_columns_the_room_left_and_keeps_whole_ones():
     # 80 columns, 3 gaps of 2: ids of 10 and 20 whole, 44 cells left for a title (100) and tags (12).
     assert _fit([10, 20, 100, 12], [True, True, False, False], 74) == [10, 20, 32, 12]
     assert _fit([10, 20, 100, 100], [True, True, False, False], 74) == [10, 20, 22, 22]
-    # Whole columns wider than the terminal stay whole; the others keep room for "ab…".
-    assert _fit([60, 30, 100], [True, True, False], 74) == [60, 30, 3]
+    # Whole columns wider than the terminal stay whole; the others keep room for "detecti…" (then
+    # table() leaves the last of them out until the rest fits).
+    assert _fit([60, 30, 100, 5], [True, True, False, False], 74) == [60, 30, 8, 5]
+
+
+# -- progress: a bar on a terminal's stderr, nothing in a pipe --------------------------------------
+
+
+def test_progress_bars_show_on_a_terminal_only(kb_env, kb, monkeypatch):
+    from kb.cli.output import progress_bar
+
+    for n in range(3):
+        write_paper(kb_env.papers, f"p{n}", f"1512.0000{n}", f"Paper {n}")
+    piped = kb("sync")
+    assert piped.code == 0 and "━" not in piped.out + piped.err and piped.err == ""
+    with progress_bar("sync") as progress:
+        assert progress is None                             # the library is given nothing to call
+    monkeypatch.setattr("kb.cli.output.is_terminal", lambda stream=None: True)
+    monkeypatch.setenv("COLUMNS", "80")
+    shown = kb("sync")
+    assert shown.code == 0 and "sync: papers/" in shown.err and "3/3" in shown.err
+    assert shown.out.startswith("synced 3 papers")
+
+
+def test_import_calls_its_progress_callback_once_per_file(kb_env, tmp_path):
+    from kb.ingest.notes import import_notes
+
+    write_paper(kb_env.papers, "yolo", "1506.02640", "You Only Look Once")
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    for n in range(3):
+        (posts / f"post{n}.md").write_text(f"# You Only Look Once\n\nhttps://arxiv.org/abs/1506.02640\n\nnote {n}\n",
+                                          encoding="utf-8")
+    calls = []
+    import_notes(kb_env, [posts], offline=True, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 3), (1, 3), (2, 3)]

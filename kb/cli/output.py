@@ -118,7 +118,7 @@ def table(title: str | None, columns: list[str], rows: list[list[Cell]], *, whol
         cut = [i for i in shown if not kept[i]]
         if sum(widths) + 2 * (len(shown) - 1) <= out.width or not cut:
             break
-        shown.remove(cut[-1])       # no room even for "ab…": the last column that may be cut goes (--wide shows it)
+        shown.remove(cut[-1])       # no room for CUT_MIN cells: the last column that may be cut goes (--wide shows it)
     columns, rows = [columns[i] for i in shown], [[row[i] for i in shown] for row in rows]
     needed = sum(widths) + 2 * (len(columns) - 1)
     grid = Table(title=title, title_justify="left", title_style="bold", box=None, show_edge=False, pad_edge=False,
@@ -137,15 +137,19 @@ def _one_line(text: str) -> str:
     return "; ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
 
 
+# The fewest cells a column that may be cut is shown in ("detecti…"); with less room it is left out.
+CUT_MIN = 8
+
+
 def _fit(natural: list[int], kept: list[bool], room: int) -> list[int]:
     """Column widths in ``room`` cells: kept columns at their natural width, the others sharing the
     rest equally (a column narrower than its share keeps its width and leaves the rest to the
-    others; at least 3 cells, room for "ab…")."""
+    others; none narrower than ``CUT_MIN`` or its own width)."""
     widths = list(natural)
     left = room - sum(w for w, keep in zip(natural, kept) if keep)
     cut = sorted((i for i, keep in enumerate(kept) if not keep), key=lambda i: natural[i])
     for number, i in enumerate(cut):
-        widths[i] = min(natural[i], max(3, left // (len(cut) - number)))
+        widths[i] = min(natural[i], max(CUT_MIN, left // (len(cut) - number)))
         left -= widths[i]
     return widths
 
