@@ -122,6 +122,11 @@ def number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else text(value)
 
 
+def measured(value: float) -> str:
+    """A measured number as a listing shows it: four significant digits (94.3, 0.9612, 301.8)."""
+    return f"{float(value):.4g}"
+
+
 def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
 
@@ -221,7 +226,7 @@ class _Site:
     def result(self, run: RunView) -> str:
         """A run's headline metric and its value: "map 94.3" (``kb.runs.headline.main_metric``)."""
         metric = main_metric(run, list(self.claims_by_paper.get(run.paper_key, ())))
-        return f"{text(metric)} {number(float(run.final[metric]))}" if metric else ""
+        return f"{text(metric)} {measured(run.final[metric])}" if metric else ""
 
     def runner_link(self, name: str, page: str) -> str:
         """A link to a registered runner's page; a runner unknown here (a run imported from
@@ -258,7 +263,7 @@ def _headline(site: _Site, best: Headline | None, page: str) -> str:
     """"**94.3** map (paper: 52.7%) · run yolo-… · data … · not comparable: generated data"."""
     if best is None:
         return ""
-    shown = f"**{number(best.value)}** {text(best.metric)}" if best.metric and best.value is not None else "no metric"
+    shown = f"**{measured(best.value)}** {text(best.metric)}" if best.metric and best.value is not None else "no metric"
     if best.claim is not None:
         shown += f" (paper: {with_unit(best.claim['value'], best.claim.get('unit'))})"
     seeds = f"mean of {len(best.seeds)} seeds, newest " if len(best.seeds) > 1 else ""
@@ -397,7 +402,7 @@ def _claims_section(site: _Site, paper: PaperView, page: str) -> str:
         rows.append([
             str(count), text(claim["metric"]), text(claim["dataset"]),
             with_unit(claim["value"], claim.get("unit")), "" if ours is None else number(float(ours)),
-            text(result.seed_summary), _data(result.run) if result.run else "", badge(result.label),
+            text(result.seed_summary), _data(result.run) if result.run else "", badge(result.why or result.label),
             _run_link(result.run, page) if result.run else "",
         ])
         details.append(_claim_detail(count, claim, verdict.get("reason")))
