@@ -159,14 +159,18 @@ def _glossary_index(entries: tuple[tuple[str, ...], ...]) -> dict[tuple[str, ...
     return index
 
 
-def expand_terms(terms: list[QueryTerm], entries: tuple[tuple[str, ...], ...]) -> list[QueryTerm]:
+def expand_query(query: str, entries: tuple[tuple[str, ...], ...]) -> list[QueryTerm]:
     """The query's terms with the glossary's other names of each concept as alternatives.
 
-    Runs of query words that form a glossary name ("object detection", "knowledge distillation")
-    become one term, longest first; a Japanese word that is several glossary names written
-    together (点群物体検出) becomes those names. The words as typed stay one of the forms.
+    A Japanese run is cut at the glossary names it holds, longest first (点群物体検出 is 点群 and
+    物体検出; 畳み込み stays whole though it holds kana), the rest of it as ``parse_query`` cuts it.
+    Runs of Latin words that form a glossary name ("object detection") become one term, longest
+    first. The words as typed stay one of each term's forms.
     """
     index = _glossary_index(entries)
+    terms: list[QueryTerm] = []
+    for run in _RUN.findall(normalize(query)):
+        terms.extend(_cut_at_names(run, index) if _is_cjk(run) else parse_query(run))
     expanded: list[QueryTerm] = []
     i = 0
     while i < len(terms):
@@ -177,8 +181,7 @@ def expand_terms(terms: list[QueryTerm], entries: tuple[tuple[str, ...], ...]) -
                 i = j
                 break
         else:
-            parts = _compound_parts(terms[i].raw, index)
-            expanded.extend([_with_alternatives(part, tuple(bigrams(part)), index) for part in parts] or [terms[i]])
+            expanded.append(terms[i])
             i += 1
     return expanded
 
@@ -188,20 +191,19 @@ def _with_alternatives(raw: str, key: tuple[str, ...], index: dict[tuple[str, ..
     return QueryTerm(raw, list(key), alternatives=[_term_of(name) for name in others])
 
 
-def _compound_parts(word: str, index: dict[tuple[str, ...], frozenset[str]]) -> list[str]:
-    """A Japanese word written as two or more glossary names one after another: those names
-    (longest first); otherwise none."""
-    if not _is_cjk(word) or len(word) < 4:
-        return []
-    cuts: dict[int, list[str]] = {0: []}
-    for start in range(len(word)):
-        if start not in cuts:
+def _cut_at_names(run: str, index: dict[tuple[str, ...], frozenset[str]]) -> list[QueryTerm]:
+    """A Japanese run as its glossary names (longest first from each position) and, between them,
+    the words ``parse_query`` finds (split at particles)."""
+    terms: list[QueryTerm] = []
+    rest, k = "", 0
+    while k < len(run):
+        end = next((e for e in range(len(run), k + 1, -1) if tuple(bigrams(run[k:e])) in index), None)
+        if end is None:
+            rest, k = rest + run[k], k + 1
             continue
-        for end in range(len(word), start + 1, -1):
-            if end not in cuts and tuple(bigrams(word[start:end])) in index:
-                cuts[end] = [*cuts[start], word[start:end]]
-    parts = cuts.get(len(word), [])
-    return parts if len(parts) >= 2 else []
+        terms += parse_query(rest) + [QueryTerm(run[k:end], bigrams(run[k:end]))]
+        rest, k = "", end
+    return terms + parse_query(rest)
 
 
 # -- indexing -------------------------------------------------------------------------------
@@ -519,7 +521,7 @@ def search(
     if not terms:
         return []
     if glossary:
-        terms = expand_terms(terms, glossary)
+        terms = expand_query(query, glossary)
     reads = session if isinstance(session, CatalogReads) else _SessionReads(session)
     filtered = any(v is not None for v in (tag, lang, year, author))
     ranked = reads.ranked(terms, None if filtered else limit)

@@ -16,7 +16,7 @@ from kb.db import session_scope
 from kb.errors import BadInput
 from kb.glossary import concepts, normalize, parse_glossary, shipped, synonyms
 from kb.ingest.sync import sync
-from kb.search import expand_terms, parse_query, search, tokenize
+from kb.search import expand_query, search, tokenize
 from kb.settings import load_settings
 
 PAPERS = Path(__file__).parent.parent / "papers"
@@ -98,13 +98,15 @@ def test_user_glossary_extends_the_shipped_one(tmp_path):
 
 def test_query_expansion_joins_words_into_glossary_names():
     entries = (("物体検出", "object detection"), ("点群", "point cloud"), ("知識蒸留", "knowledge distillation"))
-    terms = expand_terms(parse_query("knowledge distillation 精度"), entries)
+    terms = expand_query("knowledge distillation 精度", entries)
     assert [t.raw for t in terms] == ["knowledge distillation", "精度"]
     assert [a.raw for a in terms[0].alternatives] == ["知識蒸留"]
     # A Japanese word written as two glossary names together is those two names, each expanded.
-    compound = expand_terms(parse_query("点群物体検出"), entries)
+    compound = expand_query("点群物体検出", entries)
     assert [(t.raw, [a.raw for a in t.alternatives]) for t in compound] == [
         ("点群", ["point cloud"]), ("物体検出", ["object detection"])]
+    # A glossary name with kana stays whole; elsewhere kana split a query as particles do.
+    assert [t.raw for t in expand_query("畳み込みの精度", (("畳み込み", "convolution"),))] == ["畳み込み", "精度"]
 
 
 @pytest.fixture(scope="module")

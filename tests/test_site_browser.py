@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kb.db import session_scope
+from kb.glossary import concepts
 from kb.search import search as kb_search
 from kb.site.build import build_site, site_server
 from tests.test_site_build import catalog_settings
@@ -25,6 +26,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 # Japanese words as typed (two-character words, a longer one, one glued by a particle), a mixed
 # query and English word forms; each finds the BEV paper through its notes.
 QUERIES = ["検出", "点群", "重み", "鳥瞰図", "物体を検出", "点群 detector", "bird", "detection"]
+# Queries whose papers say them only in the other language (kb/glossary.tsv): 物体検出 is in no text,
+# "object detection" in the BEV paper's title; 畳み込み finds the Convolutional Networks' titles.
+ACROSS = ["物体検出", "畳み込み", "セグメンテーション", "segmentation", "領域分割", "point cloud"]
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +37,10 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     with catalog_settings(root / "catalog") as settings:
         report = build_site(settings, root / "site")
+        glossary = concepts(settings.papers)
         with session_scope(settings) as session:
-            expected = {q: {hit.paper.slug for hit in kb_search(q, session=session)} for q in QUERIES}
+            expected = {q: [hit.paper.slug for hit in kb_search(q, session=session, glossary=glossary)]
+                        for q in QUERIES + ACROSS}
         yield report.out, expected
 
 
@@ -107,8 +113,20 @@ def test_search_finds_japanese_and_english_words_like_kb_search(served, page):
     for query in QUERIES:
         found = slugs(type_query(page, query, url))
         assert "bev" in found, (query, found)
-        assert found == expected[query], (query, found, expected[query])
+        assert found == set(expected[query]), (query, found, expected[query])
     assert type_query(page, "存在しない語", url) == [] and type_query(page, "zzzqqq", url) == []
+    assert errors == []
+
+
+def test_search_crosses_languages_with_the_glossary_like_kb_search(served, page):
+    (url, expected), (page, errors) = served, page
+    page.goto(url)
+    for query in ACROSS:
+        found = type_query(page, query, url)
+        assert expected[query], query
+        # The same papers, and the same one first (the paper whose title says it).
+        assert slugs(found) == set(expected[query]) and slugs(found[:1]) == set(expected[query][:1]), (query, found)
+    assert slugs(type_query(page, "物体検出", url)) == {"bev"}
     assert errors == []
 
 
@@ -162,7 +180,7 @@ def test_search_works_on_the_site_opened_from_disk(on_disk, page):
     page.goto(url + "index.html")
     for query in ("鳥瞰図", "点群 detector", "detection"):
         found = type_query(page, query, url)
-        assert {link.split("/")[1] for link in found if link.startswith("paper/")} == expected[query], (query, found)
+        assert {link.split("/")[1] for link in found if link.startswith("paper/")} == set(expected[query]), (query, found)
         assert all(link.endswith("index.html") for link in found), found     # a folder would open a file listing
     with page.expect_navigation():
         page.locator(".md-search-result__item a.md-search-result__link").first.click()

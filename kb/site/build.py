@@ -28,6 +28,7 @@ from pathlib import Path
 from kb.db import session_scope
 from kb.errors import BadInput, KBError
 from kb.settings import Settings
+from kb.glossary import concepts
 from kb.site import figures
 from kb.site.feed_pages import add_feed_pages
 from kb.site.pages import generate
@@ -260,7 +261,7 @@ def build_site(settings: Settings, out: Path | None = None, *,
         _remove_output(out, removed, stale_figures)
     warnings = _render(config_file, docs, out, full=full, pages=len(pages) if full else written)
     lap("mkdocs")
-    index = index_files(snapshot)
+    index = index_files(snapshot, concepts(settings.papers))
     for relative, content in index.items():
         _write_changed(out / relative, content)
     for stale in (out / FOLDER).glob("*.js"):

@@ -16,7 +16,9 @@ catalog's size (the text of 10,000 papers with notes is tens of MB):
   their word families (so a one-letter query reads only the parts of its letter);
 - ``c<n>.js``: CJK tokens, cut into parts by their first character: bigrams (and single characters
   standing alone) to find a word, trigrams to check that a longer word is contiguous (``鳥瞰図`` is
-  one trigram), and a one-character query reads one part for every token it starts.
+  one trigram), and a one-character query reads one part for every token it starts;
+- ``glossary.js``: the bilingual glossary's concepts (kb/glossary.py), each a list of names, with
+  which the worker expands a query as ``kb search`` does (物体検出 also asks for object detection).
 
 A posting list is ``[doc, counts, doc, counts, ...]`` with each doc as the gap from the previous
 one and ``counts = min(in text, 31) + 32 * min(in title, 7)``. Every part is a script calling
@@ -141,8 +143,9 @@ def _postings(flat: list[int], in_title: dict[int, int]) -> list[int]:
     return out
 
 
-def index_files(snapshot: Snapshot) -> dict[str, bytes]:
-    """The files the search needs, by path relative to the site root."""
+def index_files(snapshot: Snapshot, glossary: tuple[tuple[str, ...], ...] = ()) -> dict[str, bytes]:
+    """The files the search needs, by path relative to the site root; ``glossary`` (kb.glossary's
+    concepts) ships as ``glossary.js`` for the worker to expand queries as ``kb search`` does."""
     stub: dict[str, Any] = {"config": {"lang": ["ja", "en"], "separator": r"[\s\-]+", "pipeline": [], "fields": {}},
                             "docs": []}
     docs = documents(snapshot)
@@ -177,6 +180,7 @@ def index_files(snapshot: Snapshot) -> dict[str, bytes]:
     files = {STUB: json.dumps(stub).encode(), STUB_SCRIPT: f"var __index = {json.dumps(stub)}\n".encode()}
     meta = {"version": 2, "docs": len(docs), "docs_per_part": DOCS_PER_PART, "cjk_parts": parts, "latin": sorted(latin)}
     files[INDEX] = _script("meta", meta)
+    files[f"{FOLDER}/glossary.js"] = _script("glossary", [list(names) for names in glossary])
     for start in range(0, len(docs), DOCS_PER_PART):
         rows = [[d["location"], d["title"], d["excerpt"][:EXCERPT]] for d in docs[start : start + DOCS_PER_PART]]
         files[f"{FOLDER}/d{start // DOCS_PER_PART}.js"] = _script(f"d{start // DOCS_PER_PART}", rows)

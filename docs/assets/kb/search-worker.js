@@ -16,7 +16,8 @@
 // token. Every query word must match: a Japanese word as a contiguous phrase (its trigrams are all
 // on the page: 鳥瞰図 is one trigram); a Latin word as a prefix of a word on the page, or of a word
 // of the same family (the index groups words by kb's stemmer, so detector finds detection).
-// Particles split a Japanese query: 検出の精度 asks for 検出 and 精度.
+// Particles split a Japanese query: 検出の精度 asks for 検出 and 精度. A query is expanded with the
+// bilingual glossary (the glossary part) as kb search expands it: 物体検出 also asks for "object detection".
 
 (function (scope) {
   const SETUP = 0, READY = 1, QUERY = 2, RESULT = 3
@@ -32,6 +33,8 @@
   const parts = new Map()        // part name -> its data, once read
   const waiting = new Map()      // part name -> the promise of reading it
   let meta = null                // {docs, docs_per_part, cjk_parts, latin: [prefixes]}
+  let glossary = null            // glossary name -> the names of its concepts (built from the glossary part)
+  const SPAN = 4                 // the most query words one glossary name spans ("3d object detection")
 
   function normalize(value) {
     return value.normalize("NFKC").toLowerCase()
@@ -146,31 +149,118 @@
     return html + escapeHTML(original.slice(cursor))
   }
 
+  // kb/search.py's expand_terms, over the glossary part (kb/glossary.py's concepts): query words
+  // that form a glossary name become one group whose forms are its concept's names, longest
+  // first; a Japanese word written as glossary names one after another becomes those names. A
+  // form is a list of terms that must all match (a phrase in kb search: here its words).
+  function synonyms() {
+    if (!glossary) {
+      glossary = new Map()
+      for (const names of parts.get("glossary") || [])
+        for (const name of names) {
+          if (!glossary.has(name)) glossary.set(name, new Set())
+          for (const other of names) glossary.get(name).add(other)
+        }
+    }
+    return glossary
+  }
+
+  // The glossary names a run of query terms stands for; a Latin word also by its word family
+  // (kb search matches glossary names by their stems: detections -> detection).
+  async function namesOf(run, fetchParts) {
+    const index = synonyms(), key = run.map(term => term.value).join(" "), names = new Set(index.get(key) || [])
+    if (run.length === 1 && run[0].latin && meta.latin.includes(key.slice(0, 2))) {
+      await fetchParts([`l-${key.slice(0, 2)}`])
+      for (const member of parts.get(`l-${key.slice(0, 2)}`).families[key] || [])
+        for (const name of index.get(member) || []) names.add(name)
+    }
+    return names
+  }
+
+  // A Japanese run cut at the glossary names it holds, longest first from each position (点群物体検出
+  // is 点群 and 物体検出; 畳み込み stays whole though it holds kana), the rest as terms() cuts it.
+  function cutAtNames(run) {
+    const index = synonyms(), found = []
+    let rest = "", k = 0
+    while (k < run.length) {
+      let end = run.length
+      while (end > k + 1 && !index.has(run.slice(k, end))) end--
+      if (end === k + 1) { rest += run[k]; k += 1; continue }
+      found.push(...terms(rest), { value: run.slice(k, end), latin: false })
+      rest = ""
+      k = end
+    }
+    return [...found, ...terms(rest)]
+  }
+
+  async function expand(query, fetchParts) {
+    const wanted = []
+    for (const run of normalize(query).match(RUN) || []) wanted.push(...(IS_CJK.test(run) ? cutAtNames(run) : terms(run)))
+    const groups = []
+    for (let i = 0; i < wanted.length;) {
+      let span = 0
+      for (let j = Math.min(wanted.length, i + SPAN); j > i && !span; j--) {
+        const run = wanted.slice(i, j), names = await namesOf(run, fetchParts)
+        if (!names.size) continue
+        const raw = run.map(term => term.value).join(" ")
+        groups.push({ value: raw, forms: [run, ...[...names].filter(name => name !== raw).sort().map(terms)] })
+        span = j - i
+      }
+      if (!span) groups.push({ value: wanted[i].value, forms: [[wanted[i]]] })
+      i += span || 1
+    }
+    return groups
+  }
+
+  // The pages where every term of a form matches (counts: its rarest term's), and the words to mark.
+  async function matchForm(form, fetchParts) {
+    let pages = null
+    const words = []
+    for (const term of form) {
+      const match = term.latin ? await latin(term, fetchParts) : await japanese(term, fetchParts)
+      words.push(...(match.words.length <= MAX_MARKED_WORDS ? match.words : [term.value]))
+      if (pages === null) { pages = match.pages; continue }
+      for (const [doc, counts] of pages) {
+        const other = match.pages.get(doc)
+        if (!other) pages.delete(doc)
+        else { counts.text = Math.min(counts.text, other.text); counts.title = Math.min(counts.title, other.title) }
+      }
+    }
+    return { pages: pages || new Map(), words }
+  }
+
   async function search(query, fetchParts, locate) {
-    const wanted = terms(query)
+    const wanted = await expand(query, fetchParts)
     if (!wanted.length) return { items: [] }
     let found = null
-    for (const term of wanted) {
-      const match = term.latin ? await latin(term, fetchParts) : await japanese(term, fetchParts)
-      term.pages = match.pages
-      // A short prefix matches many words: mark by the prefix itself then.
-      term.words = match.words.length <= MAX_MARKED_WORDS ? match.words : [term.value]
-      term.rarity = Math.log(1 + meta.docs / Math.max(1, match.pages.size))
-      found = found === null ? [...match.pages.keys()] : found.filter(doc => match.pages.has(doc))
+    for (const group of wanted) {
+      // A group matches where any of its forms does; its counts add up as kb search's OR does.
+      group.pages = new Map()
+      group.words = []
+      for (const form of group.forms) {
+        const match = await matchForm(form, fetchParts)
+        group.words.push(...match.words)
+        for (const [doc, counts] of match.pages) {
+          const held = group.pages.get(doc)
+          if (held) { held.text += counts.text; held.title += counts.title } else group.pages.set(doc, { ...counts })
+        }
+      }
+      group.rarity = Math.log(1 + meta.docs / Math.max(1, group.pages.size))
+      found = found === null ? [...group.pages.keys()] : found.filter(doc => group.pages.has(doc))
     }
     const scored = found.map(doc => {
       let score = 0
-      for (const term of wanted) {
-        const { text, title } = term.pages.get(doc)
-        score += term.rarity * (TITLE_WEIGHT * title + Math.min(20, text))
+      for (const group of wanted) {
+        const { text, title } = group.pages.get(doc)
+        score += group.rarity * (TITLE_WEIGHT * title + Math.min(20, text))
       }
       return { doc, score }
     })
     scored.sort((a, b) => b.score - a.score || a.doc - b.doc)
     const top = scored.slice(0, MAX_RESULTS)
     await fetchParts([...new Set(top.map(({ doc }) => `d${Math.floor(doc / meta.docs_per_part)}`))])
-    const values = wanted.flatMap(term => term.words)
-    const matched = Object.fromEntries(wanted.map(term => [term.value, true]))
+    const values = [...new Set(wanted.flatMap(group => group.words))]
+    const matched = Object.fromEntries(wanted.map(group => [group.value, true]))
     return {
       items: top.map(({ doc, score }) => {
         const [location, title, excerpt] = parts.get(`d${Math.floor(doc / meta.docs_per_part)}`)[doc % meta.docs_per_part]
@@ -186,7 +276,7 @@
     let queue = Promise.resolve()                 // one query at a time, answered in order
     return message => {
       if (message.type === SETUP) {
-        queue = queue.then(() => fetchParts(["meta"])).then(() => reply({ type: READY }))
+        queue = queue.then(() => fetchParts(["meta", "glossary"])).then(() => reply({ type: READY }))
       } else if (message.type === QUERY) {
         queue = queue.then(() => search(message.data, fetchParts, locate)).then(data => reply({ type: RESULT, data }))
       }
