@@ -51,12 +51,13 @@ class SqliteCatalog:
         self.connection = connection
         self._columns: dict[str, list[tuple[str, Any]]] = {}
 
-    def _rows(self, table: str, where: str = "", params: dict[str, Any] | list = ()) -> list[Row]:
-        """The rows of ``table`` matching ``where``, every column as the ORM reads it."""
+    def _rows(self, table: str, where: str = "", params: dict[str, Any] | list = (),
+              fields: tuple[str, ...] | None = None) -> list[Row]:
+        """The rows of ``table`` matching ``where``, each column (or each of ``fields``) as the ORM reads it."""
         if table not in self._columns:
             self._columns[table] = [(name, _DECODE.get(kind.upper()))
                                     for _, name, kind, *_ in self.connection.execute(f"PRAGMA table_info({table})")]
-        columns = self._columns[table]
+        columns = [c for c in self._columns[table] if fields is None or c[0] in fields]
         sql = f"SELECT {', '.join(name for name, _ in columns)} FROM {table} {where}"
         return [Row(**{name: value if decode is None or value is None else decode(value)
                        for (name, decode), value in zip(columns, values)})
@@ -64,11 +65,15 @@ class SqliteCatalog:
 
     def list_papers(self, *, tag: str | None = None, year: int | None = None, author: str | None = None,
                     lang: str | None = None, runner: bool | None = None, star: bool = False, sort: str = "added",
-                    reverse: bool = False, limit: int | None = None) -> list[Row]:
-        """As ``kb.queries.list_papers``."""
+                    reverse: bool = False, limit: int | None = None, fields: tuple[str, ...] | None = None) -> list[Row]:
+        """As ``kb.queries.list_papers``; ``fields``: only these columns (and those the filters read), for
+        a listing of 100,000 papers that shows a few of them."""
         descending = check_sort(sort) != reverse
         where = "WHERE year = :year " if year is not None else ""
-        papers = self._rows("paper", f"{where}ORDER BY {sort} {'DESC' if descending else 'ASC'}, slug ASC", {"year": year})
+        filtered = any(value not in (None, False) for value in (tag, author, lang, runner, star))
+        order = f"ORDER BY {sort} {'DESC' if descending else 'ASC'}, slug ASC" + (" LIMIT :limit" if limit and not filtered else "")
+        read = fields and (*fields, "id", "tags", "authors", "runners", "star")
+        papers = self._rows("paper", where + order, {"year": year, "limit": limit}, fields=read)
         if lang is not None:
             with_lang = {pid for (pid,) in self.connection.execute("SELECT paper_id FROM note WHERE lang = ?", [lang])}
             papers = [p for p in papers if p.id in with_lang]
@@ -153,7 +158,8 @@ class OrmCatalog:
     def __init__(self, session) -> None:
         self.session = session
 
-    def list_papers(self, **filters) -> list:
+    def list_papers(self, *, fields: tuple[str, ...] | None = None, **filters) -> list:
+        """Whole papers whatever ``fields`` asks (the ORM loads rows whole)."""
         from kb.queries import list_papers
 
         return list_papers(session=self.session, **filters)

@@ -155,7 +155,7 @@ def list_(
 
     with open_catalog(load_settings()) as catalog:
         papers = catalog.list_papers(tag=tag, year=year, author=author, lang=lang, star=star, sort=sort, reverse=reverse,
-                                     limit=limit)
+                                     limit=limit, fields=None if as_json else ("slug", "key", "year", "title"))
         langs = catalog.note_languages()
         flags = catalog.version_flags()
     if as_json:
