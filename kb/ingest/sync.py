@@ -83,9 +83,10 @@ def sync(settings: Settings, *, progress: Callable[[int, int], None] | None = No
     with transaction(settings) as (session, files):
         papers = {row.key: row for row in session.execute(select(Paper.id, Paper.key, Paper.slug))}
         by_slug = {row.slug: row for row in papers.values()}
-        recorded: dict[int, dict] = {}
-        for row in session.execute(select(SourceFile.__table__)):
-            recorded.setdefault(row.paper_id, {})[row.path] = row
+        recorded: dict[int, dict[str, tuple]] = {}      # paper id -> path -> (size, mtime, ctime, inode, digest)
+        for paper_id, path, *stat in session.connection().exec_driver_sql(
+                "SELECT paper_id, path, size, mtime_ns, ctime_ns, inode, digest FROM source_file"):
+            recorded.setdefault(paper_id, {})[path] = tuple(stat)
         folders, exports, unreadable = _scan(files, by_slug, recorded, report, progress)
         kept = _claims(folders, papers, files, report)
         gone = [row.id for key, row in papers.items() if key not in kept and row.slug not in unreadable]
@@ -139,11 +140,9 @@ class FirstSeen:
             write_atomic(self.path, json.dumps(dict(sorted(self.days.items())), indent=0) + "\n")
 
 
-def _same(row, stat: os.stat_result | None) -> bool:
-    """A recorded stat (or none) is the file's (or its absence); a racy record (time 0) never is."""
-    if row is None or stat is None:
-        return row is None and stat is None
-    return row.mtime_ns != 0 and (row.size, row.mtime_ns, row.ctime_ns, row.inode) == \
+def _same(recorded: tuple, stat: os.stat_result | None) -> bool:
+    """The file's stat is the recorded one; a racy record (time 0) never is."""
+    return stat is not None and recorded[1] != 0 and recorded[:4] == \
         (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
@@ -161,7 +160,7 @@ def _digests(root: Path, stats: dict[str, os.stat_result | None], rows: dict) ->
         if path.endswith("/"):
             continue
         if path in rows and _same(rows[path], stat):
-            digests[path] = rows[path].digest
+            digests[path] = rows[path][4]
             continue
         try:
             with open(f"{root}/{path}", "rb") as source:
@@ -174,7 +173,7 @@ def _digests(root: Path, stats: dict[str, os.stat_result | None], rows: dict) ->
 def _as_recorded(folder: _Folder, rows: dict) -> bool:
     """The folder holds the recorded files with the recorded bytes (its stats may differ)."""
     return bool(rows) and set(folder.stats) == set(rows) and \
-        all(digest is not None and digest == rows[path].digest for path, digest in folder.digests.items())
+        all(digest is not None and digest == rows[path][4] for path, digest in folder.digests.items())
 
 
 def _scan(files: FileChanges, by_slug: dict, recorded: dict[int, dict], report: SyncReport,
@@ -198,16 +197,17 @@ def _scan(files: FileChanges, by_slug: dict, recorded: dict[int, dict], report: 
             continue
         paper = by_slug.get(name)
         rows = recorded.get(paper.id, {}) if paper is not None else {}
-        stats = {path: _stat(f"{root}/{path}") for path in rows if path.endswith("/")}
-        if rows and all(_same(rows[path], stat) for path, stat in stats.items()):
-            stats.update((path, _stat(f"{root}/{path}")) for path in rows if not path.endswith("/"))
-            folder = _Folder(name, paper.key, stats, _digests(root, stats, rows), paper.id)
-            if _as_recorded(folder, rows):
-                folder.same_stats = all(_same(rows[path], stat) for path, stat in stats.items())
-                folders.append(folder)
-                if f"{name}/runs/" in rows:
-                    exports += sorted((root / name / "runs").glob("*.json"))
-                continue
+        if rows:
+            stats = {path: _stat(f"{root}/{path}") for path in rows}
+            same = all(_same(rows[path], stat) for path, stat in stats.items())
+            if same or all(_same(rows[path], stats[path]) for path in rows if path.endswith("/")):
+                # The listings are as recorded, so are the files: a file whose stat moved counts by its bytes.
+                folder = _Folder(name, paper.key, stats, {} if same else _digests(root, stats, rows), paper.id, same)
+                if same or _as_recorded(folder, rows):
+                    folders.append(folder)
+                    if f"{name}/runs/" in rows:
+                        exports += sorted((root / name / "runs").glob("*.json"))
+                    continue
         folder = _listed(files, name, paper, rows, report)
         if folder is None:
             continue
@@ -266,7 +266,7 @@ def _claims(folders: list[_Folder], papers: dict, files: FileChanges, report: Sy
     kept = {}
     for key, claimants in claims.items():
         had = papers[key].slug if key in papers else None
-        chosen = next((c for c in claimants if c.name == had), claimants[0])
+        chosen = claimants[0] if len(claimants) == 1 else next((c for c in claimants if c.name == had), claimants[0])
         kept[key] = chosen
         if len(claimants) > 1:
             others = [files.name(f"{c.name}/paper.yaml") for c in claimants if c is not chosen]
