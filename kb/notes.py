@@ -591,7 +591,7 @@ def _is_paper_post(post: list[str]) -> bool:
 # Headings of a post's own closing parts: they end the last paper's section.
 CLOSING_HEADINGS = frozenset({
     "おわりに", "終わりに", "さいごに", "最後に", "おわり", "まとめ", "全体のまとめ", "総括", "あとがき", "所感",
-    "参考", "参考文献", "参考資料", "おまけ", "余談", "告知", "宣伝", "次回予告", "references", "conclusion",
+    "参考", "参考文献", "参考資料", "おまけ", "余談", "告知", "宣伝", "次回予告", "以上", "以上です", "references", "conclusion",
     "conclusions", "closing", "final thoughts", "wrap-up", "acknowledgements", "acknowledgments",
 })
 # English words that head a part of a post or of a note, never a paper.
@@ -616,6 +616,7 @@ _RANK = re.compile(
 # What a post's own title says of it: "My Reading List 2019", "Top 10 Papers of NeurIPS 2019".
 _POST_TITLE = re.compile(r"\b(?:reading list|papers|paper list|best of|top \d+|advent calendar|year in review|"
                          r"my notes|what i read)\b", re.IGNORECASE)
+_QUOTED_TITLE = re.compile(r"^\W{0,3}[「『“\"](?P<title>[A-Za-z0-9][^」』”\"]{6,200})[」』”\"]")
 _LINK_WORDS = re.compile(r"(?:paper|pdf|arxiv|abs|code|github|project|link|slides?|video|blog|論文|コード|リンク)",
                          re.IGNORECASE)
 _CHECKBOX = re.compile(r"^\[[ xX✓]\]\s*")
@@ -803,7 +804,7 @@ def _headings(lines: list[str]) -> list[tuple[int, int, str]]:
 
 
 def _closing(text: str) -> bool:
-    return _strip_title_marks(text).strip(" :：").lower() in CLOSING_HEADINGS
+    return _strip_title_marks(text).strip(" :：。．.!！").lower() in CLOSING_HEADINGS
 
 
 def _heading_sections(lines: list[str]) -> list[tuple[_Start, int]] | None:
@@ -882,10 +883,16 @@ def _line_starts(lines: list[str]) -> list[_Start]:
                     rows.append(start)
                     break
             continue
-        if (i == 0 or not lines[i - 1].strip()) and _PAPER_URL.search(_paragraph(lines, i)):
-            first = _MD_LINK.sub(lambda m: m["text"], text)
-            title = _paper_title(first, strict=True) if not _JAPANESE.search(first) or len(first) < 120 else None
-            paragraphs.append(_Start(i, 10, title, text, skip=0))
+        if i == 0 or not lines[i - 1].strip():
+            # One paragraph per paper: it links the paper, or opens with its title in quotes
+            # (『Deep Residual Learning for Image Recognition』は ...).
+            quoted = _QUOTED_TITLE.match(text)
+            if quoted and _looks_like_title(quoted["title"], title_case=True):
+                paragraphs.append(_Start(i, 10, quoted["title"], text, skip=0))
+            elif _PAPER_URL.search(_paragraph(lines, i)):
+                first = _MD_LINK.sub(lambda m: m["text"], text)
+                title = _paper_title(first, strict=True) if not _JAPANESE.search(first) or len(first) < 120 else None
+                paragraphs.append(_Start(i, 10, title, text, skip=0))
     if markers:
         return markers
     if len(items) + len(rows) >= 2:          # a reading list may end with a table of papers

@@ -32,6 +32,7 @@ EXPECTED = {
     "ranking-post.md": [None, "wavenet", "pix2pix"],
     "awesome-list.md": ["fcn", "unet", "deeplabv3plus"],
     "category-lists.md": ["densenet", "resnext", "wavenet", "soundnet"],
+    "quoted-paragraphs.md": ["stochastic-depth", "fractalnet"],
 }
 
 
