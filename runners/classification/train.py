@@ -162,7 +162,7 @@ def fit(config, run, model: torch.nn.Module, *, subnetworks: Subnetworks | None 
     Args:
         config: a family ``Config`` (or a runner's extension of it).
         run: the kb run.
-        model: the network, uint8-free: it takes normalised float images (B, 3, H, W) and returns class scores.
+        model: the network: normalised float images (B, 3, H, W) in, class scores out.
         subnetworks: name -> a function building a sub-network from the trained model (e.g. FractalNet's
             deepest column); each is evaluated on the test set every epoch exactly like the model.
         data: the data if the runner already loaded it (to size its classifier); else ``load`` is called.
