@@ -98,12 +98,14 @@ def filter_papers(papers: list, *, tag: str | None, author: str | None, runner: 
     return papers[:limit] if limit else papers
 
 
-def note_languages(*, session: Session) -> dict[int, list[str]]:
+def note_languages(*, session: Session, paper_ids: list[int] | None = None) -> dict[int, list[str]]:
+    """Paper id -> the languages of its notes, of every paper or of ``paper_ids``."""
     from sqlmodel import select
 
     from kb.models import Note
 
-    return languages_by_paper(session.exec(select(Note.paper_id, Note.lang)))
+    query = select(Note.paper_id, Note.lang)
+    return languages_by_paper(session.exec(query if paper_ids is None else query.where(Note.paper_id.in_(paper_ids))))
 
 
 def languages_by_paper(pairs) -> dict[int, list[str]]:

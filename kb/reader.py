@@ -79,8 +79,12 @@ class SqliteCatalog:
             papers = [p for p in papers if p.id in with_lang]
         return filter_papers(papers, tag=tag, author=author, runner=runner, star=star, limit=limit)
 
-    def note_languages(self) -> dict[int, list[str]]:
-        return languages_by_paper(self.connection.execute("SELECT paper_id, lang FROM note"))
+    def note_languages(self, paper_ids: list[int] | None = None) -> dict[int, list[str]]:
+        if paper_ids is None:
+            return languages_by_paper(self.connection.execute("SELECT paper_id, lang FROM note"))
+        marks = ", ".join("?" * len(paper_ids))
+        return languages_by_paper(self.connection.execute(f"SELECT paper_id, lang FROM note WHERE paper_id IN ({marks})",
+                                                          paper_ids))
 
     def version_flags(self) -> dict[str, str]:
         """As ``kb.feed.versions.version_flags``."""
@@ -118,10 +122,6 @@ class SqliteCatalog:
 
     def paper_by_key(self, key: str) -> Row | None:
         found = self._rows("paper", "WHERE key = ?", [key])
-        return found[0] if found else None
-
-    def last_run(self, runner: str) -> Row | None:
-        found = self._rows("run", "WHERE runner = ? ORDER BY created DESC LIMIT 1", [runner])
         return found[0] if found else None
 
     def search(self, query: str, **filters) -> list:
@@ -164,10 +164,10 @@ class OrmCatalog:
 
         return list_papers(session=self.session, **filters)
 
-    def note_languages(self) -> dict[int, list[str]]:
+    def note_languages(self, paper_ids: list[int] | None = None) -> dict[int, list[str]]:
         from kb.queries import note_languages
 
-        return note_languages(session=self.session)
+        return note_languages(session=self.session, paper_ids=paper_ids)
 
     def version_flags(self) -> dict[str, str]:
         from kb.feed.versions import version_flags
@@ -203,14 +203,6 @@ class OrmCatalog:
         from kb.models import Paper
 
         return self.session.exec(select(Paper).where(Paper.key == key)).first()
-
-    def last_run(self, runner: str):
-        from sqlmodel import select
-
-        from kb.models import RunRecord
-
-        return self.session.exec(select(RunRecord).where(RunRecord.runner == runner)
-                                 .order_by(RunRecord.created.desc())).first()
 
 
 Catalog = SqliteCatalog | OrmCatalog

@@ -137,6 +137,9 @@ def _short(text: str, width: int = 70) -> str:
 WideOpt = Annotated[bool, typer.Option("--wide", help="On a terminal, show long titles and text whole instead of cut to its width.")]
 
 
+SHORT_LISTING = 500         # papers whose ids one query names (SQLite allows 32,766 parameters)
+
+
 def list_(
     tag: Annotated[Optional[str], typer.Option(help="Only papers with this tag.")] = None,
     year: Annotated[Optional[int], typer.Option(help="Only papers from this year.")] = None,
@@ -156,7 +159,8 @@ def list_(
     with open_catalog(load_settings()) as catalog:
         papers = catalog.list_papers(tag=tag, year=year, author=author, lang=lang, star=star, sort=sort, reverse=reverse,
                                      limit=limit, fields=None if as_json else ("slug", "key", "year", "title"))
-        langs = catalog.note_languages()
+        # A short listing asks for its own papers' languages; a long one reads them all at once.
+        langs = catalog.note_languages([p.id for p in papers] if len(papers) <= SHORT_LISTING else None)
         flags = catalog.version_flags()
     if as_json:
         print_json([paper_json(p, notes=langs.get(p.id, []), version_flag=flags.get(p.key)) for p in papers])
