@@ -79,11 +79,12 @@ def locate(dataset: str, data_dir: Path | None) -> Path:
         BadInput: no folder was given, or none of the candidate folders holds all three files (the
             message names the files missing from the folder that holds some of them).
     """
-    from runners.mnist.data import data_root
+    from kb.settings import load_settings
 
     pattern, subfolders, title = LAYOUTS[dataset]
     files = [pattern.format(split) for split in SPLITS]
-    root = data_root(data_dir)
+    root = data_dir if data_dir is not None else load_settings().data   # KB_DATA, read by kb's settings
+    root = root.expanduser() if root is not None else None
     if root is None:
         raise BadInput(f"{title} is read from its released files ({', '.join(files)}): pass --data with the "
                        "folder holding them (there is no generated stand-in for a language model)")
