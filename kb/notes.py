@@ -845,9 +845,10 @@ def _heading_sections(lines: list[str]) -> list[tuple[_Start, int]] | None:
 
 
 def _line_starts(lines: list[str]) -> list[_Start]:
-    """Papers started by marker lines, top-level list items, table rows or linked paragraphs, in
-    that order of preference: the first kind found is the post's structure."""
-    markers, items, rows, paragraphs = [], [], [], []
+    """Papers started by marker lines, bold titles opening a paragraph, top-level list items and
+    table rows, or paragraphs that link or quote a paper, in that order of preference: the first
+    kind found is the post's structure."""
+    markers, bolds, items, rows, paragraphs = [], [], [], [], []
     top = min((len(m["indent"].expandtabs(4)) for line in lines if (m := _LIST_ITEM.match(line))), default=0)
     header: list[str] | None = None
     for i, line in enumerate(lines):
@@ -883,6 +884,15 @@ def _line_starts(lines: list[str]) -> list[_Start]:
                     rows.append(start)
                     break
             continue
+        bold = _BOLD_TITLE.match(text)
+        if bold and (i == 0 or not lines[i - 1].strip()) and _looks_like_title(bold["title"].strip(), title_case=True):
+            # "**Deep Residual Learning for Image Recognition**" and its authors and venue, on the line or below.
+            below = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            title, authors, venue = _title_line_parts(text)
+            if not venue and (found := _VENUE_LINE.search(below)):
+                venue = found[0]
+            bolds.append(_Start(i, 10, "★" * text.count("★") + title, text, venue=venue, authors=authors))
+            continue
         if i == 0 or not lines[i - 1].strip():
             # One paragraph per paper: it links the paper, or opens with its title in quotes
             # (『Deep Residual Learning for Image Recognition』は ...).
@@ -895,6 +905,8 @@ def _line_starts(lines: list[str]) -> list[_Start]:
                 paragraphs.append(_Start(i, 10, title, text, skip=0))
     if markers:
         return markers
+    if len(bolds) >= 2:
+        return bolds
     if len(items) + len(rows) >= 2:          # a reading list may end with a table of papers
         return sorted(items + rows, key=lambda start: start.at)
     return paragraphs if len(paragraphs) >= 2 else []

@@ -33,6 +33,7 @@ EXPECTED = {
     "awesome-list.md": ["fcn", "unet", "deeplabv3plus"],
     "category-lists.md": ["densenet", "resnext", "wavenet", "soundnet"],
     "quoted-paragraphs.md": ["stochastic-depth", "fractalnet"],
+    "bold-titles.md": ["stochastic-depth", "fractalnet"],
 }
 
 
