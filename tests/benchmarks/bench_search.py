@@ -68,7 +68,7 @@ def write_papers(root: Path, papers: int, seed: int = 0) -> None:
             "paper.yaml": f'id: "{key}"\nslug: {slug}\ntitle: "{title}"\nauthors: [{authors}]\n'
                           f"year: {rng.randint(2012, 2026)}\ncategories: [cs.CV]\nadded: 2026-01-01\n"
                           f"abstract: >-\n  {english_text(rng, en_words, zipf_en, 120)}\n"
-                          f"tags: [{rng.choice(['detection', 'segmentation', 'nlp'])}]\nrunners: []\nclaims: []\n",
+                          f"tags: [{rng.choice(['vision', 'language', 'robotics'])}]\nrunners: []\nclaims: []\n",
             "notes.ja.md": f'---\npaper: "{key}"\nlang: ja\n---\n{japanese_note(rng, ja_words, zipf)}\n',
         }
         if rng.random() < 0.5:
