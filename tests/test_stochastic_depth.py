@@ -113,11 +113,29 @@ def test_training_draws_each_block_with_its_survival_probability():
 def test_dropped_blocks_are_not_computed_in_training():
     model = network(2).train()
     model.gates = lambda: [False] * len(model.survival)
+    ran = []
+    for block in model.blocks():
+        block.conv1.register_forward_hook(lambda *_: ran.append(1))
     model(torch.randn(2, 3, 32, 32)).sum().backward()
-    for stage in model.stages:
-        for block in stage:
-            assert block.conv1.weight.grad is None and block.conv2.weight.grad is None
+    assert ran == []
     assert model.fc.weight.grad is not None
+
+
+def test_sgd_still_decays_and_carries_momentum_for_a_dropped_block():
+    """As the authors' Torch optim.sgd does: a dropped block's gradient is zero, not absent, so weight decay
+    and Nesterov momentum still move its weights (w <- w - lr (wd w + m v) with v = wd w on a first step)."""
+    torch.manual_seed(0)
+    model = network(1).train()
+    model.gates = lambda: [True, True, False]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    dropped = model.blocks()[2].conv2.weight
+    before = dropped.detach().clone()
+    optimizer.zero_grad(set_to_none=True)
+    model(torch.randn(2, 3, 32, 32)).sum().backward()
+    assert torch.equal(dropped.grad, torch.zeros_like(dropped))
+    optimizer.step()
+    decay = 1e-4 * before
+    assert torch.allclose(dropped.detach(), before - 0.1 * (decay + 0.9 * decay))
 
 
 def test_survival_draws_come_from_the_seed_and_resume_from_the_state_dict():

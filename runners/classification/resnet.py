@@ -23,6 +23,8 @@ A network is the stem (a 3x3 conv with 16 filters), three stages of ``blocks_per
 widths are ``widths`` (feature maps 32, 16, 8 pixels), global average pooling and a linear classifier.
 """
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -135,6 +137,18 @@ class ResidualBlock(nn.Module):
         return F.relu(out) if self.kind == "original" else out
 
 
+def zero_missing_grads(parameters: list[nn.Parameter], grad: torch.Tensor) -> None:
+    """A backward hook: a zero gradient for each of ``parameters`` that has none.
+
+    A dropped block takes no part in the step's graph, so its parameters would get no gradient and
+    PyTorch's SGD would skip them; the authors' Torch ``optim.sgd`` (1603.09382's code) sees a zero
+    gradient there and still applies weight decay and momentum. Zeros make the update the same.
+    """
+    for parameter in parameters:
+        if parameter.grad is None:
+            parameter.grad = torch.zeros_like(parameter)
+
+
 class ResNet(nn.Module):
     """A CIFAR/SVHN residual network with stochastic depth and RoR shortcut levels.
 
@@ -218,7 +232,13 @@ class ResNet(nn.Module):
                         extra = self.root(root) if extra is None else extra + self.root(root)
                 x = block(x, keep[index], extra)
                 index += 1
+        dropped = [p for block, kept in zip(self.blocks(), keep) if not kept for p in block.parameters()]
+        if dropped and x.requires_grad:
+            x.register_hook(functools.partial(zero_missing_grads, dropped))
         return x
+
+    def blocks(self) -> list[ResidualBlock]:
+        return [block for stage in self.stages for block in stage]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.final(self.body(self.stem(x)))
