@@ -5,7 +5,7 @@
   probability 1/2. Applied to a whole batch at once on the batch's device (one gather), after
   normalisation, so the padding is zero in normalised units (the channel mean), as in fb.resnet.torch,
   which the DenseNet and Stochastic Depth code build on. The random numbers are drawn on the CPU from a
-  generator seeded per step, so a resumed run redraws them exactly.
+  generator seeded per epoch (``fit`` moves an epoch's draws to the device once), so a resumed run redraws them exactly.
 - ImageNet (fb.resnet.torch / torchvision references, the recipe of the family's ImageNet tables):
   training images are a random-resized crop (8%..100% of the area, aspect 3/4..4/3) resized to 224 and
   flipped with probability 1/2; evaluation images are resized so the short side is 256 and centre-cropped

@@ -239,14 +239,16 @@ def fit(config, run, model: torch.nn.Module, *, subnetworks: Subnetworks | None 
                                                                              config.workers, cuda)))
         else:
             batches = ((b, data.train_images[i], data.train_labels[i]) for b, i in batches)
+        # The epoch's crops and flips, one row per position in its order, drawn from (seed, epoch) alone so a
+        # resumed run redraws them exactly, and moved to the device once rather than every step.
+        epoch_draws = crop_flip_draws(size, torch.Generator().manual_seed(run.seed * 1_000_003 + epoch)).to(device) \
+            if augmenting else None
         for batch, images, labels in batches:
             step = epoch * steps + batch
             lr = learning_rate(config, step, steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            # Crop and flip depend only on (seed, step): a resumed run redraws them exactly.
-            draws = crop_flip_draws(len(labels), torch.Generator().manual_seed(run.seed * 1_000_003 + step)) \
-                .to(device, non_blocking=True) if augmenting else None
+            draws = epoch_draws[batch * batch_size:batch * batch_size + len(labels)] if augmenting else None
             loss = train_step(network, optimizer, images.to(device, non_blocking=True),
                               labels.to(device, non_blocking=True), draws, prepare=lambda x, d: prepare(
                                   x, d, mean, std, memory_format), amp=amp)

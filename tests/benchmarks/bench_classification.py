@@ -97,11 +97,13 @@ def forward_flops(build, device: torch.device) -> int:
 
 
 def batches(images: torch.Tensor, batch: int, steps: int, device: torch.device):
-    """``steps`` (index, crop-and-flip draws) pairs on the device, seeded as ``fit`` seeds them."""
+    """``steps`` (index, crop-and-flip draws) pairs on the device, cut from one order and one set of draws that
+    live there, as ``fit`` cuts an epoch's."""
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0)).to(device)
+    draws = crop_flip_draws(len(images), torch.Generator().manual_seed(0)).to(device)
     for step in range(steps):
-        index = order[(step * batch) % len(images):][:batch]
-        yield index, crop_flip_draws(len(index), torch.Generator().manual_seed(step)).to(device, non_blocking=True)
+        start = (step * batch) % (len(images) - batch + 1)
+        yield order[start:start + batch], draws[start:start + batch]
 
 
 def bench_pipeline(images, mean, std, batch: int, steps: int, device: torch.device) -> float:
