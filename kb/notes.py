@@ -953,7 +953,9 @@ def _post_pieces(lines: list[str], date: str | None) -> list[_Piece] | None:
     if sections is None or all(_category(start) for start, _end in sections):
         # No heading names a paper, or the headings are categories over lists of papers.
         starts = _line_starts(lines)
-        if len(starts) >= 2 or (starts and sections is None):
+        # A note on one paper (概要, 提案手法 ... before the list) lists references, not papers.
+        one_paper = bool(starts) and len({_section_name(line) for line in lines[: starts[0].at]} & PAPER_SECTIONS) >= 2
+        if not one_paper and (len(starts) >= 2 or (starts and sections is None)):
             sections = _line_sections(lines, starts)
         elif sections is None:
             return None
