@@ -2,17 +2,15 @@
 
 Each figure is first described by a plain spec (JSON-able) built from the snapshot; its file name
 carries a digest of the spec, so pages can name it without drawing it, a rebuild draws only new or
-changed figures, and a browser never shows a stale one. Drawing uses matplotlib's ``Figure`` with
-the SVG canvas (no display, no pyplot state); text stays text, so Japanese renders in the
-browser's fonts. Every figure names the data its run used and says "synthetic" when it was
+changed figures, and a browser never shows a stale one. Drawing writes SVG directly (see the
+drawing section); text stays text, so Japanese renders in the browser's fonts. Every figure names the data its run used and says "synthetic" when it was
 generated, and a synthetic run's bar is drawn as "not comparable", never as a reproduction.
 """
 
 import hashlib
 import json
-import os
+import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from kb.site.snapshot import PaperView, RunView, Snapshot
 VERDICT_COLORS = {"reproduced": "#2e7d32", "not reproduced": "#c62828", "not comparable": "#9e9e9e"}
 MAX_CLAIM_PANELS = 8
 # Part of every figure's digest: bump it when the drawing changes, so built sites redraw.
-DRAWING_VERSION = 2
+DRAWING_VERSION = 3
 
 
 @dataclass
@@ -125,122 +123,187 @@ def plan(snapshot: Snapshot) -> FigurePlan:
 
 
 # -- drawing --------------------------------------------------------------------------------
+#
+# Plain SVG written here, not matplotlib: a site of 1,000 papers has hundreds of figures, and
+# matplotlib's SVG backend took ~90 ms of CPU for each (most of a cold build); these take ~1 ms.
+# Text stays text (the browser's fonts, CJK included); the layout is in pixels of an 800-wide
+# viewBox that the page scales to its width.
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf")
+WIDTH = 800
+PANEL_HEIGHT = 270
+HEADER = 46                                   # title and subtitle
+MARGIN = {"left": 58, "right": 14, "top": 56, "bottom": 40}    # inside a panel: title and two legend rows above
+FONT = 'font-family="system-ui, sans-serif"'
 
 
-def _style() -> None:
-    import matplotlib
-
-    matplotlib.rcParams.update({
-        "svg.fonttype": "none",            # text as <text>: the browser's fonts (CJK included)
-        "svg.hashsalt": "kb",              # stable element ids, so a rebuild writes the same bytes
-        "text.parse_math": False,          # a "$" in a run id or a dataset name is a dollar sign
-        "font.size": 8, "axes.titlesize": 9, "axes.titley": 1.0, "axes.titlelocation": "left",
-        "axes.spines.top": False, "axes.spines.right": False,
-    })
+def _escape(value: Any) -> str:
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-@lru_cache(maxsize=8)
-def _curves_canvas(count: int):
-    """A figure with ``count`` curve panels, ``COLUMNS`` to a row, made once per process and redrawn
-    for every run: creating axes and their ticks is most of the time matplotlib takes for a figure."""
-    from matplotlib.figure import Figure
-
-    columns, rows = min(count, COLUMNS), -(-count // COLUMNS)
-    header = 0.8                                      # inches for the title, subtitle and first panel titles
-    fig = Figure(figsize=(8.0, header + 2.6 * rows))
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.5 / fig.get_figheight(),
-                        top=1 - header / fig.get_figheight(), wspace=0.22, hspace=0.55)
-    title = fig.text(0.01, 1 - 0.08 / fig.get_figheight(), "", va="top", fontsize=9, fontweight="bold")
-    subtitle = fig.text(0.01, 1 - 0.3 / fig.get_figheight(), "", va="top", fontsize=8)
-    axes = list(fig.subplots(rows, columns, squeeze=False).flat)
-    for extra in axes[count:]:
-        extra.set_visible(False)
-    return fig, title, subtitle, axes[:count]
+def _text(x: float, y: float, value: Any, *, size: int = 11, anchor: str = "start", weight: str = "normal",
+          fill: str = "#222") -> str:
+    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" font-weight="{weight}" '
+            f'fill="{fill}">{_escape(value)}</text>')
 
 
-def _plain_number(value: float, _position: int) -> str:
-    """Tick labels as plain numbers ("0.01", "100"): math text is off (kb/site/figures.py ``_style``)."""
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About ``count`` round ticks (1, 2 or 5 times a power of ten apart) covering ``low``..``high``."""
+    if high <= low:
+        return [low]
+    raw = (high - low) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step - 1e-9) * step
+    return [round(first + i * step, 12) for i in range(int((high - first) / step + 1e-9) + 1)]
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """Powers of ten between ``low`` and ``high``, with 2 and 5 times them when there are fewer than three."""
+    ticks = [10.0 ** e for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)]
+    inside = [t for t in ticks if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)]
+    if len(inside) < 3:
+        inside = sorted(t * m for t in ticks for m in (1, 2, 5) if low * (1 - 1e-9) <= t * m <= high * (1 + 1e-9))
+    return inside
+
+
+def _label(value: float) -> str:
     return f"{value:g}"
 
 
-def _draw_curves(spec: dict[str, Any]):
-    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+def _panel(panel: dict[str, Any], left: float, top: float, width: float) -> list[str]:
+    """One curve panel: axes with ticks, one polyline per series, a legend, a title."""
+    plot_left, plot_top = left + MARGIN["left"], top + MARGIN["top"]
+    plot_width = width - MARGIN["left"] - MARGIN["right"]
+    plot_height = PANEL_HEIGHT - MARGIN["top"] - MARGIN["bottom"]
+    xs = [x for _, values, _ in panel["series"] for x in values]
+    ys = [y for _, _, values in panel["series"] for y in values if math.isfinite(y)]
+    if not ys:
+        ys = [0.0]
+    x_low, x_high = min(xs), max(xs)
+    if x_high == x_low:
+        x_low, x_high = x_low - 1, x_high + 1
+    log = panel["log"]
+    if log:
+        y_low, y_high = math.log10(min(ys)), math.log10(max(ys))
+    else:
+        y_low, y_high = min(ys), max(ys)
+        pad = (y_high - y_low) * 0.05 or abs(y_high) * 0.05 or 1.0
+        y_low, y_high = y_low - pad, y_high + pad
 
-    fig, title, subtitle, axes = _curves_canvas(len(spec["panels"]))
-    title.set_text(spec["title"])
-    subtitle.set_text(spec["subtitle"])
-    for ax, panel in zip(axes, spec["panels"]):
-        for line in list(ax.lines):
-            line.remove()
-        ax.set_prop_cycle(None)                 # the same colours whatever was drawn before
-        ax.set_yscale("log" if panel["log"] else "linear")
-        ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
-        if panel["log"]:
-            ax.yaxis.set_major_formatter(FuncFormatter(_plain_number))
-            ax.yaxis.set_minor_formatter(NullFormatter())
-        else:
-            ax.yaxis.set_major_locator(MaxNLocator(5))
-        for name, xs, ys in panel["series"]:
-            ax.plot(xs, ys, label=name, linewidth=1.2, marker="o" if len(xs) <= 30 else None, markersize=3)
-        ax.relim()
-        ax.autoscale_view()
-        ax.set_title(panel["title"] + (" (log scale)" if panel["log"] else ""))
-        ax.set_xlabel(panel["xlabel"])
-        ax.legend(frameon=False, fontsize=7, ncols=2 if len(panel["series"]) > 3 else 1)
-    return fig
+    def px(x: float) -> float:
+        return plot_left + (x - x_low) / (x_high - x_low) * plot_width
+
+    def py(y: float) -> float:
+        value = math.log10(y) if log else y
+        span = (y_high - y_low) or 1.0
+        return plot_top + plot_height - (value - y_low) / span * plot_height
+
+    out = [_text(plot_left, top + 16, panel["title"] + (" (log scale)" if log else ""), size=12, weight="bold"),
+           f'<rect x="{plot_left:.1f}" y="{plot_top:.1f}" width="{plot_width:.1f}" height="{plot_height:.1f}" '
+           'fill="none" stroke="#999" stroke-width="0.8"/>']
+    y_ticks = log_ticks(10 ** y_low, 10 ** y_high) if log else nice_ticks(y_low, y_high)
+    for tick in y_ticks:
+        y = py(tick)
+        out.append(f'<line x1="{plot_left:.1f}" x2="{plot_left + plot_width:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+                   'stroke="#e4e4e4" stroke-width="0.8"/>')
+        out.append(_text(plot_left - 5, y + 4, _label(tick), size=10, anchor="end", fill="#555"))
+    for tick in nice_ticks(x_low, x_high, 6):
+        x = px(tick)
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{plot_top + plot_height:.1f}" '
+                   f'y2="{plot_top + plot_height + 4:.1f}" stroke="#999" stroke-width="0.8"/>')
+        out.append(_text(x, plot_top + plot_height + 16, _label(tick), size=10, anchor="middle", fill="#555"))
+    out.append(_text(plot_left + plot_width / 2, top + PANEL_HEIGHT - 6, panel["xlabel"], size=10, anchor="middle",
+                     fill="#555"))
+    legend_x, legend_y = plot_left, top + 34        # the legend flows under the title, clear of the curves
+    for number, (name, series_x, series_y) in enumerate(panel["series"]):
+        color = PALETTE[number % len(PALETTE)]
+        points = [(px(x), py(y)) for x, y in zip(series_x, series_y) if math.isfinite(y) and (y > 0 or not log)]
+        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        out.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="1.4" '
+                   'stroke-linejoin="round"/>')
+        if len(points) <= 30:
+            out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.4" fill="{color}"/>' for x, y in points]
+        entry = 24 + 6.2 * len(name)
+        if legend_x + entry > plot_left + plot_width and legend_x > plot_left:
+            legend_x, legend_y = plot_left, legend_y + 14
+        out.append(f'<line x1="{legend_x:.1f}" x2="{legend_x + 16:.1f}" y1="{legend_y - 4:.1f}" y2="{legend_y - 4:.1f}" '
+                   f'stroke="{color}" stroke-width="2"/>')
+        out.append(_text(legend_x + 20, legend_y, name, size=10))
+        legend_x += entry + 10
+    return out
 
 
-def _draw_claims(spec: dict[str, Any]):
-    from matplotlib.figure import Figure
+def _svg(width: float, height: float, body: list[str]) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" '
+            f'height="{height:.0f}" {FONT}>\n<rect width="100%" height="100%" fill="white"/>\n'
+            + "\n".join(body) + "\n</svg>\n")
 
+
+def _draw_curves(spec: dict[str, Any]) -> str:
+    """Panels ``COLUMNS`` to a row under the run's title and the data it used."""
     count = len(spec["panels"])
-    fig = Figure(figsize=(max(3.6, 2.3 * count), 3.2))
-    fig.subplots_adjust(left=0.12 / min(count, 3), right=0.98, bottom=0.26, top=0.8, wspace=0.45)
-    fig.text(0.01, 0.97, spec["title"], va="top", fontsize=9, fontweight="bold")
-    for ax, panel in zip(fig.subplots(1, count, squeeze=False)[0], spec["panels"]):
-        ax.bar([0], [panel["claimed"]], color="#455a64", width=0.6)
-        ax.annotate(f"{panel['claimed']:g}", (0, panel["claimed"]), ha="center", va="bottom", fontsize=7)
+    columns = min(count, COLUMNS)
+    width = WIDTH / columns
+    body = [_text(8, 18, spec["title"], size=13, weight="bold"), _text(8, 36, spec["subtitle"], size=11)]
+    for number, panel in enumerate(spec["panels"]):
+        body += _panel(panel, (number % columns) * width, HEADER + (number // columns) * PANEL_HEIGHT, width)
+    return _svg(WIDTH, HEADER + -(-count // columns) * PANEL_HEIGHT, body)
+
+
+def _draw_claims(spec: dict[str, Any]) -> str:
+    """One panel per claim: the paper's bar and ours, coloured by the verdict; "not comparable" is hatched."""
+    count = len(spec["panels"])
+    width = max(180.0, min(WIDTH / count, 240.0))
+    height, top, bottom = 300.0, 60.0, 230.0
+    body = [_text(8, 18, spec["title"], size=13, weight="bold"),
+            '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+            'patternTransform="rotate(45)"><rect width="6" height="6" fill="#9e9e9e"/>'
+            '<line x1="0" y1="0" x2="0" y2="6" stroke="white" stroke-width="2"/></pattern></defs>']
+    for number, panel in enumerate(spec["panels"]):
+        left = number * width
+        values = [v for v in (panel["claimed"], panel["ours"]) if v is not None]
+        high = max(max(values), 0.0) * 1.15 or 1.0
+        low = min(min(values), 0.0) * 1.15
+
+        def py(value: float, low: float = low, high: float = high) -> float:
+            return bottom - (value - low) / (high - low) * (bottom - top)
+
+        body.append(_text(left + 14, 44, panel["metric"], size=12, weight="bold"))
+        body.append(f'<line x1="{left + 14:.1f}" x2="{left + width - 14:.1f}" y1="{py(0):.1f}" y2="{py(0):.1f}" '
+                    'stroke="#999" stroke-width="0.8"/>')
+        bars = [("paper", panel["claimed"], "#455a64")]
         if panel["ours"] is not None:
-            synthetic_or_other = panel["verdict"] == "not comparable"
-            ax.bar([1], [panel["ours"]], width=0.6, color=VERDICT_COLORS.get(panel["verdict"], "#9e9e9e"),
-                   hatch="//" if synthetic_or_other else None, edgecolor="white" if synthetic_or_other else None)
-            ax.annotate(f"{panel['ours']:g}", (1, panel["ours"]), ha="center", va="bottom", fontsize=7)
-        ax.set_xlim(-0.6, 1.6)
-        ax.set_xticks([0, 1], ["paper", "ours"])
-        ax.set_title(panel["metric"])
-        ax.set_xlabel(f"claim on {panel['claim_data']}\nrun on {panel['run_data']}\n{panel['verdict']}", fontsize=7)
-    return fig
+            verdict = panel["verdict"]
+            bars.append(("ours", panel["ours"], "url(#hatch)" if verdict == "not comparable"
+                         else VERDICT_COLORS.get(verdict, "#9e9e9e")))
+        for slot, (name, value, fill) in enumerate(bars):
+            x = left + 24 + slot * (width - 48) / 2
+            bar_width = (width - 48) / 2 - 12
+            y0, y1 = sorted((py(0), py(value)))
+            body.append(f'<rect x="{x:.1f}" y="{y0:.1f}" width="{bar_width:.1f}" height="{max(y1 - y0, 0.5):.1f}" '
+                        f'fill="{fill}"/>')
+            body.append(_text(x + bar_width / 2, y0 - 4, f"{value:g}", size=10, anchor="middle"))
+            body.append(_text(x + bar_width / 2, bottom + 14, name, size=10, anchor="middle", fill="#555"))
+        for line, words in enumerate((f"claim on {panel['claim_data']}", f"run on {panel['run_data']}",
+                                      panel["verdict"])):
+            body.append(_text(left + width / 2, bottom + 34 + 14 * line, words, size=10, anchor="middle"))
+    return _svg(max(WIDTH, width * count), height, body)
 
 
 def draw(spec: dict[str, Any], target: Path) -> None:
     """Render one spec to ``target`` (SVG) through a temporary file, so no half-written figure remains."""
-    _style()
-    fig = _draw_curves(spec) if spec["kind"] == "curves" else _draw_claims(spec)
+    svg = _draw_curves(spec) if spec["kind"] == "curves" else _draw_claims(spec)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
-    fig.savefig(partial, format="svg", metadata={"Date": None})
+    partial.write_text(svg, encoding="utf-8")
     partial.replace(target)
 
 
-def _draw_batch(batch: list[tuple[dict[str, Any], str]]) -> None:
-    for spec, target in batch:
-        draw(spec, Path(target))
-
-
-def render(specs: dict[str, dict[str, Any]], root: Path, *, workers: int | None = None) -> int:
-    """Draw every spec whose file is not under ``root`` yet; returns how many were drawn.
-
-    Many figures are drawn by a pool of processes (one per core): matplotlib holds the GIL.
-    """
-    todo = [(spec, str(root / path)) for path, spec in specs.items() if not (root / path).exists()]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = min(workers or cores, max(1, len(todo) // 8))
-    if workers <= 1:
-        _draw_batch(todo)
-        return len(todo)
-    from concurrent.futures import ProcessPoolExecutor
-
-    batches = [todo[i::workers * 4] for i in range(workers * 4)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(_draw_batch, batches))
+def render(specs: dict[str, dict[str, Any]], root: Path) -> int:
+    """Draw every spec whose file is not under ``root`` yet; returns how many were drawn."""
+    todo = [path for path in specs if not (root / path).exists()]
+    for path in todo:
+        draw(specs[path], root / path)
     return len(todo)

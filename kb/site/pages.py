@@ -27,6 +27,7 @@ from kb.site.snapshot import NoteView, PaperView, RunnerView, RunView, Snapshot
 
 PER_PAGE = 100          # rows of a paginated listing (a row is ~0.4 KB of HTML)
 RECENT = 10             # recently added papers and latest runs on the home page
+HOME_RUNNERS = 25       # runners in the home page's reproduction status (the runners listing has them all)
 PAPER_RUNS = 20         # runs in a paper page's history (the runner pages have them all)
 PAPER_CURVES = 3        # training-curve figures on a paper page
 LANGUAGES = {"ja": "日本語", "en": "English"}
@@ -352,15 +353,15 @@ def home_markdown(site: _Site) -> str:
                      "closest to the paper's setting, labelled why it is not comparable; never a smoke run "
                      "merely because it is newest.")
         rows = []
-        for item in snapshot.runners[:PER_PAGE]:
+        for item in snapshot.runners[:HOME_RUNNERS]:
             best, runs = site.runner_headline(item.name, item.paper), site.runs_by_runner.get(item.name, [])
             rows.append([site.runner_link(item.name, page), site.paper_link(item.paper, page),
                          site.result(best.run) if best else "", badge(verdicts[item.name]),
                          _data(best.run) if best else "", _run_link(best.run, page) if best else "",
                          _run_link(runs[0], page) + " " + badge(runs[0].status) if runs else ""])
         parts.append(table(["Runner", "Paper", "Result", "Verdict", "Data", "Headline run", "Latest run"], rows))
-        if len(snapshot.runners) > PER_PAGE:
-            parts.append(link("All runners", relative(page, listing("runners"))))
+        if len(snapshot.runners) > HOME_RUNNERS:
+            parts.append(link(f"All {len(snapshot.runners)} runners", relative(page, listing("runners"))))
     else:
         parts.append("No runners registered.")
 

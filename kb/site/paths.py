@@ -9,6 +9,7 @@ keeps a plain one as it is and turns anything else into a clean name with a dige
 import hashlib
 import posixpath
 import re
+from functools import lru_cache
 
 _PLAIN = re.compile(r"[^\W_][\w-]{0,79}")
 _RESERVED = {"index"}
@@ -44,4 +45,10 @@ def tag_folder(tag: str) -> str:
 
 def relative(from_page: str, to_path: str) -> str:
     """A link from one generated page to another file of the site, as MkDocs resolves it."""
-    return posixpath.relpath(to_path, posixpath.dirname(from_page) or ".")
+    return _relative(posixpath.dirname(from_page) or ".", to_path)
+
+
+@lru_cache(maxsize=65536)
+def _relative(folder: str, to_path: str) -> str:
+    # Cached: a site's pages link from a few folders to the same tags, runners and listings.
+    return posixpath.relpath(to_path, folder)
