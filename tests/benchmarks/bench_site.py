@@ -1,17 +1,25 @@
-"""Site benchmark: build time and sizes for a catalog of N papers with notes, runners and runs.
+"""Site benchmark: build time, page sizes and search index parts for a catalog of N papers.
 
 Notes are the project's own papers/*/notes.*.md (real Japanese and English, ~6 KB a paper),
 cycled over the generated papers with a per-paper sentence; every tenth paper has a runner with a
-few runs (one on synthetic data) logging step and epoch metrics. Prints the cold build (every
-figure drawn) and a rebuild (figures reused), wall and CPU seconds (CPU counts the figure
-workers too, so it shows the cost on a loaded machine), the largest page and the search index.
+few runs (one on synthetic data) logging step and epoch metrics. Prints, each with the seconds of
+its steps (catalog, pages, figures, mkdocs, search index):
+
+- the cold build (every figure drawn, every page rendered) against issue 21's 8 s for 1,000 papers;
+- the rebuild after editing one note (only its page rendered) against 2 s, and one with nothing changed;
+- the largest page against 60 KB, and how many pages are larger;
+- the search index: its parts, the largest, and what typical queries read (a few parts, whatever N);
+- with ``--linear M``: a second catalog of M papers, and the cold build's time per paper in each
+  (the same per paper: linear).
+
+Wall and CPU seconds (CPU counts the figure and render workers too, so it shows the cost on a
+loaded machine).
 
     .venv/bin/python tests/benchmarks/bench_site.py --papers 1000
-    taskset -c 0,1 .venv/bin/python tests/benchmarks/bench_site.py --papers 1000   # on 2 cores
+    taskset -c 0,1 .venv/bin/python tests/benchmarks/bench_site.py --papers 1000 --linear 10000   # 2 cores
 """
 
 import argparse
-import gzip
 import os
 import random
 import resource
@@ -108,42 +116,110 @@ def timed_build(settings, out: Path):
     return report, cpu_seconds() - before
 
 
-def describe(label: str, report, cpu: float) -> None:
-    from kb.site.search_index import INDEX
+QUERIES = ("検出", "物体検出", "点群", "重み", "detection", "d", "network")
+PAGE_LIMIT = 60_000
 
-    pages = sorted(report.out.rglob("*.html"), key=lambda p: p.stat().st_size)
+
+def parts_read(out: Path, query: str) -> list[str]:
+    """The index parts the worker reads for ``query`` (docs/assets/kb/search-worker.js), before the
+    document parts of its results."""
+    import json
+    import re
+
+    from kb.site.search_index import FOLDER, INDEX, cjk_part
+
+    meta = json.loads(re.search(r",(\{.*\})\)", (out / INDEX).read_text(encoding="utf-8")).group(1))
+    names = {"meta"}
+    for run in re.findall(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+|[a-z0-9]+", query.lower()):
+        if run[0].isascii():
+            names |= {f"l-{p}" for p in meta["latin"] if (p == run[:2] if len(run) >= 2 else p.startswith(run))}
+        else:
+            grams = [run] if len(run) <= 2 else [run[i : i + 3] for i in range(len(run) - 2)]
+            names |= {f"c{cjk_part(gram, meta['cjk_parts'])}" for gram in grams}
+    return [f"{FOLDER}/{name}.js" for name in sorted(names)]
+
+
+def describe(label: str, report, cpu: float) -> None:
+    steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in report.phases.items())
+    print(f"{label:<14} {report.seconds:6.1f} s wall, {cpu:6.1f} s CPU  ({steps})  {report.pages} pages, "
+          f"{report.rendered} rendered ({'full' if report.full else 'incremental'}), {report.figures} figures "
+          f"({report.figures_drawn} drawn)")
+
+
+def describe_output(out: Path) -> None:
+    from kb.site.search_index import FOLDER
+
+    pages = sorted(out.rglob("*.html"), key=lambda p: p.stat().st_size)
     largest = pages[-1]
-    index = report.out / INDEX
-    raw = len(gzip.decompress(index.read_bytes()))
-    total = sum(p.stat().st_size for p in report.out.rglob("*") if p.is_file())
-    print(f"{label:<8} {report.seconds:6.1f} s wall, {cpu:6.1f} s CPU  {report.pages} pages, "
-          f"{report.figures} figures ({report.figures_drawn} drawn)  "
-          f"largest page {largest.stat().st_size / 1000:.1f} KB ({largest.relative_to(report.out).parent})  "
-          f"search index {index.stat().st_size / 1e6:.2f} MB gzip ({raw / 1e6:.2f} MB inflated)  site {total / 1e6:.0f} MB")
+    over = sum(p.stat().st_size > PAGE_LIMIT for p in pages)
+    parts = sorted((out / FOLDER).glob("*.js"), key=lambda p: p.stat().st_size)
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"pages: largest {largest.stat().st_size / 1000:.1f} KB ({largest.relative_to(out).parent}), "
+          f"{over} over {PAGE_LIMIT // 1000} KB; site {total / 1e6:.0f} MB")
+    print(f"search index: {len(parts)} parts, {sum(p.stat().st_size for p in parts) / 1e6:.1f} MB in all, "
+          f"largest {parts[-1].stat().st_size / 1000:.0f} KB ({parts[-1].name})")
+    for query in QUERIES:
+        read = parts_read(out, query)
+        print(f"  query {query!r:<12} reads {len(read)} parts, {sum((out / p).stat().st_size for p in read) / 1000:.0f} KB")
+
+
+def edit_one_note(settings) -> None:
+    """What ``kb note`` then ``kb sync`` leave in the catalog for one edited note."""
+    from sqlmodel import Session, select
+
+    from kb.db import engine_for
+    from kb.models import Note
+
+    with Session(engine_for(settings)) as session:
+        note = session.exec(select(Note).order_by(Note.id)).first()
+        note.body += "\n\nOne more sentence, added after the first build."
+        session.add(note)
+        session.commit()
+
+
+def catalog(root: Path, papers: int, runs_per_runner: int):
+    """Settings for a fresh catalog of ``papers`` papers under ``root``."""
+    for name in ("home", "papers", "runners"):
+        (root / name).mkdir(parents=True)
+    os.environ.update(KB_HOME=str(root / "home"), KB_PAPERS=str(root / "papers"), KB_RUNNERS=str(root / "runners"))
+    os.environ.pop("KB_DATABASE_URL", None)
+    from kb.db import _ready_engine
+    from kb.settings import load_settings
+
+    _ready_engine.cache_clear()
+    settings = load_settings()
+    write_runners(root / "runners", -(-papers // 10))
+    started = time.perf_counter()
+    runs = fill_catalog(settings, papers, runs_per_runner, random.Random(0))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"catalog: {papers} papers with ja+en notes, {-(-papers // 10)} runners, {runs} runs "
+          f"(filled in {time.perf_counter() - started:.1f} s); {cores} cores")
+    return settings
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=1000)
     parser.add_argument("--runs-per-runner", type=int, default=3)
+    parser.add_argument("--linear", type=int, default=0, help="also build a catalog of this many papers")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)
-        for name in ("home", "papers", "runners"):
-            (tmp / name).mkdir()
-        os.environ.update(KB_HOME=str(tmp / "home"), KB_PAPERS=str(tmp / "papers"), KB_RUNNERS=str(tmp / "runners"))
-        os.environ.pop("KB_DATABASE_URL", None)
-        from kb.settings import load_settings
-
-        settings = load_settings()
-        write_runners(tmp / "runners", -(-args.papers // 10))
-        started = time.perf_counter()
-        runs = fill_catalog(settings, args.papers, args.runs_per_runner, random.Random(0))
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        print(f"catalog: {args.papers} papers with ja+en notes, {-(-args.papers // 10)} runners, {runs} runs "
-              f"(filled in {time.perf_counter() - started:.1f} s); {cores} cores")
-        describe("cold", *timed_build(settings, tmp / "site"))
-        describe("rebuild", *timed_build(settings, tmp / "site"))
+        settings = catalog(tmp / "first", args.papers, args.runs_per_runner)
+        cold = timed_build(settings, tmp / "first" / "site")
+        describe("cold", *cold)
+        edit_one_note(settings)
+        describe("one note", *timed_build(settings, tmp / "first" / "site"))
+        describe("nothing", *timed_build(settings, tmp / "first" / "site"))
+        describe_output(tmp / "first" / "site")
+        if args.linear:
+            bigger = catalog(tmp / "second", args.linear, args.runs_per_runner)
+            large = timed_build(bigger, tmp / "second" / "site")
+            describe("cold", *large)
+            describe_output(tmp / "second" / "site")
+            print(f"per paper: {1000 * cold[0].seconds / args.papers:.1f} ms at {args.papers}, "
+                  f"{1000 * large[0].seconds / args.linear:.1f} ms at {args.linear} "
+                  f"(ratio {large[0].seconds / args.linear / (cold[0].seconds / args.papers):.2f}; 1 is linear)")
 
 
 if __name__ == "__main__":
