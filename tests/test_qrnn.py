@@ -2,6 +2,8 @@
 streaming state, zoneout on the forget gate, the paper's parameter count by hand, the speed comparison,
 and the CLI's one line for a PTB folder without its test file."""
 
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -10,6 +12,7 @@ import torch
 from runners.qrnn.config import PRESETS
 from runners.qrnn.model import QRNNLayer, build, fo_pool_chunked, fo_pool_loop
 from runners.qrnn.train import speed_comparison
+from tests.conftest import ROOT
 from tests.test_language_model_data import write_ptb
 
 
@@ -101,3 +104,13 @@ def test_a_ptb_folder_without_its_test_file_is_one_line(kb, kb_env, tmp_path):
         errors = [line for line in result.err.splitlines() if "error" in line]
         assert result.code == 1 and "Traceback" not in result.err
         assert len(errors) == 1 and errors[0].startswith("kb: error: ") and says in errors[0]
+
+
+def test_the_speed_benchmark_still_runs_tiny_on_a_cpu():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "benchmarks" / "bench_language_model.py"), "--device", "cpu",
+         "--hidden", "16", "--bptt", "8", "--batch", "2", "--steps", "1", "--grid", "2x8", "--repeats", "1",
+         "--layer-hidden", "8"], check=False, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[1:]}
+    assert float(rows["qrnn"][0]) > 0 and float(rows["lstm"][0]) > 0 and float(rows["2x8"][2]) > 0
