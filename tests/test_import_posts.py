@@ -189,3 +189,11 @@ def test_the_site_shows_the_star_on_the_paper_page_and_in_the_list():
     assert "★★ in your notes" in pages["paper/yolo.md"] and "★" not in pages["paper/pixor.md"]
     listed = next(line for line in pages["papers/index.md"].splitlines() if "paper/yolo" in line)
     assert "★★" in listed
+
+
+def test_a_note_on_one_paper_keeps_its_reference_list():
+    text = ("# 論文メモ\n\n## 概要\n一段で検出する。\n\n## 提案手法\nグリッドで予測。\n\n## 参考\n"
+            "- [Faster R-CNN: Towards Real-Time Object Detection with Region Proposal Networks](https://arxiv.org/abs/1506.01497)\n"
+            "- [SSD: Single Shot MultiBox Detector](https://arxiv.org/abs/1512.02325)\n")
+    (note,), _ = parse_text(text, origin="memo.md")
+    assert "SSD" in note.body and note.own_ids == []
