@@ -162,9 +162,7 @@ def test_the_presets_build_the_papers_networks():
 
 def test_architecture_only_judges_the_expected_depth_claims_reproduced():
     spec = load_registry().get("stochastic-depth")
-    paper = parse_paper_yaml((ROOT / "papers/stochastic-depth/paper.yaml").read_text(encoding="utf-8"),
-                             where="stochastic-depth", folder_slug="stochastic-depth")
-    claims = paper.fields["claims"]
+    claims = claims_of("stochastic-depth")
     config = PRESETS["c10-110"]
     final, _ = measure_architecture(spec, config)
     assert final["expected_blocks"] == pytest.approx(40.25)
