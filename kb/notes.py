@@ -11,7 +11,11 @@ Pure parsing: no database, no network. The forms users have:
   papers, each introduced only by its English title on its own line (or, where the export lost a
   line break, glued to the end of the previous Japanese sentence);
 - ``### タイトル`` blocks: authors, the title in bold quotes and the venue on one line;
-- year-in-review posts: one heading per paper with a ``(YYYY/M)`` date.
+- year-in-review posts: one heading per paper with a ``(YYYY/M)`` date;
+- any other post about several papers (Advent Calendar round-ups, monthly best-paper lists,
+  reading lists, Zenn/Qiita posts with front matter, Hatena's Movable Type export, a rendered page
+  copied as text): split where papers start, by headings, markers, bold titles, list items, table
+  rows or paragraphs (see "posts of any shape" below).
 """
 
 import hashlib
