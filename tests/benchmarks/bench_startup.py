@@ -15,6 +15,7 @@ N generated papers with notes (``bench_search.write_papers``, then ``kb sync``),
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -51,13 +52,16 @@ app(["listing"])
 """
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one run of ``command``."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, env=env, check=False)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed: {done.stderr.decode(errors='replace').strip()}")
-    return seconds
+    return seconds, after.ru_utime - used.ru_utime + after.ru_stime - used.ru_stime
 
 
 def prepare(args, root: Path) -> tuple[dict[str, str], str]:
@@ -91,20 +95,20 @@ def main() -> None:
         baseline_command = [sys.executable, "-c", "import typer"]
         rows = [("a Typer command, 3 options", [sys.executable, "-c", TYPER_COMMAND]),
                 *((label, [KB, *argv]) for label, argv in commands(paper))]
-        samples: dict[str, list[float]] = {label: [] for label, _ in rows}
-        baseline: list[float] = []
+        samples: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in rows}
+        baseline: list[tuple[float, float]] = []
         for _ in range(args.repeats):
             for label, command in rows:
                 baseline.append(timed(baseline_command, env))
                 samples[label].append(timed(command, env))
-        typer_ms = statistics.median(baseline) * 1000
         where = f"{args.papers:,} generated papers" if args.papers else "the shipped papers/"
-        print(f"catalog: {where}; medians of {args.repeats} runs, each beside a baseline run")
-        print(f"{'command':<28} {'median ms':>10} {'x typer':>8}")
-        print(f"{'python -c import typer':<28} {typer_ms:>10.0f} {1:>8.2f}")
-        for label, values in samples.items():
-            ms = statistics.median(values) * 1000
-            print(f"{label:<28} {ms:>10.0f} {ms / typer_ms:>8.2f}")
+        print(f"catalog: {where}; medians of {args.repeats} runs, each beside a baseline run "
+              "(CPU time: user + system, less disturbed by other load than wall time)")
+        print(f"{'command':<28} {'wall ms':>8} {'x typer':>8} {'cpu ms':>8} {'x typer':>8}")
+        typer_wall, typer_cpu = (statistics.median(v[i] for v in baseline) * 1000 for i in (0, 1))
+        for label, values in [("python -c 'import typer'", baseline), *samples.items()]:
+            wall, cpu = (statistics.median(v[i] for v in values) * 1000 for i in (0, 1))
+            print(f"{label:<28} {wall:>8.0f} {wall / typer_wall:>8.2f} {cpu:>8.0f} {cpu / typer_cpu:>8.2f}")
 
 
 if __name__ == "__main__":
