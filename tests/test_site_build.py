@@ -325,6 +325,10 @@ def test_a_rebuild_after_editing_one_note_renders_only_what_changed(site_setting
     first = build_site(site_settings, tmp_path / "site")
     assert first.full and first.rendered == first.pages
     untouched = (first.out / "paper" / "unet" / "index.html").stat().st_mtime_ns
+    index_written = (first.out / "search" / "kb" / "meta.js").stat().st_mtime_ns
+    same = build_site(site_settings, first.out)
+    assert not same.full and same.rendered == 0
+    assert (same.out / "search" / "kb" / "meta.js").stat().st_mtime_ns == index_written
     note = site_settings.papers / "bev" / "notes.en.md"
     note.write_text(note.read_text(encoding="utf-8") + "\nA sentence added later about voxels.\n", encoding="utf-8")
     assert sync(site_settings).problems == []

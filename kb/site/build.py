@@ -32,7 +32,7 @@ from kb.glossary import concepts
 from kb.site import figures
 from kb.site.feed_pages import add_feed_pages
 from kb.site.pages import generate
-from kb.site.search_index import FOLDER, INDEX, index_files
+from kb.site.search_index import FOLDER, INDEX, documents, index_digest, index_parts
 from kb.site.snapshot import load_snapshot
 
 
@@ -61,6 +61,7 @@ def default_out(settings: Settings) -> Path:
 # A folder holding one of these is a kb site (the second: the index of kb before it was cut into parts).
 _SITE_MARKERS = (INDEX, "search/kb_index.json.gz")
 _STAMP = ".kb-build.json"          # in site-src: what the last build rendered, and into which folder
+_INDEX_DIGEST = ".kb-index"         # in site-src: the digest of the search index's input (``index_digest``)
 _DIRTY_NOTICE = "A 'dirty' build"  # MkDocs' warning for the incremental build kb chose on purpose
 PARALLEL_PAGES = 200               # fewer pages to render than this: one process (starting more costs ~1 s)
 
@@ -261,13 +262,20 @@ def build_site(settings: Settings, out: Path | None = None, *,
         _remove_output(out, removed, stale_figures)
     warnings = _render(config_file, docs, out, full=full, pages=len(pages) if full else written)
     lap("mkdocs")
-    index = index_files(snapshot, concepts(settings.papers))
-    for relative, content in index.items():
-        _write_changed(out / relative, content)
-    for stale in (out / FOLDER).glob("*.js"):
-        if stale.relative_to(out).as_posix() not in index:
-            stale.unlink()
-    (out / _SITE_MARKERS[1]).unlink(missing_ok=True)
+    docs_found, glossary = documents(snapshot), concepts(settings.papers)
+    digest_file = docs / _INDEX_DIGEST
+    digest = index_digest(docs_found, glossary)
+    unchanged = not full and (out / INDEX).is_file() and digest_file.is_file() and digest_file.read_text() == digest
+    if not unchanged:       # the index is the build's costliest step after MkDocs: skipped when its input is the same
+        digest_file.unlink(missing_ok=True)
+        index = index_parts(docs_found, glossary)
+        for relative, content in index.items():
+            _write_changed(out / relative, content)
+        for stale in (out / FOLDER).glob("*.js"):
+            if stale.relative_to(out).as_posix() not in index:
+                stale.unlink()
+        (out / _SITE_MARKERS[1]).unlink(missing_ok=True)
+        digest_file.write_text(digest, encoding="utf-8")
     stamp_file.write_text(json.dumps(stamp), encoding="utf-8")
     lap("search index")
     return BuildReport(out=out, pages=len(pages), figures=len(plan.specs), figures_drawn=drawn,

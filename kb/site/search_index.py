@@ -27,6 +27,7 @@ disk (file://, where workers and fetch are blocked) with a script tag, so search
 Material still loads ``search/search_index.json`` (``.js`` from disk): stubs with no documents.
 """
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -143,12 +144,16 @@ def _postings(flat: list[int], in_title: dict[int, int]) -> list[int]:
     return out
 
 
-def index_files(snapshot: Snapshot, glossary: tuple[tuple[str, ...], ...] = ()) -> dict[str, bytes]:
-    """The files the search needs, by path relative to the site root; ``glossary`` (kb.glossary's
-    concepts) ships as ``glossary.js`` for the worker to expand queries as ``kb search`` does."""
+def index_digest(docs: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...]) -> str:
+    """What ``index_parts`` is made from, as a digest: a rebuild with the same one rewrites nothing."""
+    return hashlib.sha1(json.dumps([INDEX, docs, glossary], ensure_ascii=False).encode()).hexdigest()
+
+
+def index_parts(docs: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...] = ()) -> dict[str, bytes]:
+    """The files the search needs for ``documents``' docs, by path relative to the site root; ``glossary``
+    (kb.glossary's concepts) ships as ``glossary.js`` for the worker to expand queries as ``kb search`` does."""
     stub: dict[str, Any] = {"config": {"lang": ["ja", "en"], "separator": r"[\s\-]+", "pipeline": [], "fields": {}},
                             "docs": []}
-    docs = documents(snapshot)
     in_text: dict[str, list[int]] = {}
     in_title: dict[str, dict[int, int]] = {}
     for number, doc in enumerate(docs):
