@@ -107,10 +107,10 @@ class QueryTerm:
     raw: str
     tokens: list[str]
     prefix: bool = False
-    alternatives: list["QueryTerm"] = field(default_factory=list)
+    alternatives: list[QueryTerm] = field(default_factory=list)
 
     @property
-    def forms(self) -> list["QueryTerm"]:
+    def forms(self) -> list[QueryTerm]:
         return [self, *self.alternatives]
 
 
@@ -380,21 +380,30 @@ QUERY_TABLES = ("search_fts",)
 
 
 def ranked_ids_fts(terms: list[QueryTerm], limit: int | None, rows) -> list[tuple[int, float]]:
-    """Paper ids by BM25 over the FTS5 table; ``rows(sql, params)`` runs one query on the catalog."""
+    """Paper ids by BM25 over the FTS5 table; ``rows(sql, params)`` runs one query on the catalog.
+
+    Papers whose title or abstract holds the whole query (in any of its glossary forms) come first,
+    then the papers that have it only in notes or authors, each group by BM25: a paper about
+    物体検出 ("object detection" in its title) ranks above one whose note mentions the word once.
+    """
     weights = ", ".join(str(w) for w in _WEIGHTS.values())
-    sql = f"SELECT rowid, bm25(search_fts, {weights}) AS rank FROM search_fts WHERE search_fts MATCH :q ORDER BY rank"
+    sql = (f"SELECT rowid, bm25(search_fts, {weights}) AS rank, rowid IN (SELECT rowid FROM search_fts "
+           "WHERE search_fts MATCH :head) AS head FROM search_fts WHERE search_fts MATCH :q ORDER BY head DESC, rank")
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return [(row[0], -row[1]) for row in rows(sql, {"q": _fts_expression(terms)})]
+    expression = _fts_expression(terms)
+    return [(row[0], -row[1]) for row in rows(sql, {"q": expression, "head": _HEAD_COLUMNS + f"({expression})"})]
+
+
+_HEAD_COLUMNS = "{title abstract} : "      # FTS5's column filter: the columns that say what a paper is about
 
 
 def _ranked_ids_portable(terms: list[QueryTerm], limit: int | None, *, session: Session) -> list[tuple[int, float]]:
     """Any database: every term must appear (as a token sequence); score by weighted counts."""
+    from sqlalchemy import or_
     from sqlmodel import select
 
     from kb.models import SearchDoc
-
-    from sqlalchemy import or_
 
     query = select(SearchDoc)
     for term in terms:
@@ -403,16 +412,22 @@ def _ranked_ids_portable(terms: list[QueryTerm], limit: int | None, *, session: 
                                   (SearchDoc.title, SearchDoc.authors, SearchDoc.abstract, SearchDoc.notes))))
     scored = []
     for doc in session.exec(query):
-        score = 0.0
+        score, head = 0.0, True
         for term in terms:
+            in_head = False
             for form in term.forms:
                 needle = " ".join(form.tokens)
                 for column, weight in _WEIGHTS.items():
                     padded = f" {getattr(doc, column)} "
-                    score += weight * padded.count(f" {needle}" if form.prefix else f" {needle} ")
-        scored.append((doc.paper_id, score))
-    scored.sort(key=lambda item: -item[1])
-    return scored[:limit] if limit else scored
+                    found = padded.count(f" {needle}" if form.prefix else f" {needle} ")
+                    score += weight * found
+                    in_head |= bool(found) and column in ("title", "abstract")
+            head &= in_head
+        scored.append((doc.paper_id, score, head))
+    # As ranked_ids_fts: the papers whose title or abstract holds the query first.
+    scored.sort(key=lambda item: (not item[2], -item[1]))
+    ranked = [(paper_id, score) for paper_id, score, _head in scored]
+    return ranked[:limit] if limit else ranked
 
 
 def snippet(value: str, terms: list[QueryTerm], width: int = 70) -> list[tuple[str, bool]]:
@@ -420,10 +435,10 @@ def snippet(value: str, terms: list[QueryTerm], width: int = 70) -> list[tuple[s
     flat = " ".join(value.split())
     low = normalize(flat)
     needles = []
-    for term in (form for term in terms for form in term.forms):
-        needles.append(term.raw)
-        if term.tokens and term.tokens[0] != term.raw and term.tokens[0].isascii() and len(term.tokens[0]) >= 3:
-            needles.append(term.tokens[0])
+    for form in (form for term in terms for form in term.forms):
+        needles.append(form.raw)
+        if form.tokens and form.tokens[0] != form.raw and form.tokens[0].isascii() and len(form.tokens[0]) >= 3:
+            needles.append(form.tokens[0])
     positions = [(low.find(n), n) for n in needles if n and low.find(n) >= 0]
     if not positions:
         return []
