@@ -944,6 +944,13 @@ def _line_sections(lines: list[str], starts: list[_Start]) -> list[tuple[_Start,
     return sections
 
 
+def _note_sections(lines: list[str]) -> set[str]:
+    """The sections of a note on one paper among ``lines``: 概要, 提案手法 ..., Summary, Method ..."""
+    names = {_section_name(line) for line in lines} & PAPER_SECTIONS
+    names |= {text for line in lines if (text := _heading_text(line).lower().rstrip(":")) in SECTION_WORDS}
+    return names
+
+
 def _category(start: _Start) -> bool:
     """A heading of one or two words without a link ("Image Recognition", "Speech") may head a list
     of papers rather than name one."""
@@ -958,7 +965,7 @@ def _post_pieces(lines: list[str], date: str | None) -> list[_Piece] | None:
         # No heading names a paper, or the headings are categories over lists of papers.
         starts = _line_starts(lines)
         # A note on one paper (概要, 提案手法 ... before the list) lists references, not papers.
-        one_paper = bool(starts) and len({_section_name(line) for line in lines[: starts[0].at]} & PAPER_SECTIONS) >= 2
+        one_paper = bool(starts) and len(_note_sections(lines[: starts[0].at])) >= 2
         if not one_paper and (len(starts) >= 2 or (starts and sections is None)):
             sections = _line_sections(lines, starts)
         elif sections is None:

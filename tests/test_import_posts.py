@@ -197,3 +197,17 @@ def test_a_note_on_one_paper_keeps_its_reference_list():
             "- [SSD: Single Shot MultiBox Detector](https://arxiv.org/abs/1512.02325)\n")
     (note,), _ = parse_text(text, origin="memo.md")
     assert "SSD" in note.body and note.own_ids == []
+
+
+def test_an_untitled_note_linking_several_papers_is_not_guessed(kb_env, tmp_path):
+    from tests.conftest import write_paper
+
+    write_paper(kb_env.papers, "frcnn", "1506.01497", "Faster R-CNN: Towards Real-Time Object Detection with Region Proposal Networks")
+    sync(kb_env)
+    note = tmp_path / "memo.md"
+    note.write_text("## Summary\nOne stage.\n\n## Method\nGrid.\n\n## Related\n"
+                    "- [Faster R-CNN: Towards Real-Time Object Detection with Region Proposal Networks](https://arxiv.org/abs/1506.01497)\n"
+                    "- [SSD: Single Shot MultiBox Detector](https://arxiv.org/abs/1512.02325)\n", encoding="utf-8")
+    report = import_notes(kb_env, [note], offline=True)
+    assert report.imported == [] and "links 2 papers" in report.unlinked[0].reason
+    assert report.unlinked[0].candidates == ["frcnn: Faster R-CNN: Towards Real-Time Object Detection with Region Proposal Networks"]

@@ -341,7 +341,9 @@ class _Linker:
                 return None, f"front matter names {note.paper_ref!r}, which is neither a slug in the catalog nor an id"
             paper = self._add_from_arxiv(lambda c: c.by_ids([pid]).get(pid.key))
             return (paper, "front matter") if paper else (None, f"{pid.key} is not in the catalog (kb add {pid.key})")
-        own = note.own_ids or ([] if note.title else note.arxiv_ids[:1])
+        # Without a heading link or a title, the one paper a section links is its own; of several,
+        # none is (a list of references says nothing of which one the note is about).
+        own = note.own_ids or ([] if note.title or len(note.arxiv_ids) != 1 else note.arxiv_ids)
         for key in own:
             if (paper := self._paper(key)) is not None:
                 return paper, "arXiv link"
@@ -363,6 +365,8 @@ class _Linker:
             return self._paper(key), how
         if note.title:
             return self._by_arxiv(note)
+        if len(note.arxiv_ids) > 1:
+            return None, f"links {len(note.arxiv_ids)} papers and names none of them as its own (no title, heading link or 論文リンク)"
         return None, "names no paper kb could match (no arXiv link, known link or title)"
 
     def _by_arxiv(self, note: ParsedNote) -> tuple[Paper | None, str]:
