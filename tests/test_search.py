@@ -1,6 +1,7 @@
 """kb search: Japanese (two-character words, mixed queries), English word forms, filters, ranking."""
 
 import json
+import os
 
 from sqlmodel import select
 
@@ -154,3 +155,21 @@ def test_a_catalog_with_the_old_index_is_indexed_anew_with_the_same_ranking(kb_e
 def document_of(paper, notes):
     """The token text of one paper's columns, as the old index stored it."""
     return tuple(expand(columns) for columns in compact_document(paper, notes))
+
+
+def test_on_postgresql_the_portable_index_finds_the_same_papers_through_edits(kb_env, postgres_server, monkeypatch):
+    from kb.settings import load_settings
+    from tests.jobs_fixtures import new_database
+
+    monkeypatch.setenv("KB_DATABASE_URL", new_database(postgres_server, f"kb_search_{os.getpid()}"))
+    _ready_engine.cache_clear()
+    settings = load_settings()
+    _catalog(settings)
+    assert set(_slugs(settings, "検出")) == {"yolo", "pixor"} and _slugs(settings, "点群") == ["pixor"]
+    assert _slugs(settings, "semantic segmentation 精度") == ["deeplab"]
+    (settings.papers / "pixor" / "notes.ja.md").write_text('---\npaper: "1902.06326"\nlang: ja\n---\nLiDAR のみ。\n',
+                                                            encoding="utf-8")
+    sync(settings)
+    assert _slugs(settings, "点群") == [] and _slugs(settings, "lidar") == ["pixor"]
+    remove_paper(settings, "pixor")
+    assert _slugs(settings, "lidar") == []
