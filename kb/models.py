@@ -94,7 +94,7 @@ class Note(SQLModel, table=True):
 
 
 class SearchDoc(SQLModel, table=True):
-    """Pre-tokenized text of one paper (see kb/search.py); the portable half of the index."""
+    """Pre-tokenized text of one paper (see kb/search.py): the index on databases other than SQLite."""
 
     __tablename__ = "search_doc"
     paper_id: int = Field(primary_key=True, foreign_key="paper.id", ondelete="CASCADE")
