@@ -39,6 +39,24 @@ def xnor_dot(inputs: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def xnor_dot_masked(inputs: np.ndarray, masks: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Dot products of +-1 vectors over the positions a mask keeps, int64 (B, O).
+
+    For a convolution's zero padding (XNOR-Net, arXiv 1603.05279 Sec. 3.2: the binary input is padded with
+    zeros, which one bit cannot hold): position i counts only where bit i of ``masks`` is set, so the dot is
+    2 * popcount(xnor(a, w) & m) - popcount(m). ``inputs`` and ``masks`` are packed (B, words), ``weights``
+    (O, words); bits outside the mask, padding words included, may hold anything.
+    """
+    out = np.empty((inputs.shape[0], weights.shape[0]), dtype=np.int64)
+    valid = np.bitwise_count(masks).sum(axis=1, dtype=np.int64)
+    rows = max(1, CHUNK_ELEMENTS // (weights.shape[0] * weights.shape[1]))
+    for start in range(0, inputs.shape[0], rows):
+        xnor = ~(inputs[start:start + rows, None, :] ^ weights[None, :, :]) & masks[start:start + rows, None, :]
+        out[start:start + rows] = 2 * np.bitwise_count(xnor).sum(axis=2, dtype=np.int64) - valid[start:start + rows,
+                                                                                                   None]
+    return out
+
+
 def pixel_dot(pixels: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     """sum_i (2 p_i - 255) w_i for uint8 pixels (B, n) and +-1 weights as bits, int64 (B, O).
 
