@@ -37,14 +37,34 @@ EXPECTED = {
 }
 
 
+@pytest.fixture(scope="module")
+def shipped_template(tmp_path_factory):
+    """The shipped papers/ and the catalog kb sync builds of them, made once for this module."""
+    from kb.db import _ready_engine
+
+    root = tmp_path_factory.mktemp("shipped")
+    shutil.copytree(Path(__file__).parent.parent / "papers", root / "papers")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KB_HOME", str(root / "home"))
+        patch.setenv("KB_PAPERS", str(root / "papers"))
+        patch.setenv("KB_ARXIV_API", "http://127.0.0.1:9/api/query")
+        for key in ("KB_DATABASE_URL", "KB_RUNNERS", "KB_DATA"):
+            patch.delenv(key, raising=False)
+        _ready_engine.cache_clear()
+        sync(load_settings())
+        _ready_engine.cache_clear()
+    return root
+
+
 @pytest.fixture
-def shipped(kb_env, monkeypatch, tmp_path):
-    """The shipped catalog in a throwaway copy of papers/."""
-    shutil.copytree(kb_env.project / "papers", tmp_path / "shipped")
+def shipped(kb_env, monkeypatch, tmp_path, shipped_template):
+    """A throwaway copy of the shipped papers/ and its catalog."""
+    shutil.copytree(shipped_template / "papers", tmp_path / "shipped")
+    kb_env.home.mkdir(parents=True, exist_ok=True)
+    for part in (shipped_template / "home").glob("catalog.db*"):      # with any -wal / -shm beside it
+        shutil.copy2(part, kb_env.home / part.name)
     monkeypatch.setenv("KB_PAPERS", str(tmp_path / "shipped"))
-    settings = load_settings()
-    sync(settings)
-    return settings
+    return load_settings()
 
 
 def test_every_post_shape_links_one_note_per_paper_and_none_wrongly(shipped):
