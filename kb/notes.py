@@ -458,7 +458,12 @@ def _memo_series_pieces(lines: list[str], origin: str) -> tuple[list[_Piece], li
         while post and not post[0].strip():
             post = post[1:]
         post_title, memo = (post[0].strip(), post[1:]) if post else ("", [])
-        papers = _memo_papers(memo, date)
+        # A post with Markdown headings is split as any post is; a plain memo at its title lines.
+        cleaned = _clean_post(memo)[0]
+        structured = _post_pieces(cleaned, date) if any(_HEADING.match(line) for line in cleaned) else None
+        papers = structured if structured is not None else _memo_papers(memo, date)
+        for piece in structured or ():
+            piece.post_date = date
         # A one-paper post may name its paper only in the post title: "【論文読み】<title>".
         named = re.sub(r"^【[^】]*】\s*", "", post_title)
         if not papers and _looks_like_title(named, title_case=False):

@@ -34,6 +34,7 @@ EXPECTED = {
     "category-lists.md": ["densenet", "resnext", "wavenet", "soundnet"],
     "quoted-paragraphs.md": ["stochastic-depth", "fractalnet"],
     "bold-titles.md": ["stochastic-depth", "fractalnet"],
+    "qiita-export-headings.md": ["densenet", "stochastic-depth"],
 }
 
 
