@@ -257,12 +257,10 @@ def _movable_type_pieces(lines: list[str], origin: str) -> tuple[list[_Piece], l
         cleaned, _posted = _clean_post(body)
         found = _post_pieces(cleaned, date)
         if found is None and (named := _paper_title(re.sub(r"^【[^】]*】\s*", "", title), strict=True)):
-            found = [_Piece(named, cleaned, plain=False)]
+            found = [_Piece(named, cleaned, plain=False, post_date=date)]
         if not found:
             skipped.append(f"{origin}#{number}: {title or '(untitled)'} (not a paper post)")
             continue
-        for piece in found:
-            piece.post_date = date
         pieces.extend(found)
     return pieces, skipped
 
@@ -462,8 +460,6 @@ def _memo_series_pieces(lines: list[str], origin: str) -> tuple[list[_Piece], li
         cleaned = _clean_post(memo)[0]
         structured = _post_pieces(cleaned, date) if any(_HEADING.match(line) for line in cleaned) else None
         papers = structured if structured is not None else _memo_papers(memo, date)
-        for piece in structured or ():
-            piece.post_date = date
         # A one-paper post may name its paper only in the post title: "【論文読み】<title>".
         named = re.sub(r"^【[^】]*】\s*", "", post_title)
         if not papers and _looks_like_title(named, title_case=False):
@@ -975,15 +971,10 @@ def _post_pieces(lines: list[str], date: str | None) -> list[_Piece] | None:
             sections = _line_sections(lines, starts)
         elif sections is None:
             return None
-    pieces = []
-    for start, end in sections:
-        body = [*start.body, *lines[start.at + start.skip : end]]
-        piece = _Piece(start.title or None, body, plain=False, venue=start.venue, date=None, authors=start.authors)
-        piece.heading, piece.post_date = start.heading, date
-        if start.skip == 0:          # a paragraph without a title line keeps that line in its body
-            piece.lines = lines[start.at : end]
-        pieces.append(piece)
-    return pieces
+    # A paragraph's start has skip 0: the line that names the paper stays in its body.
+    return [_Piece(start.title or None, [*start.body, *lines[start.at + start.skip : end]], plain=False,
+                   venue=start.venue, authors=start.authors, heading=start.heading, post_date=date)
+            for start, end in sections]
 
 
 # --- Hatena's Movable Type export ---------------------------------------------------------------
