@@ -21,7 +21,7 @@ from kb.site.snapshot import PaperView, RunView, Snapshot
 VERDICT_COLORS = {"reproduced": "#2e7d32", "not reproduced": "#c62828", "not comparable": "#9e9e9e"}
 MAX_CLAIM_PANELS = 8
 # Part of every figure's digest: bump it when the drawing changes, so built sites redraw.
-DRAWING_VERSION = 3
+DRAWING_VERSION = 4
 
 
 @dataclass
@@ -284,7 +284,7 @@ def _draw_claims(spec: dict[str, Any]) -> str:
             y0, y1 = sorted((py(0), py(value)))
             body.append(f'<rect x="{x:.1f}" y="{y0:.1f}" width="{bar_width:.1f}" height="{max(y1 - y0, 0.5):.1f}" '
                         f'fill="{fill}"/>')
-            body.append(_text(x + bar_width / 2, y0 - 4, f"{value:g}", size=10, anchor="middle"))
+            body.append(_text(x + bar_width / 2, y0 - 4, f"{value:.4g}", size=10, anchor="middle"))
             body.append(_text(x + bar_width / 2, bottom + 14, name, size=10, anchor="middle", fill="#555"))
         for line, words in enumerate((f"claim on {panel['claim_data']}", f"run on {panel['run_data']}",
                                       panel["verdict"])):

@@ -402,7 +402,7 @@ def _claims_section(site: _Site, paper: PaperView, page: str) -> str:
         ours = verdict.get("ours")
         rows.append([
             str(count), text(claim["metric"]), text(claim["dataset"]),
-            with_unit(claim["value"], claim.get("unit")), "" if ours is None else number(float(ours)),
+            with_unit(claim["value"], claim.get("unit")), "" if ours is None else measured(ours),
             text(result.seed_summary), _data(result.run) if result.run else "", badge(result.why or result.label),
             _run_link(result.run, page) if result.run else "",
         ])
