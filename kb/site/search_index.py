@@ -14,9 +14,9 @@ catalog's size (the text of 10,000 papers with notes is tens of MB):
 - ``d<n>.js``: documents ``n*DOCS_PER_PART ...``: location, title and a short excerpt;
 - ``l-<prefix>.js``: the Latin words starting with a two-character prefix, their postings and
   their word families (so a one-letter query reads only the parts of its letter);
-- ``c<n>.js``: CJK tokens, cut into parts by their first character: bigrams (and single characters
-  standing alone) to find a word, trigrams to check that a longer word is contiguous (``鳥瞰図`` is
-  one trigram), and a one-character query reads one part for every token it starts;
+- ``c<n>.js``: CJK tokens hashed into parts: bigrams (and single characters standing alone) to find
+  a word, trigrams to check that a longer word is contiguous (``鳥瞰図`` is one trigram), and ``c*``,
+  the pages where ``c`` starts a bigram, for a one-character query (a prefix, as in ``kb search``);
 - ``glossary.js``: the bilingual glossary's concepts (kb/glossary.py), each a list of names, with
   which the worker expands a query as ``kb search`` does (物体検出 also asks for object detection).
 
@@ -106,22 +106,28 @@ def _is_cjk(token: str) -> bool:
 
 def tokens(text: str) -> list[str]:
     """The index tokens of normalized text, as the worker looks them up: Latin words; for each CJK run
-    its bigrams and trigrams, or the character itself when it stands alone."""
+    its bigrams and trigrams, or the character itself when it stands alone, and ``c*`` for each
+    character ``c`` that starts a bigram or stands alone (what a one-character query finds)."""
     found = []
     for run in _RUN.findall(text.lower()):
         if not _is_cjk(run):
             found.append(run)
         elif len(run) == 1:
-            found.append(run)
+            found += [run, run + "*"]
         else:
             found += [run[i : i + 2] for i in range(len(run) - 1)] + [run[i : i + 3] for i in range(len(run) - 2)]
+            found += [run[i] + "*" for i in range(len(run) - 1)]
     return found
 
 
 def cjk_part(token: str, parts: int) -> int:
-    """The CJK part holding ``token``: by its first character, so one part holds every token that a
-    one-character query (a prefix, as in ``kb search``) may match."""
-    return ord(token[0]) % parts
+    """The CJK part holding ``token``: a 31-multiplier hash of its UTF-16 code units (the worker's
+    ``cjkPart``), so parts stay even in size whatever characters the corpus favours."""
+    value = 0
+    units = token.encode("utf-16-le")
+    for i in range(0, len(units), 2):
+        value = (value * 31 + int.from_bytes(units[i : i + 2], "little")) & 0xFFFFFFFF
+    return value % parts
 
 
 def _script(name: str, data: Any) -> bytes:

@@ -116,7 +116,7 @@ def timed_build(settings, out: Path):
     return report, cpu_seconds() - before
 
 
-QUERIES = ("検出", "物体検出", "点群", "重み", "detection", "d", "network")
+QUERIES = ("検出", "物体検出", "点群", "重み", "の", "detection", "d", "network")
 PAGE_LIMIT = 60_000
 
 
@@ -130,11 +130,14 @@ def parts_read(out: Path, query: str) -> list[str]:
 
     meta = json.loads(re.search(r",(\{.*\})\)", (out / INDEX).read_text(encoding="utf-8")).group(1))
     names = {"meta"}
-    for run in re.findall(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+|[a-z0-9]+", query.lower()):
+    runs = re.findall(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+|[a-z0-9]+", query.lower())
+    hiragana = re.compile(r"[\u3040-\u309f]+")
+    words = [w for run in runs for w in ([run] if hiragana.fullmatch(run) else hiragana.split(run)) if w]
+    for run in words:
         if run[0].isascii():
             names |= {f"l-{p}" for p in meta["latin"] if (p == run[:2] if len(run) >= 2 else p.startswith(run))}
         else:
-            grams = [run] if len(run) <= 2 else [run[i : i + 3] for i in range(len(run) - 2)]
+            grams = [run + "*"] if len(run) == 1 else [run] if len(run) == 2 else [run[i : i + 3] for i in range(len(run) - 2)]
             names |= {f"c{cjk_part(gram, meta['cjk_parts'])}" for gram in grams}
     return [f"{FOLDER}/{name}.js" for name in sorted(names)]
 
@@ -160,7 +163,8 @@ def describe_output(out: Path) -> None:
           f"largest {parts[-1].stat().st_size / 1000:.0f} KB ({parts[-1].name})")
     for query in QUERIES:
         read = parts_read(out, query)
-        print(f"  query {query!r:<12} reads {len(read)} parts, {sum((out / p).stat().st_size for p in read) / 1000:.0f} KB")
+        size = sum((out / p).stat().st_size for p in read)
+        print(f"  query {query!r:<12} reads {len(read)} parts, {size / 1000:.0f} KB")
 
 
 def edit_one_note(settings) -> None:

@@ -53,9 +53,11 @@
     return found
   }
 
-  // kb/site/search_index.py's cjk_part: which CJK part holds a token (by its first character).
+  // kb/site/search_index.py's cjk_part: which CJK part holds a token.
   function cjkPart(token) {
-    return `c${token.charCodeAt(0) % meta.cjk_parts}`
+    let value = 0
+    for (let i = 0; i < token.length; i++) value = (Math.imul(value, 31) + token.charCodeAt(i)) >>> 0
+    return `c${value % meta.cjk_parts}`
   }
 
   // Read parts (in parallel from disk, where each is a script tag); resolves when all are in.
@@ -100,16 +102,15 @@
   }
 
   // The pages holding a Japanese term, as kb search finds them: a one-character term is a prefix
-  // (every bigram it starts, or the character standing alone); a two-character one is one bigram;
-  // a longer one needs each of its trigrams (counts: the rarest trigram's).
+  // (every bigram it starts, or the character standing alone: the index's token c*); a
+  // two-character one is one bigram; a longer one needs each of its trigrams (counts: the rarest
+  // trigram's).
   async function japanese(term, fetchParts) {
     const value = term.value
     if (value.length === 1) {
-      await fetchParts([cjkPart(value)])
-      const part = parts.get(cjkPart(value)), pages = new Map()
-      for (const token of Object.keys(part))
-        if (token[0] === value && token.length <= 2) decode(part[token], pages)
-      return { words: [value], pages }
+      const token = `${value}*`                  // the index's list of the pages where it starts a bigram
+      await fetchParts([cjkPart(token)])
+      return { words: [value], pages: decode(parts.get(cjkPart(token))[token] || []) }
     }
     const grams = value.length === 2 ? [value] : [...Array(value.length - 2).keys()].map(i => value.slice(i, i + 3))
     await fetchParts([...new Set(grams.map(cjkPart))])
