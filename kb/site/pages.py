@@ -180,7 +180,8 @@ class _Site:
     papers_by_tag: dict[str, list[PaperView]] = field(default_factory=dict)
     runner_names: set[str] = field(default_factory=set)
     claims_by_paper: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
-    headlines: dict[str, Headline | None] = field(default_factory=dict)     # by paper key, then by runner name
+    paper_headlines: dict[str, Headline | None] = field(default_factory=dict)    # by paper key
+    runner_headlines: dict[str, Headline | None] = field(default_factory=dict)   # by runner name
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> "_Site":
@@ -198,14 +199,14 @@ class _Site:
 
     def paper_headline(self, key: str) -> Headline | None:
         """The paper's headline result (``kb.runs.headline``), computed once."""
-        if key not in self.headlines:
-            self.headlines[key] = headline(self.claims_by_paper.get(key, ()), self.runs_by_paper.get(key, []))
-        return self.headlines[key]
+        if key not in self.paper_headlines:
+            self.paper_headlines[key] = headline(self.claims_by_paper.get(key, ()), self.runs_by_paper.get(key, []))
+        return self.paper_headlines[key]
 
     def runner_headline(self, name: str, paper: str) -> Headline | None:
-        if name not in self.headlines:
-            self.headlines[name] = headline(self.claims_by_paper.get(paper, ()), self.runs_by_runner.get(name, []))
-        return self.headlines[name]
+        if name not in self.runner_headlines:
+            self.runner_headlines[name] = headline(self.claims_by_paper.get(paper, ()), self.runs_by_runner.get(name, []))
+        return self.runner_headlines[name]
 
     def paper_status(self, paper: PaperView) -> str:
         """The verdict of the paper's headline run, or why it is not comparable; else the newest run's state."""
