@@ -738,6 +738,11 @@ def _paper_title(text: str, *, strict: bool) -> str | None:
     short = name if _SHORT_NAME.fullmatch(name) and _is_short_name(name) else None
     if _JAPANESE.search(text):
         spans = sorted(_LATIN_SPAN.findall(text), key=len, reverse=True)
+        # An item that opens with English words names its paper there ("Binarized Neural Networks: 重みを
+        # 二値化する。XNOR-Net と似ている"): the opening span, not a longer one that names a related paper.
+        opening = _LATIN_SPAN.match(text)
+        if opening and len(opening[0].split()) >= 2:
+            spans.insert(0, opening[0].rstrip(" :"))
         # "画像変換 pix2pix": one name beside a few Japanese words, once the post showed papers start here.
         if not strict and len(spans) == 1 and len(text) <= 30 and _SHORT_NAME.fullmatch(spans[0]) \
                 and _is_short_name(spans[0]):

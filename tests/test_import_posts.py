@@ -35,6 +35,9 @@ EXPECTED = {
     "quoted-paragraphs.md": ["stochastic-depth", "fractalnet"],
     "bold-titles.md": ["stochastic-depth", "fractalnet"],
     "qiita-export-headings.md": ["densenet", "stochastic-depth"],
+    # Plain numbered items after bold ones: each item is its own paper; the last opens with a title's
+    # name before its colon and mentions a related paper later in the line.
+    "numbered-plain-list.txt": ["wavenet", "pixelrnn", "learning-to-learn", "bnn"],
 }
 
 

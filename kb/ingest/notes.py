@@ -222,10 +222,12 @@ CANDIDATES = 3
 
 
 def _short_name(title: str) -> str | None:
-    """'MobileNetV2' of 'MobileNetV2: Inverted Residuals ...': the name before a colon, if short."""
+    """'MobileNetV2' of 'MobileNetV2: Inverted Residuals ...', 'Binarized Neural Networks' of 'Binarized
+    Neural Networks: Training ...': the name before a colon, if short (at most four words; a name is
+    only ever used when one catalog paper has it)."""
     head, colon, _rest = title.partition(":")
     head = normalize_title(head)
-    return head if colon and head and len(head.split()) <= 2 and len(head) >= 3 else None
+    return head if colon and head and len(head.split()) <= 4 and len(head) >= 3 else None
 
 
 def _agrees(title: str, titles: list[str]) -> bool:
