@@ -66,13 +66,13 @@ class SqliteCatalog:
     def list_papers(self, *, tag: str | None = None, year: int | None = None, author: str | None = None,
                     lang: str | None = None, runner: bool | None = None, star: bool = False, sort: str = "added",
                     reverse: bool = False, limit: int | None = None, fields: tuple[str, ...] | None = None) -> list[Row]:
-        """As ``kb.queries.list_papers``; ``fields``: only these columns (and those the filters read), for
-        a listing of 100,000 papers that shows a few of them."""
+        """As ``kb.queries.list_papers``; ``fields``: only these columns (and those the filters read, and
+        ``kb list`` shows: tags, runners, star), for a listing of 100,000 papers that shows a few of them."""
         descending = check_sort(sort) != reverse
         where = "WHERE year = :year " if year is not None else ""
         filtered = any(value not in (None, False) for value in (tag, author, lang, runner, star))
         order = f"ORDER BY {sort} {'DESC' if descending else 'ASC'}, slug ASC" + (" LIMIT :limit" if limit and not filtered else "")
-        read = fields and (*fields, "id", "tags", "authors", "runners", "star")
+        read = fields and (*fields, "id", "tags", "runners", "star", *(("authors",) if author is not None else ()))
         papers = self._rows("paper", where + order, {"year": year, "limit": limit}, fields=read)
         if lang is not None:
             with_lang = {pid for (pid,) in self.connection.execute("SELECT paper_id FROM note WHERE lang = ?", [lang])}

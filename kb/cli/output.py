@@ -81,6 +81,8 @@ def print_json(data: Any) -> None:
 
 
 def _text(cell: Cell) -> str:
+    if isinstance(cell, str):
+        return cell
     return "" if cell is None else cell[0] if isinstance(cell, tuple) else str(cell)
 
 
@@ -96,13 +98,12 @@ def table(title: str | None, columns: list[str], rows: list[list[Cell]], *, whol
         whole: the columns never cut or split (ids, slugs, run ids, names).
         wide: on a terminal, show every value whole (rows longer than the terminal wrap there).
     """
-    terminal = is_terminal()
-    if not (terminal and wide):
-        rows = [[(_one_line(c[0]), c[1]) if isinstance(c, tuple) else _one_line(_text(c)) for c in row] for row in rows]
-    if not terminal:
-        lines = ["\t".join(columns)] + ["\t".join(_text(c) for c in row) for row in rows]
+    if not is_terminal():
+        lines = ["\t".join(columns)] + ["\t".join(_one_line(_text(c)) for c in row) for row in rows]
         sys.stdout.write("\n".join(lines) + "\n")
         return
+    if not wide:
+        rows = [[(_one_line(c[0]), c[1]) if isinstance(c, tuple) else _one_line(_text(c)) for c in row] for row in rows]
     from rich.cells import cell_len
     from rich.table import Table
     from rich.text import Text
@@ -134,6 +135,8 @@ def table(title: str | None, columns: list[str], rows: list[list[Cell]], *, whol
 
 def _one_line(text: str) -> str:
     """A cell's text on one line: its lines joined by "; ", tabs and runs of spaces as one space."""
+    if "\n" not in text and "\t" not in text and "  " not in text and "\r" not in text:
+        return text.strip()             # most cells: a listing of 100,000 papers has 800,000
     return "; ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
 
 
