@@ -964,6 +964,29 @@ def _category(start: _Start) -> bool:
     return not _PAPER_URL.search(start.heading) and len(words) <= 2 and not any(map(_is_short_name, words))
 
 
+def _listed_after(lines: list[str], sections: list[tuple[_Start, int]]) -> list[tuple[_Start, int]]:
+    """Papers listed (list items, table rows) under a heading that names none, after the first paper
+    ("## 論文一覧" with a table of papers); an introduction's list and a closing part (まとめ,
+    参考文献) stay the post's."""
+    found, covered = [], sorted((start.at, end) for start, end in sections)
+    gaps = [(end, following) for (_, end), (following, _) in zip(covered, [*covered[1:], (len(lines), 0)])]
+    # Each heading in a gap heads its part, up to the next heading.
+    parts = []
+    for begin, end in gaps:
+        marks = [i for i in range(begin, end) if _HEADING.match(lines[i])]
+        parts += [(at, following) for at, following in zip(marks, [*marks[1:], end])]
+    for begin, end in parts:
+        if _closing(_heading_text(lines[begin])):
+            continue
+        part = lines[begin + 1:end]
+        starts = _line_starts(part)
+        if len(starts) >= 2 and all(start.level in (8, 9) for start in starts):
+            for start, stop in _line_sections(part, starts):
+                start.at += begin + 1
+                found.append((start, stop + begin + 1))
+    return found
+
+
 def _post_pieces(lines: list[str], date: str | None) -> list[_Piece] | None:
     """One piece per paper of a post, or None when nothing in it names a paper."""
     sections = _heading_sections(lines)
@@ -976,6 +999,8 @@ def _post_pieces(lines: list[str], date: str | None) -> list[_Piece] | None:
             sections = _line_sections(lines, starts)
         elif sections is None:
             return None
+    else:
+        sections = sorted([*sections, *_listed_after(lines, sections)], key=lambda section: section[0].at)
     # A paragraph's start has skip 0: the line that names the paper stays in its body.
     return [_Piece(start.title or None, [*start.body, *lines[start.at + start.skip : end]], plain=False,
                    venue=start.venue, authors=start.authors, heading=start.heading, post_date=date)

@@ -38,6 +38,9 @@ EXPECTED = {
     # Plain numbered items after bold ones: each item is its own paper; the last opens with a title's
     # name before its colon and mentions a related paper later in the line.
     "numbered-plain-list.txt": ["wavenet", "pixelrnn", "learning-to-learn", "bnn"],
+    # Papers under headings, then a table of papers under a heading that names none; the reference
+    # list under 参考文献 stays the post's.
+    "zenn-headings-then-table.md": ["resnext", "densenet", "fcn", "unet"],
 }
 
 
