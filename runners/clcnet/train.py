@@ -1,0 +1,14 @@
+"""Train a clcNet with the classification family's loop (``runners/classification/train.fit``); the data is
+loaded first so that the classifier has as many outputs as the data has classes."""
+
+from runners.classification.data import load
+from runners.classification.train import fit
+from runners.clcnet.model import ClcNet
+
+
+def main(config, run) -> dict[str, float]:
+    """Train the preset's clcNet and return the family's final metrics (``test_error`` ...)."""
+    data = load(config, run.data_dir, run=run)
+    model = ClcNet.from_config(config, num_classes=data.num_classes)
+    run.record(stage_blocks=list(config.stage_blocks), clc_blocks=len(model.blocks()))
+    return fit(config, run, model, data=data)
