@@ -301,3 +301,14 @@ def test_git_state_of_a_copied_tree_comes_from_the_sender(tmp_path, monkeypatch)
     assert git_state(tmp_path) == ("abc1234", None)
     monkeypatch.setenv("KB_GIT_DIRTY", "1")
     assert git_state(tmp_path) == ("abc1234", True)
+
+
+def test_a_data_folder_refused_before_training_is_bad_input_and_leaves_no_run(settings, kb, tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    refused = kb("reproduce", "counter", "--config", "smoke", "--data", str(folder))
+    assert refused.code == 2 and refused.err.strip().splitlines() == [f"kb: error: {folder} lacks points.csv"]
+    assert kb("runs", "--runner", "counter").out.startswith("no runs")
+    assert not list(settings.runs_dir.glob("counter-*"))
+    (folder / "points.csv").write_text("x", encoding="utf-8")
+    assert kb("reproduce", "counter", "--config", "smoke", "--data", str(folder)).code == 0

@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import secrets
+import shutil
 import signal
 import socket
 import threading
@@ -323,7 +324,7 @@ def execute(settings: Settings, resolved: Plan, *, reporter: Reporter | None = N
               config=resolved.config, reporter=_LogReporter(logger, reporter), resuming=resolved.record is not None)
     if not paper_known:
         run.note(f"paper {spec.paper} is not in the catalog, so no claim is judged now; `kb sync` judges this run")
-    status, error, final = "failed", None, {}
+    status, error, final, refused = "failed", None, {}, None
     try:
         with _Signals(run):
             if resolved.kind == "architecture":
@@ -335,6 +336,14 @@ def execute(settings: Settings, resolved: Plan, *, reporter: Reporter | None = N
         status = "succeeded"
     except (RunInterrupted, KeyboardInterrupt):
         status, error = "interrupted", f"interrupted; resume with: kb reproduce --resume {run_id}"
+    except BadInput as exc:
+        # Refused before training began (a --data folder without the files the runner reads): bad input,
+        # not a failed run. A new run leaves no record; a resumed one keeps its record as it was.
+        if run.started or resolved.record is not None:
+            error = str(exc)
+            logger.error("failed: %s", exc)
+        else:
+            refused = exc
     except KBError as exc:
         error = str(exc)
         logger.error("failed: %s", exc)
@@ -343,12 +352,26 @@ def execute(settings: Settings, resolved: Plan, *, reporter: Reporter | None = N
         logger.error("crashed:\n%s", traceback.format_exc())
     finally:
         run.close()
-        record = finish(settings, run_id, run, status=status, error=error, final=final)
-        logger.info("%s", status)
+        if refused is None:
+            record = finish(settings, run_id, run, status=status, error=error, final=final)
+        logger.info("%s", "refused" if refused is not None else status)
         for handler in list(logger.handlers):
             handler.close()
             logger.removeHandler(handler)
+    if refused is not None:
+        _discard(settings, run_id, run_dir)
+        raise refused
     return record
+
+
+def _discard(settings: Settings, run_id: str, run_dir: Path) -> None:
+    """Remove a run that was refused before it trained: its catalog row and its folder."""
+    with session_scope(settings) as session:
+        session.exec(delete(Metric).where(Metric.run_id == run_id))
+        record = session.get(RunRecord, run_id)
+        if record is not None:
+            session.delete(record)
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def finish(settings: Settings, run_id: str, run: Run, *, status: str, error: str | None,
