@@ -61,7 +61,8 @@ def networks(tiny: bool) -> dict[str, tuple]:
     from runners.densenet.model import from_config
 
     densenet = replace(DENSENET["bc-100-12"], depth=16, growth=4) if tiny else DENSENET["bc-100-12"]
-    table = {"DenseNet-BC-100 (k=12)": (lambda: from_config(densenet, 10), 8 if tiny else 64, 300)}
+    table = {"DenseNet-BC-16 (k=4, tiny)" if tiny else "DenseNet-BC-100 (k=12)": (lambda: from_config(densenet, 10),
+                                                                                8 if tiny else 64, 300)}
     try:
         from runners.resnext.config import PRESETS as RESNEXT
         from runners.resnext.model import ResNeXt
@@ -70,7 +71,8 @@ def networks(tiny: bool) -> dict[str, tuple]:
         return table
     resnext = replace(RESNEXT["cifar-29-8x64d"], cardinality=2, base_width=4, width=8) if tiny \
         else RESNEXT["cifar-29-8x64d"]
-    table["ResNeXt-29 8x64d"] = (lambda: ResNeXt.from_config(resnext, 10), 8 if tiny else 128, 300)
+    table["ResNeXt-29 2x4d (width 8, tiny)" if tiny else "ResNeXt-29 8x64d"] = (
+        lambda: ResNeXt.from_config(resnext, 10), 8 if tiny else 128, 300)
     return table
 
 
@@ -176,7 +178,7 @@ def main() -> None:
             best = max(best, speed)
             mfu = f"{100 * tflops / peak:.1f}%" if peak else "-"
             print(f"{label:<62} {speed:>10.1f} {flops / 1e9:>10.3f} {tflops:>9.3f} {mfu:>7}", flush=True)
-        if peak:
+        if peak and not args.tiny:  # a projection of the paper's recipe needs the paper's network
             mfu = best * flops / 1e12 / peak
             hours = projected_hours(flops / 3, train_images=CIFAR_TRAIN, epochs=epochs, eval_images=CIFAR_TEST, mfu=mfu)
             print(f"{name}: the {epochs}-epoch CIFAR recipe at this MFU ({100 * mfu:.1f}%) on one H100: {hours:.2f} h",
