@@ -93,9 +93,9 @@ PRESETS: dict[str, Config] = {
     "imagenet-34": replace(PAPER, dataset="imagenet", image_size=224, columns=4, blocks=4, widths=(64, 128, 256, 512),
                            block_dropout=(0.0,) * 4, stem="resnet", epochs=70, lr=0.001, batch_size=32,
                            eval_batch_size=200),
-    # CPU, about 2 s: C = 3 columns, 2 blocks of 8 and 16 filters on 8-pixel generated images, drop-path and
-    # dropout on, the deepest column evaluated every epoch.
+    # CPU, about 2 s: C = 3 columns, 2 blocks of 8 and 16 filters on 8-pixel generated images (or 48 images of a
+    # --data folder), drop-path and dropout on, the deepest column evaluated every epoch.
     "smoke": replace(PAPER, dataset="generated", blocks=2, widths=(8, 16), block_dropout=(0.0, 0.1), epochs=2,
-                     batch_size=16, generated_train=64, generated_test=32, generated_size=8, eval_batch_size=32,
-                     log_every=1, workers=0),
+                     batch_size=16, generated_train=48, generated_test=16, generated_size=8, train_limit=48,
+                     test_limit=16, eval_batch_size=16, log_every=1, workers=0),
 }
