@@ -113,6 +113,6 @@ def test_smoke_trains_on_a_cifar10_folder_and_a_missing_test_batch_is_one_line(k
     assert record["dataset"] == "cifar10-test-subset" and 0 <= record["final"]["test_error"] <= 100
     write_cifar10(tmp_path / "broken", per_batch=2, n_test=2, skip=("test_batch",))
     failed = kb("reproduce", "densenet", "--config", "smoke", "--device", "cpu", "--data", tmp_path / "broken")
-    # The data is read inside the run, so kb records a failed run and ends with the loader's one line.
-    assert failed.code != 0 and "Traceback" not in failed.err
-    assert failed.err.strip().splitlines()[-1].startswith("kb: error: CIFAR-10 folder") and "lacks test_batch" in failed.err
+    # Refused before training: bad input (exit 2), the loader's one line, and no run left behind.
+    assert failed.code == 2 and len(failed.err.strip().splitlines()) == 1
+    assert failed.err.startswith("kb: error: CIFAR-10 folder") and "lacks test_batch" in failed.err
