@@ -2,10 +2,13 @@
 joins, drop-path's rules, the deepest column alone against a hand-built chain, and the parameter count
 against one computed from the paper's layer widths."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
 
+from kb.errors import BadInput
 from runners.fractalnet.config import PRESETS
 from runners.fractalnet.model import (
     FractalBlock,
@@ -122,3 +125,8 @@ def test_imagenet_network_is_34_layers_deep():
     model = from_config(PRESETS["imagenet-34"])
     assert [len(b.columns[-1]) for b in model.blocks] == [8, 8, 8, 8]
     assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 1000)
+
+
+def test_config_needs_one_width_and_dropout_rate_per_block():
+    with pytest.raises(BadInput, match="one entry per block"):
+        replace(PRESETS["cifar10"], blocks=4)

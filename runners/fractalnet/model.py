@@ -66,6 +66,7 @@ class FractalBlock(nn.Module):
 
     @property
     def join_count(self) -> int:
+        """Joins in the block (rows after which two or more columns meet)."""
         return sum(n > 1 for n in self.join_sizes)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
