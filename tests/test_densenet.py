@@ -114,5 +114,6 @@ def test_smoke_trains_on_a_cifar10_folder_and_a_missing_test_batch_is_one_line(k
     write_cifar10(tmp_path / "broken", per_batch=2, n_test=2, skip=("test_batch",))
     failed = kb("reproduce", "densenet", "--config", "smoke", "--device", "cpu", "--data", tmp_path / "broken")
     # Refused before training: bad input (exit 2), the loader's one line, and no run left behind.
-    assert failed.code == 2 and len(failed.err.strip().splitlines()) == 1
-    assert failed.err.startswith("kb: error: CIFAR-10 folder") and "lacks test_batch" in failed.err
+    (error,) = [line for line in failed.err.splitlines() if line.startswith("kb: error:")]
+    assert failed.code == 2 and error.startswith("kb: error: CIFAR-10 folder") and "lacks test_batch" in error
+    assert "failed and is recorded" not in failed.err and "Traceback" not in failed.err
