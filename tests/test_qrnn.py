@@ -97,12 +97,12 @@ def test_the_speed_comparison_times_both_layers_on_one_input():
 
 def test_a_ptb_folder_without_its_test_file_is_one_line(kb, kb_env, tmp_path):
     folder = write_ptb(tmp_path / "ptb", files=("train", "valid"))
-    # kb records a runner's refusal as a failed run (exit 1) and prints its message as one error line.
+    # The runner refuses the folder before training: bad input (exit 2), one error line, no run left.
     for args, says in ((["--data", str(folder)], f"Penn Treebank folder {folder} lacks ptb.test.txt"),
                        ([], "pass --data with the folder holding them")):
         result = kb("reproduce", "qrnn", "--config", "smoke", "--device", "cpu", *args)
         errors = [line for line in result.err.splitlines() if "error" in line]
-        assert result.code == 1 and "Traceback" not in result.err
+        assert result.code == 2 and "Traceback" not in result.err and "failed and is recorded" not in result.err
         assert len(errors) == 1 and errors[0].startswith("kb: error: ") and says in errors[0]
 
 
