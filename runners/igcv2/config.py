@@ -8,7 +8,6 @@ No torch here: kb imports this module to list presets.
 
 from dataclasses import dataclass, replace
 
-from kb.errors import BadInput
 from kb.runs.config import check
 from runners.classification import config as classification
 
@@ -34,13 +33,12 @@ class Config(classification.Config):
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self, at_least={"width": 1, "blocks": 1, "branch_channels": 0}, above={"width_multiplier": 0})
-        if self.dataset == "imagenet" and self.image_size != 224:
-            raise BadInput(f"image_size={self.image_size}: the MobileNet-like IGCV2 is built for 224-pixel crops")
 
 
 PAPER = Config()
 
-# ImageNet: MobileNet's layout and crop size, batch 256, lr 0.1 decaying linearly to 0 over 100 epochs.
+# ImageNet: MobileNet's layout and crop size, batch 256, lr 0.1 decaying linearly to 0 over 100 epochs, and
+# TF-slim MobileNet's weight decay 4e-5 (the paper's recipe could not be read).
 IMAGENET = replace(PAPER, dataset="imagenet", image_size=224, batch_size=256, epochs=100, schedule="poly",
                    weight_decay=4e-5, eval_batch_size=250)
 
