@@ -9,6 +9,7 @@ from torch import nn
 from runners.classification.groupconv import (
     Interleave,
     complementary,
+    dependencies,
     full_receptive_field,
     interleave_order,
     paths,
@@ -30,27 +31,23 @@ def test_interleave_module_is_its_order():
     assert torch.equal(Interleave(12, 4)(x), x[:, interleave_order(12, 4)])
 
 
-def depends(layers) -> list[set[int]]:
-    return [set(torch.nonzero(row).flatten().tolist()) for row in paths(layers)]
-
-
 def test_clc_block_dependency_graph_by_hand():
     # C = 4: IGC 3x3 in 2 groups of 2, interlace, GC 1x1 in 2 groups. IGC outputs 0, 1 see inputs {0, 1}, outputs
     # 2, 3 see {2, 3}; the interlace puts IGC outputs 0, 2 in positions 0, 1 and 1, 3 in 2, 3; each GC group
     # reads two positions, one from each IGC group: every output sees all four inputs, by one path each.
     layers = CLCBlock(4, 4, 1, igc_group_size=2, gc_groups=2).layers
-    assert depends(layers) == [{0, 1, 2, 3}] * 4
+    assert dependencies(layers) == [{0, 1, 2, 3}] * 4
     assert paths(layers).tolist() == [[1.0] * 4] * 4
     # Without the interlace each GC group reads one IGC group only: outputs 0, 1 see {0, 1}, outputs 2, 3 {2, 3}.
     plain = [m for m in layers if not isinstance(m, Interleave)]
-    assert depends(plain) == [{0, 1}, {0, 1}, {2, 3}, {2, 3}]
+    assert dependencies(plain) == [{0, 1}, {0, 1}, {2, 3}, {2, 3}]
     assert not full_receptive_field(plain)
 
 
 def test_igcv2_block_dependency_graph_by_hand():
     # C = 4, K_2 = 2: W_2 branches {0, 1}, {2, 3}; P_2 = [0, 2, 1, 3]; W_3 has 2 groups of 2 positions.
     layers = IGCV2Block(4, 4, 1, branch_channels=2).layers
-    assert depends(layers) == [{0, 1, 2, 3}] * 4
+    assert dependencies(layers) == [{0, 1, 2, 3}] * 4
     assert complementary(layers)
 
 

@@ -94,6 +94,11 @@ def paths(layers: Iterable[nn.Module]) -> torch.Tensor:
     return total
 
 
+def dependencies(layers: Iterable[nn.Module]) -> list[set[int]]:
+    """For each output channel, the input channels it depends on (the CDG's reachable inputs, Sec. 3 of clcNet)."""
+    return [set(torch.nonzero(row).flatten().tolist()) for row in paths(layers)]
+
+
 def full_receptive_field(layers: Iterable[nn.Module]) -> bool:
     """clcNet's condition (Sec. 3.3): every output channel depends on every input channel."""
     return bool((paths(layers) > 0).all())
