@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlmodel import Session
@@ -54,6 +55,14 @@ class SyncReport:
     problems: list[str] = field(default_factory=list)
 
 
+class _Known(NamedTuple):
+    """A paper the catalog has."""
+
+    id: int
+    key: str
+    slug: str
+
+
 @dataclass
 class _Folder:
     """One paper folder as this sync found it."""
@@ -81,12 +90,16 @@ def sync(settings: Settings, *, progress: Callable[[int, int], None] | None = No
         raise NotFound(f"papers folder {settings.papers} does not exist; set KB_PAPERS or run kb inside a kb project")
     started = time.time_ns()
     with transaction(settings) as (session, files):
-        papers = {row.key: row for row in session.execute(select(Paper.id, Paper.key, Paper.slug))}
+        # Plain DB-API rows: a no-change sync of a large papers/ spends much of its time reading these.
+        cursor = session.connection().connection.cursor()
+        cursor.execute("SELECT id, key, slug FROM paper")
+        papers = {row[1]: _Known(*row) for row in cursor.fetchall()}
         by_slug = {row.slug: row for row in papers.values()}
         recorded: dict[int, dict[str, tuple]] = {}      # paper id -> path -> (size, mtime, ctime, inode, digest)
-        for paper_id, path, *stat in session.connection().exec_driver_sql(
-                "SELECT paper_id, path, size, mtime_ns, ctime_ns, inode, digest FROM source_file"):
+        cursor.execute("SELECT paper_id, path, size, mtime_ns, ctime_ns, inode, digest FROM source_file")
+        for paper_id, path, *stat in cursor.fetchall():
             recorded.setdefault(paper_id, {})[path] = tuple(stat)
+        cursor.close()
         folders, exports, unreadable = _scan(files, by_slug, recorded, report, progress)
         kept = _claims(folders, papers, files, report)
         gone = [row.id for key, row in papers.items() if key not in kept and row.slug not in unreadable]
