@@ -97,8 +97,8 @@ def sync(settings: Settings, *, progress: Callable[[int, int], None] | None = No
         by_slug = {row.slug: row for row in papers.values()}
         recorded: dict[int, dict[str, tuple]] = {}      # paper id -> path -> (size, mtime, ctime, inode, digest)
         cursor.execute("SELECT paper_id, path, size, mtime_ns, ctime_ns, inode, digest FROM source_file")
-        for paper_id, path, *stat in cursor.fetchall():
-            recorded.setdefault(paper_id, {})[path] = tuple(stat)
+        for row in cursor.fetchall():
+            recorded.setdefault(row[0], {})[row[1]] = row[2:]
         cursor.close()
         folders, exports, unreadable = _scan(files, by_slug, recorded, report, progress)
         kept = _claims(folders, papers, files, report)
@@ -273,19 +273,21 @@ def _claims(folders: list[_Folder], papers: dict, files: FileChanges, report: Sy
     Two folders with one id: both are named, and the one the catalog has under that id stays
     (on a new catalog, the first slug in order); the other is skipped.
     """
-    claims: dict[str, list[_Folder]] = {}
+    kept: dict[str, _Folder] = {}
+    claims: dict[str, list[_Folder]] = {}     # the ids two or more folders claim
     for folder in folders:
-        claims.setdefault(folder.key, []).append(folder)
-    kept = {}
-    for key, claimants in claims.items():
+        if folder.key in kept:
+            claims.setdefault(folder.key, [kept[folder.key]]).append(folder)
+        else:
+            kept[folder.key] = folder
+    for key in [key for key in kept if key in claims]:      # in the order the folders came
+        claimants = claims[key]
         had = papers[key].slug if key in papers else None
-        chosen = claimants[0] if len(claimants) == 1 else next((c for c in claimants if c.name == had), claimants[0])
-        kept[key] = chosen
-        if len(claimants) > 1:
-            others = [files.name(f"{c.name}/paper.yaml") for c in claimants if c is not chosen]
-            report.problems.append(
-                f"{', '.join(others)}: id {key} is also in {files.name(chosen.name + '/paper.yaml')}, which the catalog "
-                f"keeps; skipped (give each folder its own paper's id)")
+        chosen = kept[key] = next((c for c in claimants if c.name == had), claimants[0])
+        others = [files.name(f"{c.name}/paper.yaml") for c in claimants if c is not chosen]
+        report.problems.append(
+            f"{', '.join(others)}: id {key} is also in {files.name(chosen.name + '/paper.yaml')}, which the catalog "
+            f"keeps; skipped (give each folder its own paper's id)")
     return kept
 
 
