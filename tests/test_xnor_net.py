@@ -13,7 +13,7 @@ from runners.xnor_net.config import PRESETS
 from runners.xnor_net.model import (
     BinaryConv2d,
     BinaryResNet18,
-    binary_sign,
+    binarize,
     build,
     memory_saving,
     packed_copy,
@@ -67,7 +67,7 @@ def test_alpha_is_the_mean_absolute_weight_of_each_filter():
 
 def test_sign_passes_gradients_straight_through_inside_one():
     r = torch.tensor([-2.0, -1.0, -0.3, 0.0, 0.7, 1.5], requires_grad=True)
-    out = binary_sign(r)
+    out = binarize(r)
     out.sum().backward()
     assert out.tolist() == [-1, -1, -1, 1, 1, 1]
     assert r.grad.tolist() == [0, 1, 1, 1, 1, 0]

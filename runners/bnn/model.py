@@ -26,25 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from runners.common.binarize import binarize
 from runners.common.packed import fold_threshold, pack_bits, pixel_dot, xnor_dot
-
-
-class SignSTE(torch.autograd.Function):
-    """sign with the straight-through estimator: forward +-1, backward grad * 1_{|x| <= 1}."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
-        return grad * (x.abs() <= 1).to(grad.dtype)
-
-
-def binarize(x: torch.Tensor) -> torch.Tensor:
-    return SignSTE.apply(x)
 
 
 class BinaryLinear(nn.Linear):

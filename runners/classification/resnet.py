@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from runners.classification.resnet_config import BLOCKS, SHORTCUTS, SURVIVAL_RULES
+from runners.classification.weights import he_fan_out_
 
 
 def survival_probabilities(blocks: int, rule: str, last: float) -> list[float]:
@@ -196,9 +197,7 @@ class ResNet(nn.Module):
         self.root = projection(stem, channels, downsampling) if ror_levels >= 2 else None
         self.final = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU()) if kind == "preact" else nn.Identity()
         self.fc = nn.Linear(channels, num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        he_fan_out_(self)
 
     def get_extra_state(self) -> dict:
         return {"seed": self.seed, "step": self.step}

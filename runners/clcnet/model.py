@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from runners.classification.groupconv import Interleave, full_receptive_field
+from runners.classification.weights import he_fan_out_
 
 
 class CLCBlock(nn.Module):
@@ -68,18 +69,8 @@ class ClcNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """fb.resnet.torch's initialisation, as models/clcnet.lua keeps it: N(0, 2 / (k*k*out)) convolutions,
-        unit batch-norm scale, zero classifier bias."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        nn.init.zeros_(self.fc.bias)
+        # fb.resnet.torch's initialisation, as models/clcnet.lua keeps it.
+        he_fan_out_(self, zero_classifier_bias=True)
 
     @classmethod
     def from_config(cls, config, num_classes: int | None = None) -> "ClcNet":

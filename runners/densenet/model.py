@@ -23,6 +23,8 @@ Convolutional Networks", CVPR 2017, arXiv:1608.06993.
 import torch
 from torch import nn
 
+from runners.classification.weights import he_fan_out_
+
 
 class DenseLayer(nn.Module):
     """H_l: (N, c, H, W) -> (N, k, H, W), the k new maps of one layer (Sec. 3)."""
@@ -97,17 +99,7 @@ class DenseNet(nn.Module):
         layers += [nn.BatchNorm2d(channels), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(channels, num_classes)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.zeros_(module.bias)
+        he_fan_out_(self, zero_classifier_bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from runners.classification.groupconv import Interleave, complementary
+from runners.classification.weights import he_fan_out_
 
 # MobileNetV1 (arXiv 1704.04861, Table 1): (output channels, stride) of its 13 depthwise-separable layers.
 MOBILENET_LAYERS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *[(512, 1)] * 5, (1024, 2), (1024, 1))
@@ -88,9 +89,7 @@ class IGCV2(nn.Module):
         self.features = nn.Sequential(*modules)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        he_fan_out_(self)
 
     @classmethod
     def from_config(cls, config, num_classes: int | None = None) -> "IGCV2":

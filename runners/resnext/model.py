@@ -19,6 +19,8 @@ Networks (the template of Sec. 3.1: each stage doubles every width and halves th
 import torch
 from torch import nn
 
+from runners.classification.weights import he_fan_out_
+
 
 class Block(nn.Module):
     """One aggregated residual transformation, form (c) of Fig. 3.
@@ -79,18 +81,9 @@ class ResNeXt(nn.Module):
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """He initialisation (Sec. 4 cites [13]) with fan-out as fb.resnet.torch draws it, unit-scale batch
-        norm and a zero classifier bias (models/resnext.lua of facebookresearch/ResNeXt)."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        nn.init.zeros_(self.fc.bias)
+        # He initialisation (Sec. 4 cites [13]) with fan-out and a zero classifier bias, as
+        # models/resnext.lua of facebookresearch/ResNeXt draws it.
+        he_fan_out_(self, zero_classifier_bias=True)
 
     @classmethod
     def from_config(cls, config, num_classes: int | None = None) -> "ResNeXt":

@@ -31,30 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from runners.common.binarize import binarize
 from runners.common.packed import pack_bits, xnor_dot_masked
 
 # Sec. 3.2's example for the speed-up: c = 256 channels, a 3x3 filter (N_W = 9), a 14x14 input (N_I = 196),
 # and 64 binary operations per CPU clock.
 SPEEDUP_CHANNELS, SPEEDUP_FILTER, SPEEDUP_INPUT, BINARY_OPS_PER_CLOCK = 256, 3 * 3, 14 * 14, 64
-
-
-class _SignSTE(torch.autograd.Function):
-    """sign(r) in {-1, +1} (0 maps to +1) with the straight-through gradient 1_{|r| <= 1}."""
-
-    @staticmethod
-    def forward(ctx, r: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(r)
-        return torch.where(r >= 0, 1.0, -1.0).to(r.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (r,) = ctx.saved_tensors
-        return grad * (r.abs() <= 1).to(grad.dtype)
-
-
-def binary_sign(r: torch.Tensor) -> torch.Tensor:
-    """+-1 signs of ``r`` with the straight-through estimator's gradient."""
-    return _SignSTE.apply(r)
 
 
 class BinaryConv2d(nn.Conv2d):
@@ -80,10 +62,10 @@ class BinaryConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         alpha = self.alpha()
-        signs = binary_sign(self.weight)
+        signs = binarize(self.weight)
         if not self.binary_inputs:
             return F.conv2d(x, alpha.view(-1, 1, 1, 1) * signs, self.bias, self.stride, self.padding)
-        counts = F.conv2d(binary_sign(x), signs, None, self.stride, self.padding)
+        counts = F.conv2d(binarize(x), signs, None, self.stride, self.padding)
         out = counts * alpha.view(1, -1, 1, 1) * self.input_scale(x)
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
