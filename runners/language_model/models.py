@@ -5,10 +5,29 @@ baselines are, and the wrapper kb's architecture measurement calls.
   (Zaremba et al. 2014, arXiv 1409.2329, Sec. 3: dropout on the non-recurrent connections only), a linear
   softmax layer, optionally tied to the embedding (Press & Wolf 2016; Inan et al. 2016).
 - ``NextTokenLogits``: any family model read from a zero state, returning only its scores.
+- ``check_tying`` and ``init_and_tie_``: the uniform initialisation and weight tying every family model
+  shares.
 """
 
 import torch
 from torch import nn
+
+
+def check_tying(tie_weights: bool, embedding_size: int, hidden_size: int) -> None:
+    """Tied weights share one matrix: the embedding and the softmax layer need the same width."""
+    if tie_weights and embedding_size != hidden_size:
+        raise ValueError(f"tied weights need embedding_size = hidden_size, got {embedding_size} and {hidden_size}")
+
+
+def init_and_tie_(model: nn.Module, embedding: nn.Embedding, decoder: nn.Linear, *, init_range: float,
+                  tie_weights: bool) -> None:
+    """Every parameter of ``model`` drawn from U(-init_range, init_range) (Zaremba et al. Sec. 4; 0 keeps
+    PyTorch's), then, with ``tie_weights``, the softmax layer's weight made the embedding's."""
+    if init_range:
+        for weight in model.parameters():
+            nn.init.uniform_(weight, -init_range, init_range)
+    if tie_weights:
+        decoder.weight = embedding.weight
 
 
 class LSTMLanguageModel(nn.Module):
@@ -21,18 +40,13 @@ class LSTMLanguageModel(nn.Module):
     def __init__(self, vocab_size: int, embedding_size: int, hidden_size: int, layers: int, dropout: float,
                  tie_weights: bool = False, init_range: float = 0.05) -> None:
         super().__init__()
-        if tie_weights and embedding_size != hidden_size:
-            raise ValueError(f"tied weights need embedding_size = hidden_size, got {embedding_size} and {hidden_size}")
+        check_tying(tie_weights, embedding_size, hidden_size)
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.rnn = nn.LSTM(embedding_size, hidden_size, layers, dropout=dropout if layers > 1 else 0.0,
                            batch_first=True)
         self.drop = nn.Dropout(dropout)
         self.decoder = nn.Linear(hidden_size, vocab_size)
-        if init_range:
-            for weight in self.parameters():
-                nn.init.uniform_(weight, -init_range, init_range)
-        if tie_weights:
-            self.decoder.weight = self.embedding.weight
+        init_and_tie_(self, self.embedding, self.decoder, init_range=init_range, tie_weights=tie_weights)
 
     @classmethod
     def from_config(cls, config) -> "LSTMLanguageModel":

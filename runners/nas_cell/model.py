@@ -26,7 +26,7 @@ embeddings", Table 2; Inan et al. 2016, Press & Wolf 2016).
 import torch
 from torch import nn
 
-from runners.language_model.models import NextTokenLogits
+from runners.language_model.models import NextTokenLogits, check_tying, init_and_tie_
 from runners.language_model.regularizers import LockedDropout
 
 BASE = 8   # leaves of the cell's tree
@@ -81,18 +81,13 @@ class NASLanguageModel(nn.Module):
     def __init__(self, vocab_size: int, embedding_size: int, hidden_size: int, layers: int, dropout: float,
                  tie_weights: bool = False, init_range: float = 0.05) -> None:
         super().__init__()
-        if tie_weights and embedding_size != hidden_size:
-            raise ValueError(f"tied weights need embedding_size = hidden_size, got {embedding_size} and {hidden_size}")
+        check_tying(tie_weights, embedding_size, hidden_size)
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.cells = nn.ModuleList(NASCell(embedding_size if i == 0 else hidden_size, hidden_size)
                                    for i in range(layers))
         self.drop = LockedDropout(dropout)
         self.decoder = nn.Linear(hidden_size, vocab_size)
-        if init_range:
-            for weight in self.parameters():
-                nn.init.uniform_(weight, -init_range, init_range)
-        if tie_weights:
-            self.decoder.weight = self.embedding.weight
+        init_and_tie_(self, self.embedding, self.decoder, init_range=init_range, tie_weights=tie_weights)
 
     def forward(self, tokens: torch.Tensor, state=None):
         x = self.embedding(tokens)

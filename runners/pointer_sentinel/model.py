@@ -22,7 +22,7 @@ output; the pointer attends over those dropped outputs, the same vectors the sof
 import torch
 from torch import nn
 
-from runners.language_model.models import NextTokenLogits
+from runners.language_model.models import NextTokenLogits, check_tying, init_and_tie_
 from runners.language_model.regularizers import LockedDropout
 
 
@@ -74,8 +74,7 @@ class PointerSentinelLSTM(nn.Module):
     def __init__(self, vocab_size: int, embedding_size: int, hidden_size: int, layers: int, dropout: float,
                  window: int, pointer: bool = True, tie_weights: bool = False, init_range: float = 0.05) -> None:
         super().__init__()
-        if tie_weights and embedding_size != hidden_size:
-            raise ValueError(f"tied weights need embedding_size = hidden_size, got {embedding_size} and {hidden_size}")
+        check_tying(tie_weights, embedding_size, hidden_size)
         self.window = window
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.rnns = nn.ModuleList(nn.LSTM(embedding_size if i == 0 else hidden_size, hidden_size, batch_first=True)
@@ -83,12 +82,8 @@ class PointerSentinelLSTM(nn.Module):
         self.drop = LockedDropout(dropout)
         self.head = PointerSentinel(hidden_size, vocab_size, window) if pointer else nn.Linear(hidden_size,
                                                                                                vocab_size)
-        if init_range:
-            for weight in self.parameters():
-                nn.init.uniform_(weight, -init_range, init_range)
-        if tie_weights:
-            decoder = self.head.decoder if pointer else self.head
-            decoder.weight = self.embedding.weight
+        init_and_tie_(self, self.embedding, self.head.decoder if pointer else self.head, init_range=init_range,
+                      tie_weights=tie_weights)
 
     def forward(self, tokens: torch.Tensor, state=None):
         x = self.embedding(tokens)

@@ -17,7 +17,7 @@ baseline is the same network with LSTM layers (``runners.language_model.models.L
 import torch
 from torch import nn
 
-from runners.language_model.models import LSTMLanguageModel, NextTokenLogits
+from runners.language_model.models import LSTMLanguageModel, NextTokenLogits, check_tying, init_and_tie_
 from runners.language_model.regularizers import zoneout
 
 
@@ -95,19 +95,14 @@ class QRNNLanguageModel(nn.Module):
                  window: int, zoneout: float, scan_chunk: int, tie_weights: bool = False,
                  init_range: float = 0.05) -> None:
         super().__init__()
-        if tie_weights and embedding_size != hidden_size:
-            raise ValueError(f"tied weights need embedding_size = hidden_size, got {embedding_size} and {hidden_size}")
+        check_tying(tie_weights, embedding_size, hidden_size)
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.layers = nn.ModuleList(
             QRNNLayer(embedding_size if i == 0 else hidden_size, hidden_size, window, zoneout, scan_chunk)
             for i in range(layers))
         self.drop = nn.Dropout(dropout)
         self.decoder = nn.Linear(hidden_size, vocab_size)
-        if init_range:
-            for weight in self.parameters():
-                nn.init.uniform_(weight, -init_range, init_range)
-        if tie_weights:
-            self.decoder.weight = self.embedding.weight
+        init_and_tie_(self, self.embedding, self.decoder, init_range=init_range, tie_weights=tie_weights)
 
     def forward(self, tokens: torch.Tensor, state=None):
         x = self.drop(self.embedding(tokens))
