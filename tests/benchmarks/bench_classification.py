@@ -28,10 +28,8 @@ from runners.classification.augment import crop_flip_draws
 from runners.classification.config import Config
 from runners.classification.data import channel_statistics, generate_images
 from runners.classification.train import make_optimizer, prepare_batch, train_step
+from tests.benchmarks.peaks import PEAK_BF16_TFLOPS, peak_tflops
 
-H100_BF16_TFLOPS = 989.0
-# Dense bf16 tensor-core peaks in TFLOP/s, by a substring of torch.cuda.get_device_name().
-PEAK_BF16_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
 MODES = {  # name -> (bf16 autocast, channels_last, torch.compile)
     "fp32 eager": (False, False, False),
     "bf16+channels_last": (True, True, False),
@@ -42,7 +40,7 @@ CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
 
 
 def projected_hours(forward_flops: float, *, train_images: int, epochs: int, eval_images: int, mfu: float,
-                    peak_tflops: float = H100_BF16_TFLOPS) -> float:
+                    peak_tflops: float = PEAK_BF16_TFLOPS["H100"]) -> float:
     """A recipe's wall time on one GPU from its FLOPs: per epoch, 3 x forward FLOPs (forward + backward) for each
     training image and 1 x for each evaluated image, at ``mfu`` of the ``peak_tflops`` bf16 peak (H100: 989).
 
@@ -79,15 +77,6 @@ def networks(tiny: bool) -> dict[str, tuple]:
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def peak_tflops(device: torch.device, override: float | None) -> float | None:
-    if override:
-        return override
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
 
 
 def forward_flops(build, device: torch.device) -> int:

@@ -28,9 +28,8 @@ from runners.detection.train import make_optimizer, train_step
 from runners.yolo.config import PRESETS
 from runners.yolo.model import YOLO
 from runners.yolo.train import as_detector
+from tests.benchmarks.peaks import peak_tflops
 
-# Dense bf16 tensor-core peaks in TFLOP/s, by a substring of torch.cuda.get_device_name().
-PEAK_BF16_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
 
 MODES = {  # name -> (bf16 autocast, channels_last, torch.compile, batch norm)
     "fp32 eager": (False, False, False, True),
@@ -40,15 +39,6 @@ MODES = {  # name -> (bf16 autocast, channels_last, torch.compile, batch norm)
 }
 
 PROFILED_STEPS = 3  # training steps under the profiler with --profile
-
-
-def peak_tflops(device: torch.device, override: float | None) -> float | None:
-    if override:
-        return override
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
 
 
 def sync(device: torch.device) -> None:
