@@ -4,6 +4,7 @@ A runner never touches the catalog: it logs metrics, checkpoints and says which 
 through this object, and kb turns that into the run record (design.md, Runners).
 """
 
+import base64
 import csv
 import json
 import logging
@@ -11,6 +12,7 @@ import os
 import random
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -116,6 +118,35 @@ class Run:
     def record(self, **info: Any) -> None:
         """Extra facts a reviewer needs (``backbone_pretrained=False``, ``parameters=...``)."""
         self.info.update(info)
+
+    def plot(self, title: str, series: dict[str, tuple[Any, Any]], *, xlabel: str, ylabel: str = "",
+             log: bool | None = None) -> None:
+        """A figure of the run's own, beside its step and epoch curves: a loss against the optimizee's
+        step, an accuracy against a shared weight. ``series`` is {label: (xs, ys)}; ``log`` None lets the
+        site choose (a log axis when the values span decades). Kept in the record (``info["plots"]``) and
+        drawn on the run's page; a second plot with the same title replaces the first (a resumed run)."""
+        entry = {"title": str(title), "xlabel": str(xlabel), "ylabel": str(ylabel), "log": log,
+                 "series": [[str(label), [float(x) for x in xs], [float(y) for y in ys]]
+                            for label, (xs, ys) in series.items()]}
+        for label, xs, ys in entry["series"]:
+            if len(xs) != len(ys):
+                raise ValueError(f"plot {title!r}: series {label!r} has {len(xs)} x values and {len(ys)} y values")
+        kept = [p for p in self.info.get("plots", []) if p["title"] != entry["title"]]
+        self.info["plots"] = [*kept, entry]
+
+    def image(self, title: str, pixels: Any) -> None:
+        """A small grayscale picture (samples of a generative model): ``pixels`` is an (H, W) array of
+        uint8 (or of floats in [0, 1]), at most 1024 on a side. Kept in the record as PNG
+        (``info["images"]``, base64) and shown on the run's page."""
+        import numpy as np
+
+        array = np.asarray(pixels)
+        if array.ndim != 2 or max(array.shape) > 1024 or min(array.shape) < 1:
+            raise ValueError(f"image {title!r}: expected an (H, W) array of at most 1024x1024, got shape {array.shape}")
+        if array.dtype != np.uint8:
+            array = (np.clip(array.astype(np.float64), 0.0, 1.0) * 255).round().astype(np.uint8)
+        kept = [i for i in self.info.get("images", []) if i["title"] != str(title)]
+        self.info["images"] = [*kept, {"title": str(title), "png": base64.b64encode(gray_png(array)).decode("ascii")}]
 
     def note(self, text: str) -> None:
         """Say what a long set-up phase is doing (generating data, compiling), before ``start``."""
@@ -248,6 +279,19 @@ def _numpy_json(value):
 
 def _tuplify(value):
     return tuple(_tuplify(v) for v in value) if isinstance(value, list) else value
+
+
+def gray_png(pixels: Any) -> bytes:
+    """An (H, W) uint8 array as an 8-bit grayscale PNG (PNG spec: signature, IHDR, one IDAT of
+    zlib-compressed scanlines each led by filter byte 0, IEND; each chunk length, type, data, CRC-32)."""
+    height, width = pixels.shape
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    rows = b"".join(b"\x00" + pixels[row].tobytes() for row in range(height))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

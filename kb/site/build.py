@@ -113,7 +113,7 @@ def _sync_figures(plan: figures.FigurePlan, docs: Path) -> tuple[int, list[str]]
     """Draw the planned figures not drawn yet and remove the others; returns how many were drawn and
     the removed ones (paths relative to ``docs``)."""
     removed = []
-    for stale in (docs / "figures").rglob("*.svg"):
+    for stale in [*(docs / "figures").rglob("*.svg"), *(docs / "figures").rglob("*.png")]:
         if stale.relative_to(docs).as_posix() not in plan.specs:
             stale.unlink()
             removed.append(stale.relative_to(docs).as_posix())

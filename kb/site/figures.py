@@ -30,6 +30,8 @@ class FigurePlan:
 
     runs: dict[str, str] = field(default_factory=dict)
     papers: dict[str, str] = field(default_factory=dict)
+    results: dict[str, str] = field(default_factory=dict)            # run id -> its own plots (``run.plot``)
+    images: dict[str, list[tuple[str, str]]] = field(default_factory=dict)   # run id -> [(title, PNG path)]
     specs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -81,6 +83,24 @@ def curves_spec(run: RunView) -> dict[str, Any] | None:
             "subtitle": f"data: {data_label(run)}", "panels": panels}
 
 
+def results_spec(run: RunView) -> dict[str, Any] | None:
+    """The run's own figures (``run.plot``: a loss against the optimizee's step, an accuracy against a
+    shared weight), one panel each, on the x axis each names; None when it drew none."""
+    panels = []
+    for plot in run.plots:
+        series = [[str(label), list(xs), list(ys)] for label, xs, ys in plot["series"] if xs]
+        if not series:
+            continue
+        log = plot.get("log")
+        title = str(plot.get("title", "")) + (f" · {plot['ylabel']}" if plot.get("ylabel") else "")
+        panels.append({"title": title, "xlabel": str(plot.get("xlabel", "")), "series": series,
+                       "log": wants_log([y for _, _, ys in series for y in ys]) if log is None else bool(log)})
+    if not panels:
+        return None
+    return {"kind": "curves", "title": f"{run.id} · {run.runner} {run.preset} · results",
+            "subtitle": f"data: {data_label(run)}", "panels": panels}
+
+
 def claims_spec(paper: PaperView, results: list[ClaimResult]) -> dict[str, Any] | None:
     """One panel per claim (claimed bar, our bar); None until some run has answered a claim."""
     if not any(r.run is not None for r in results):
@@ -111,6 +131,15 @@ def plan(snapshot: Snapshot) -> FigurePlan:
         if spec is not None:
             path = _path("runs", safe_name(run.id), spec)
             figures.runs[run.id], figures.specs[path] = path, spec
+        spec = results_spec(run)
+        if spec is not None:
+            path = _path("runs", safe_name(run.id) + "-results", spec)
+            figures.results[run.id], figures.specs[path] = path, spec
+        for number, image in enumerate(run.images):
+            spec = {"kind": "png", "png": image["png"]}
+            path = _path("runs", f"{safe_name(run.id)}-image{number}", spec).removesuffix(".svg") + ".png"
+            figures.images.setdefault(run.id, []).append((str(image.get("title", "")), path))
+            figures.specs[path] = spec
     runs_by_paper: dict[str, list[RunView]] = {}
     for run in snapshot.runs:
         runs_by_paper.setdefault(run.paper_key, []).append(run)
@@ -293,11 +322,16 @@ def _draw_claims(spec: dict[str, Any]) -> str:
 
 
 def draw(spec: dict[str, Any], target: Path) -> None:
-    """Render one spec to ``target`` (SVG) through a temporary file, so no half-written figure remains."""
-    svg = _draw_curves(spec) if spec["kind"] == "curves" else _draw_claims(spec)
+    """Render one spec to ``target`` (SVG, or the PNG a run recorded) through a temporary file, so no
+    half-written figure remains."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
-    partial.write_text(svg, encoding="utf-8")
+    if spec["kind"] == "png":
+        import base64
+
+        partial.write_bytes(base64.b64decode(spec["png"]))
+    else:
+        partial.write_text(_draw_curves(spec) if spec["kind"] == "curves" else _draw_claims(spec), encoding="utf-8")
     partial.replace(target)
 
 

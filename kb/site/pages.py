@@ -285,6 +285,19 @@ def _figure(path: str, page: str, caption: str) -> str:
     return f"![{text(caption)}]({relative(page, path)}){{ .kb-figure loading=lazy }}"
 
 
+def _results(site: _Site, run: RunView, page: str, level: str, heading: str = "Results") -> list[str]:
+    """The run's own figures (``run.plot``) and pictures (``run.image``, e.g. samples) under ``heading``."""
+    chart, images = site.figures.results.get(run.id), site.figures.images.get(run.id, [])
+    if not chart and not images:
+        return []
+    parts = [f"{level} {heading}"]
+    if chart:
+        parts.append(_figure(chart, page, f"results of {run.id} (data: {data_label(run)})"))
+    parts += [f"{text(title)} ({text(data_label(run))}):\n\n" + _figure(path, page, f"{title} of {run.id}")
+              for title, path in images]
+    return parts
+
+
 def _stars(paper: PaperView) -> str:
     """The ★ a paper's notes give it, as text (a ★ is no Markdown mark)."""
     return "★" * paper.star
@@ -424,6 +437,9 @@ def _runs_section(site: _Site, paper: PaperView, page: str) -> str:
     parts = [table(_RUN_HEADER, _run_rows(site, runs[:PAPER_RUNS], page))]
     if len(runs) > PAPER_RUNS:
         parts.append(f"{len(runs)} runs in all: see " + ", ".join(sorted({site.runner_link(r.runner, page) for r in runs})) + ".")
+    shown = [run for run in runs if run.id in site.figures.results or run.id in site.figures.images][:PAPER_CURVES]
+    for run in shown:
+        parts += _results(site, run, page, "###", heading=f"Results of {_run_link(run, page)}")
     curves = [(run, site.figures.runs[run.id]) for run in runs if run.id in site.figures.runs][:PAPER_CURVES]
     if curves:
         parts.append("### Training curves")
@@ -533,6 +549,7 @@ def run_markdown(site: _Site, item: RunView) -> str:
         parts += ["## Against the paper's claims", table(["Metric", "Claim on", "Setting", "Paper", "Ours", "Verdict", "Why"], rows)]
     if item.final:
         parts += ["## Final metrics", table(["Metric", "Value"], [[text(k), number(v)] for k, v in sorted(item.final.items())])]
+    parts += _results(site, item, page, "##")
     curves = site.figures.runs.get(item.id)
     if curves:
         parts += ["## Training curves", _figure(curves, page, f"training curves of {item.id} (data: {data_label(item)})")]

@@ -100,6 +100,8 @@ class RunView:
     regression: bool = False
     error: str | None = None
     curves: tuple[Curve, ...] = ()
+    plots: tuple[dict[str, Any], ...] = ()     # the run's own figures (``run.plot``): title, xlabel, series
+    images: tuple[dict[str, Any], ...] = ()    # its pictures (``run.image``): title, base64 PNG
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,8 @@ def _run_view(record: RunRecord, curves: tuple[Curve, ...]) -> RunView:
         env=dict(record.env), device=record.device, host=record.host, seed=record.seed, git_commit=record.git_commit,
         git_dirty=record.git_dirty, created=record.created, started=record.started, ended=record.ended,
         regression=row["regression"], error=record.error, curves=curves,
+        plots=tuple(p for p in record.info.get("plots") or () if isinstance(p, dict) and p.get("series")),
+        images=tuple(i for i in record.info.get("images") or () if isinstance(i, dict) and i.get("png")),
     )
 
 
