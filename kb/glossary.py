@@ -11,7 +11,6 @@ same lines (kb/site/search_index.py) so its worker expands queries the same way.
 
 import unicodedata
 from functools import lru_cache
-from importlib.resources import files
 from pathlib import Path
 
 from kb.errors import BadInput
@@ -41,6 +40,8 @@ def parse_glossary(text: str, *, where: str) -> list[tuple[str, ...]]:
 @lru_cache(maxsize=1)
 def shipped() -> tuple[tuple[str, ...], ...]:
     """The glossary that ships with kb."""
+    from importlib.resources import files
+
     text = files("kb").joinpath("glossary.tsv").read_text(encoding="utf-8")
     return tuple(parse_glossary(text, where="kb/glossary.tsv"))
 
@@ -55,6 +56,11 @@ def user_concepts(papers: Path) -> list[tuple[str, ...]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"{path}: cannot read the glossary ({exc})") from None
     return parse_glossary(text, where=str(path))
+
+
+def sources(papers: Path | None) -> list[Path]:
+    """The files ``concepts(papers)`` reads (the user's whether it exists or not), for a cache to check."""
+    return [Path(__file__).with_name("glossary.tsv"), *([Path(papers) / USER_FILE] if papers is not None else [])]
 
 
 def concepts(papers: Path | None) -> tuple[tuple[str, ...], ...]:

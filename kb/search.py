@@ -19,6 +19,7 @@ import unicodedata
 import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -141,33 +142,95 @@ def _fts_expression(terms: list[QueryTerm]) -> str:
 _SPAN = 4      # the most query words one glossary name spans ("3d object detection")
 
 
-def _term_of(name: str) -> QueryTerm:
-    """A glossary name as a query term: the phrase of its index tokens."""
-    return QueryTerm(name, tokenize(name))
+@dataclass(frozen=True, eq=False)
+class GlossaryIndex:
+    """The glossary as queries read it.
+
+    ``concepts``: each name's index tokens -> the names of its concept; names that the stemmer makes
+    the same tokens (detector, detection) join their concepts, as the index cannot tell them apart.
+    ``tokens``: each name's index tokens.
+    """
+
+    concepts: dict[tuple[str, ...], frozenset[str]]
+    tokens: dict[str, tuple[str, ...]]
 
 
 @lru_cache(maxsize=4)
-def _glossary_index(entries: tuple[tuple[str, ...], ...]) -> dict[tuple[str, ...], frozenset[str]]:
-    """Each glossary name's index tokens -> the names of its concept; names that the stemmer makes
-    the same tokens (detector, detection) join their concepts, as the index cannot tell them apart."""
+def glossary_index(entries: tuple[tuple[str, ...], ...]) -> GlossaryIndex:
+    """The index of ``kb.glossary.concepts``' entries (stemming every name: ~40 ms for the shipped glossary)."""
     from kb.glossary import synonyms
 
-    index: dict[tuple[str, ...], frozenset[str]] = {}
+    tokens = {name: tuple(tokenize(name)) for names in entries for name in names}
+    concepts: dict[tuple[str, ...], frozenset[str]] = {}
     for name, names in synonyms(entries).items():
-        if key := tuple(tokenize(name)):
-            index[key] = index.get(key, frozenset()) | names
+        if key := tokens[name]:
+            concepts[key] = concepts.get(key, frozenset()) | names
+    return GlossaryIndex(concepts, tokens)
+
+
+_GLOSSARY_CACHE = "glossary-index.marshal"       # under KB_HOME/cache
+
+
+def _glossary_key(papers: Path | None) -> tuple:
+    """What the cached index was built from: the glossary files and the code that tokenizes (each
+    file's path, modification time and size, as Python checks its bytecode; None for a missing file)."""
+    import importlib.util
+    import sys
+
+    import kb.glossary
+
+    stemmer = importlib.util.find_spec("snowballstemmer")
+    files = [*kb.glossary.sources(papers), Path(__file__), Path(kb.glossary.__file__),
+             *([Path(stemmer.origin)] if stemmer is not None and stemmer.origin else [])]
+    stats = []
+    for path in files:
+        try:
+            found = path.stat()
+        except OSError:
+            stats.append((str(path), None, None))
+        else:
+            stats.append((str(path), found.st_mtime_ns, found.st_size))
+    return (1, sys.version_info[:2], tuple(stats))
+
+
+def load_glossary(papers: Path | None, cache_dir: Path) -> GlossaryIndex:
+    """``glossary_index(kb.glossary.concepts(papers))``, kept in ``cache_dir`` between runs and built
+    again when a glossary file or the tokenizer changed, so ``kb search`` does not stem the whole
+    glossary on every call. A cache that cannot be read or written is built or left in memory."""
+    import marshal
+    import os
+
+    from kb.glossary import concepts
+
+    key = _glossary_key(papers)
+    path = Path(cache_dir) / _GLOSSARY_CACHE
+    try:
+        stored_key, names, tokens = marshal.loads(path.read_bytes())
+        if stored_key == key:
+            return GlossaryIndex(names, tokens)
+    except (OSError, EOFError, ValueError, TypeError):
+        pass            # no cache yet, or one from another Python, or damaged: build it anew
+    index = glossary_index(concepts(papers))
+    scratch = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch.write_bytes(marshal.dumps((key, index.concepts, index.tokens)))
+        os.replace(scratch, path)        # whole or not at all, for a search running beside this one
+    except OSError:
+        scratch.unlink(missing_ok=True)
     return index
 
 
-def expand_query(query: str, entries: tuple[tuple[str, ...], ...]) -> list[QueryTerm]:
+def expand_query(query: str, glossary: tuple[tuple[str, ...], ...] | GlossaryIndex) -> list[QueryTerm]:
     """The query's terms with the glossary's other names of each concept as alternatives.
 
     A Japanese run is cut at the glossary names it holds, longest first (点群物体検出 is 点群 and
     物体検出; 畳み込み stays whole though it holds kana), the rest of it as ``parse_query`` cuts it.
     Runs of Latin words that form a glossary name ("object detection") become one term, longest
-    first. The words as typed stay one of each term's forms.
+    first. The words as typed stay one of each term's forms. ``glossary``: ``kb.glossary.concepts``'
+    entries, or their index (``load_glossary``).
     """
-    index = _glossary_index(entries)
+    index = glossary if isinstance(glossary, GlossaryIndex) else glossary_index(glossary)
     terms: list[QueryTerm] = []
     for run in _RUN.findall(normalize(query)):
         terms.extend(_cut_at_names(run, index) if _is_cjk(run) else parse_query(run))
@@ -176,7 +239,7 @@ def expand_query(query: str, entries: tuple[tuple[str, ...], ...]) -> list[Query
     while i < len(terms):
         for j in range(min(len(terms), i + _SPAN), i, -1):
             key = tuple(token for term in terms[i:j] for token in term.tokens)
-            if key in index and not any(term.prefix for term in terms[i:j]):
+            if key in index.concepts and not any(term.prefix for term in terms[i:j]):
                 expanded.append(_with_alternatives(" ".join(term.raw for term in terms[i:j]), key, index))
                 i = j
                 break
@@ -186,18 +249,18 @@ def expand_query(query: str, entries: tuple[tuple[str, ...], ...]) -> list[Query
     return expanded
 
 
-def _with_alternatives(raw: str, key: tuple[str, ...], index: dict[tuple[str, ...], frozenset[str]]) -> QueryTerm:
-    others = sorted(name for name in index[key] if tuple(tokenize(name)) != key)
-    return QueryTerm(raw, list(key), alternatives=[_term_of(name) for name in others])
+def _with_alternatives(raw: str, key: tuple[str, ...], index: GlossaryIndex) -> QueryTerm:
+    others = sorted(name for name in index.concepts[key] if index.tokens[name] != key)
+    return QueryTerm(raw, list(key), alternatives=[QueryTerm(name, list(index.tokens[name])) for name in others])
 
 
-def _cut_at_names(run: str, index: dict[tuple[str, ...], frozenset[str]]) -> list[QueryTerm]:
+def _cut_at_names(run: str, index: GlossaryIndex) -> list[QueryTerm]:
     """A Japanese run as its glossary names (longest first from each position) and, between them,
     the words ``parse_query`` finds (split at particles)."""
     terms: list[QueryTerm] = []
     rest, k = "", 0
     while k < len(run):
-        end = next((e for e in range(len(run), k + 1, -1) if tuple(bigrams(run[k:e])) in index), None)
+        end = next((e for e in range(len(run), k + 1, -1) if tuple(bigrams(run[k:e])) in index.concepts), None)
         if end is None:
             rest, k = rest + run[k], k + 1
             continue
@@ -523,11 +586,12 @@ def search(
     lang: str | None = None,
     year: int | None = None,
     author: str | None = None,
-    glossary: tuple[tuple[str, ...], ...] | None = None,
+    glossary: tuple[tuple[str, ...], ...] | GlossaryIndex | None = None,
 ) -> list[Hit]:
     """Papers matching every word of ``query``, best first, with a highlighted snippet.
 
-    With a ``glossary`` (``kb.glossary.concepts``; ``kb search`` passes it unless ``--exact``),
+    With a ``glossary`` (``kb.glossary.concepts`` or its ``load_glossary`` index, which ``kb search``
+    passes unless ``--exact``),
     each word or glossary name of the query also matches its other names, so 物体検出 finds
     "object detection" in titles and abstracts. Without one, the words match as typed.
     ``session``: an ORM session, or any ``CatalogReads`` (``kb.reader``'s catalog).

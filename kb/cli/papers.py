@@ -232,12 +232,12 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search titles, authors, abstracts and notes, across Japanese and English; best matches first."""
-    from kb.glossary import concepts
     from kb.reader import open_catalog
+    from kb.search import load_glossary
     from kb.settings import load_settings
 
     settings = load_settings()
-    glossary = None if exact else concepts(settings.papers)
+    glossary = None if exact else load_glossary(settings.papers, settings.cache_dir)
     with open_catalog(settings) as catalog:
         hits = catalog.search(" ".join(query), limit=limit, tag=tag, lang=lang, year=year, author=author, glossary=glossary)
     if as_json:
