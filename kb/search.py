@@ -199,6 +199,7 @@ def load_glossary(papers: Path | None, cache_dir: Path) -> GlossaryIndex:
     glossary on every call. A cache that cannot be read or written is built or left in memory."""
     import marshal
     import os
+    from contextlib import suppress
 
     from kb.glossary import concepts
 
@@ -216,8 +217,9 @@ def load_glossary(papers: Path | None, cache_dir: Path) -> GlossaryIndex:
         path.parent.mkdir(parents=True, exist_ok=True)
         scratch.write_bytes(marshal.dumps((key, index.concepts, index.tokens)))
         os.replace(scratch, path)        # whole or not at all, for a search running beside this one
-    except OSError:
-        scratch.unlink(missing_ok=True)
+    except OSError:         # a read-only or full KB_HOME: searches still work, each building the index
+        with suppress(OSError):
+            scratch.unlink(missing_ok=True)
     return index
 
 
