@@ -58,13 +58,13 @@ PAPER = Config()
 PRESETS: dict[str, Config] = {
     # The paper's XNOR-Net AlexNet and recipe (a GPU run on ImageNet; without a GPU, kb runs `smoke`).
     "default": PAPER,
-    # Table 1: Binary-Weight-Network AlexNet, 56.8 / 79.4 top-1 / top-5.
+    # Binary-Weight-Network AlexNet: 56.8 top-1 (the authors' README; Table 1).
     "paper-alexnet-bwn": replace(PAPER, mode="bwn"),
-    # Table 1: XNOR-Net AlexNet, 44.2 / 69.2.
+    # XNOR-Net AlexNet: 43.3 top-1, the authors' released model (their README; Table 1 not read here).
     "paper-alexnet-xnor": PAPER,
-    # Table 2: BWN ResNet-18, 60.8 / 83.0.
+    # Table 2: BWN ResNet-18, 60.8 top-1 (as a benchmark listing gives it).
     "paper-resnet18-bwn": replace(PAPER, arch="resnet18", mode="bwn"),
-    # Table 2: XNOR-Net ResNet-18, 51.2 / 73.2.
+    # Table 2: XNOR-Net ResNet-18, 51.2 top-1 (likewise).
     "paper-resnet18-xnor": replace(PAPER, arch="resnet18"),
     # CPU, about 2 s: an XNOR ResNet-18 at 1/8 of the widths on 32-pixel generated images (strided and padded
     # binary convolutions, real shortcuts), then the XNOR-popcount path checked against the float path.

