@@ -31,7 +31,7 @@ _TABLES = ("kb_meta", "paper", "note", "run", "notes_version")
 # How a column's value is stored, by the type SQLAlchemy declared it with (kb.models): JSON text,
 # naive UTC time text (every time column is kb.models.UTCDateTime: tests/test_conventions.py), 0/1.
 _DECODE = {
-    "JSON": json.loads,
+    "JSON": lambda stored: [] if stored == "[]" else json.loads(stored),     # most lists are empty; loads takes µs
     "DATETIME": lambda stored: datetime.fromisoformat(stored).replace(tzinfo=UTC),
     "BOOLEAN": bool,
 }
@@ -149,7 +149,7 @@ class SqliteCatalog:
     def notes_of_ids(self, ids: list[int], lang: str | None) -> list[Row]:
         marks = ", ".join("?" * len(ids))
         return self._rows("note", f"WHERE paper_id IN ({marks})" + (" AND lang = ?" if lang else ""),
-                          [*ids, lang] if lang else ids)
+                          [*ids, lang] if lang else ids, fields=("paper_id", "lang", "body"))
 
 
 class OrmCatalog:

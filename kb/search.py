@@ -535,7 +535,8 @@ class CatalogReads(Protocol):
 
     def note_langs_of(self, ids: list[int]) -> dict[int, set[str]]: ...
 
-    def notes_of_ids(self, ids: list[int], lang: str | None) -> list[Any]: ...
+    def notes_of_ids(self, ids: list[int], lang: str | None) -> list[Any]:
+        """The notes of these papers (in ``lang`` when given): rows with ``paper_id``, ``lang`` and ``body`` at least."""
 
 
 class _SessionReads:
@@ -628,21 +629,27 @@ def search(
                 break
         if len(hits) >= limit:
             break
+    # The title is printed anyway: show where else the words occur (the abstract, else a note), the
+    # title only as a last resort. Notes are read only for the hits whose abstract lacks the words.
+    without = [hit for hit in hits if not _abstract_snippet(hit, terms)]
     notes: dict[int, list[Note]] = {}
-    for note in reads.notes_of_ids([h.paper.id for h in hits], lang) if hits else []:
+    for note in reads.notes_of_ids([h.paper.id for h in without], lang) if without else []:
         notes.setdefault(note.paper_id, []).append(note)
-    for hit in hits:
-        _attach_snippet(hit, terms, notes.get(hit.paper.id, []))
+    for hit in without:
+        _attach_other_snippet(hit, terms, notes.get(hit.paper.id, []))
     return hits
 
 
-def _attach_snippet(hit: Hit, terms: list[QueryTerm], notes: list[Note]) -> None:
-    # The title is printed anyway: show where else the words occur, the title only as a last resort.
+def _abstract_snippet(hit: Hit, terms: list[QueryTerm]) -> bool:
     paper = hit.paper
     found = snippet(paper.abstract or paper.summary, terms)
     if found:
         hit.snippet, hit.where = found, "abstract"
-        return
+    return bool(found)
+
+
+def _attach_other_snippet(hit: Hit, terms: list[QueryTerm], notes: list[Note]) -> None:
+    paper = hit.paper
     for note in notes:
         found = snippet(note.body, terms)
         if found:

@@ -6,11 +6,12 @@ baseline measured in the same run (issue 21: at most 2x on the shipped catalog, 
 A minimal Typer command with three options is measured too: the floor any Typer CLI starts from.
 
     .venv/bin/python tests/benchmarks/bench_startup.py [--repeats 7]
-    .venv/bin/python tests/benchmarks/bench_startup.py --papers 100000 --keep /tmp/kb100k
+    .venv/bin/python tests/benchmarks/bench_startup.py --papers 100000 --keep /tmp/kb-bench
 
 Without ``--papers`` the catalog is the shipped ``papers/`` synced into a scratch KB_HOME; with it,
 N generated papers with notes (``bench_search.write_papers``, then ``kb sync``), kept in ``--keep``
-(``papers/`` and ``home/``, the layout of bench_search.py's ``--keep``) and reused.
+(the KB_HOME, with the papers in its ``papers/``: the layout of bench_search.py's ``--keep``, so
+one generated catalog serves both) and reused.
 """
 
 import argparse
@@ -76,8 +77,8 @@ def prepare(args, root: Path) -> tuple[dict[str, str], str]:
         subprocess.run([KB, "sync"], env=env, check=True, stdout=subprocess.DEVNULL)
         return env, "yolo"
     papers = root / "papers"
-    env["KB_PAPERS"] = str(papers)
-    if not (root / "home" / "catalog.db").exists() or not papers.is_dir() or len(os.listdir(papers)) != args.papers:
+    env.update(KB_HOME=str(root), KB_PAPERS=str(papers))
+    if not (root / "catalog.db").exists() or not papers.is_dir() or len(os.listdir(papers)) != args.papers:
         sys.path.insert(0, str(ROOT))
         from tests.benchmarks.bench_search import write_papers
 
