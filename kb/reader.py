@@ -26,8 +26,8 @@ from kb.queries import check_sort, filter_papers, languages_by_paper, not_found
 from kb.schema import SCHEMA_VERSION
 from kb.settings import Settings
 
-# The tables read here, besides kb.search.QUERY_TABLES.
-_TABLES = ("kb_meta", "paper", "note", "run", "notes_version")
+# The tables read here (search_fts: kb.search's index, which ``search`` reads).
+_TABLES = ("kb_meta", "paper", "note", "run", "notes_version", "search_fts")
 # How a column's value is stored, by the type SQLAlchemy declared it with (kb.models): JSON text,
 # naive UTC time text (every time column is kb.models.UTCDateTime: tests/test_conventions.py), 0/1.
 _DECODE = {
@@ -95,11 +95,11 @@ class SqliteCatalog:
 
     def get_paper(self, ref: str) -> Row:
         """As ``kb.queries.get_paper``: by slug, then by any id form."""
-        from kb.ids import parse_id
-
         ref = ref.strip()
         found = self._rows("paper", "WHERE slug = ?", [ref.lower()])
         if not found:
+            from kb.ids import parse_id
+
             try:
                 found = self._rows("paper", "WHERE key = ?", [parse_id(ref).key])
             except BadInput:
@@ -225,12 +225,10 @@ def _connect(path: str) -> sqlite3.Connection | None:
     connection = sqlite3.connect(path, timeout=30)
     try:
         connection.execute("PRAGMA busy_timeout=30000")
-        from kb.search import QUERY_TABLES
-
         tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         found = connection.execute("SELECT value FROM kb_meta WHERE key = 'schema_version'").fetchone() \
             if "kb_meta" in tables else None
-        if {*_TABLES, *QUERY_TABLES} <= tables and found == (str(SCHEMA_VERSION),):
+        if set(_TABLES) <= tables and found == (str(SCHEMA_VERSION),):
             return connection
     except sqlite3.DatabaseError:
         pass             # not a database, or damaged: kb.db's init_schema moves it aside and says so

@@ -440,10 +440,6 @@ class Hit:
     where: str = ""
 
 
-# The tables the SQLite query side reads (kb.reader answers only from a catalog that has them).
-QUERY_TABLES = ("search_fts",)
-
-
 def ranked_ids_fts(terms: list[QueryTerm], limit: int | None, rows) -> list[tuple[int, float]]:
     """Paper ids by BM25 over the FTS5 table; ``rows(sql, params)`` runs one query on the catalog.
 
