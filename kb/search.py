@@ -10,6 +10,7 @@ fallback with the same tokens.
 
 The query side reads through ``CatalogReads``: an ORM session, or ``kb.reader``'s ``sqlite3``
 catalog that the CLI uses to answer without importing the ORM (issue 21); both run the same SQL.
+The glossary's index (every name stemmed) is kept in KB_HOME/cache between searches (``load_glossary``).
 """
 
 from __future__ import annotations
