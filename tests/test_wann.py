@@ -110,12 +110,17 @@ def test_vectorised_population_evaluation_equals_a_plain_loop():
     with multiprocessing.get_context("fork").Pool(2) as pool:
         split = search.population_fitness(population, network.with_bias(pixels), labels, weights, pool, 2)
     np.testing.assert_array_equal(alone, split)
+    # Stacked one network at a time (the smallest groups), the numbers agree too.
+    one_by_one = np.concatenate([network.log_likelihood(network.forward(network.stack(g), network.with_bias(pixels),
+                                                                        weights), labels)
+                                 for g in network.groups(population, max_nodes=1)])
+    np.testing.assert_allclose(one_by_one, alone, rtol=1e-6)
     # The torch module with every weight at w computes the same outputs (it is what trained weights start from).
     net = WannNet(population[0], -0.5)
     with torch.no_grad():
         torch_out = net(torch.from_numpy(pixels.astype(np.float32))).numpy()
-    alone = network.forward(network.stack(population[:1]), network.with_bias(pixels), np.array([-0.5]))[0, 0]
-    np.testing.assert_allclose(torch_out, alone, rtol=1e-5, atol=1e-5)
+    numpy_out = network.forward(network.stack(population[:1]), network.with_bias(pixels), np.array([-0.5]))[0, 0]
+    np.testing.assert_allclose(torch_out, numpy_out, rtol=1e-5, atol=1e-5)
 
 
 def is_acyclic(genome: genes.Genome) -> bool:
