@@ -265,3 +265,39 @@ def main_of_runner():
     from runners.wann.train import main
 
     return main
+
+
+def test_cpu_preset_is_not_comparable_and_the_paper_preset_meets_every_claim():
+    import yaml
+
+    from kb.runs.config import to_dict
+    from kb.runs.verdict import applies, judge_all
+
+    claims = yaml.safe_load((Path(__file__).parents[1] / "papers/wann/paper.yaml").read_text())["claims"]
+    assert {c["metric"]: c["value"] for c in claims} == {
+        "ensemble_accuracy": 91.6, "random_weight_accuracy": 82.0, "random_weight_accuracy_sd": 18.7,
+        "tuned_weight_accuracy": 91.9, "trained_weights_accuracy": 94.2}
+    _, paper = resolve(RUNNER, "paper")
+    assert (paper.population, paper.generations, paper.search_batch, paper.tournament) == (960, 4096, 1000, 32)
+    assert all(applies(c, to_dict(paper)) for c in claims)
+    _, cpu = resolve(RUNNER, "cpu")
+    final = {c["metric"]: 50.0 for c in claims}
+    verdicts = judge_all(claims, config=to_dict(cpu), final=final, dataset="mnist-test", synthetic=False,
+                         device_name="cpu")
+    assert len(verdicts) == 5 and {v["verdict"] for v in verdicts} == {"not comparable"}
+    assert all("generations=4096" in v["reason"] and f"generations={cpu.generations}" in v["reason"]
+               and "population" not in v["reason"] for v in verdicts)
+
+
+def test_missing_data_and_a_batch_larger_than_the_training_set_are_one_line_errors(tmp_path):
+    from dataclasses import replace
+
+    from kb.errors import BadInput, KBError
+    from runners.wann.train import main
+
+    _, config = resolve(RUNNER, "smoke")
+    with pytest.raises(KBError, match="t10k-images-idx3-ubyte"):
+        main(config, new_run(tmp_path / "a", tmp_path / "nowhere", config))
+    small = replace(config, train_limit=50)
+    with pytest.raises(BadInput, match="search_batch=100 is more than the 50 training images"):
+        main(small, new_run(tmp_path / "b", MNIST, small))
