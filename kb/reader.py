@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,10 +29,30 @@ from kb.settings import Settings
 
 # The tables read here (search_fts: kb.search's index, which ``search`` reads).
 _TABLES = ("kb_meta", "paper", "note", "run", "notes_version", "search_fts")
+
+
+@lru_cache(maxsize=4096)
+def _string_list(stored: str) -> tuple[str, ...] | None:
+    """A short JSON list of strings (tags, categories, runners: a few values that most rows share),
+    parsed once per process; None for any other JSON."""
+    value = json.loads(stored)
+    return tuple(value) if isinstance(value, list) and all(type(v) is str for v in value) else None
+
+
+def _json(stored: str) -> Any:
+    if stored == "[]":
+        return []                   # most lists are empty
+    if len(stored) <= 80 and stored.startswith('["'):
+        found = _string_list(stored)
+        if found is not None:
+            return list(found)      # a list of its own for each row, as json.loads gives
+    return json.loads(stored)
+
+
 # How a column's value is stored, by the type SQLAlchemy declared it with (kb.models): JSON text,
 # naive UTC time text (every time column is kb.models.UTCDateTime: tests/test_conventions.py), 0/1.
 _DECODE = {
-    "JSON": lambda stored: [] if stored == "[]" else json.loads(stored),     # most lists are empty; loads takes µs
+    "JSON": _json,
     "DATETIME": lambda stored: datetime.fromisoformat(stored).replace(tzinfo=UTC),
     "BOOLEAN": bool,
 }
