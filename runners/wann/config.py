@@ -77,7 +77,7 @@ PAPER = Config()
 PRESETS: dict[str, Config] = {
     # The largest search of the paper's recipe that one CPU core finishes in about 45 minutes
     # (measured: README); the population is the paper's, the generations are fewer.
-    "cpu": replace(PAPER, generations=200),
+    "cpu": replace(PAPER, generations=300),
     "smoke": replace(PAPER, population=16, generations=4, search_batch=100, finalists=4, champion_images=200,
                      test_weights=8, epochs=1, train_limit=400, test_limit=100, workers=1, checkpoint_every=2),
     "paper": PAPER,
