@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
 
     args = sys.argv[1:] if argv is None else argv
     try:
-        code = _command_for(args)(args=args, prog_name="kb", standalone_mode=False)
+        code = _command_for(args)(args=argv, prog_name="kb", standalone_mode=False)
     except NoArgsIsHelpError as exc:
         exc.show()
         sys.exit(exc.exit_code)
