@@ -236,6 +236,12 @@ def test_quadratic_run_sets_its_own_task_family_as_the_dataset(tmp_path):
     run = new_run(tmp_path / "q", None, config)
     final = main(config, run)
     run.close()
+    other = new_run(tmp_path / "q1", None, config)
+    other.seed = 1
+    main(config, other)
+    other.close()
+    # One task family for every seed (the seeds of an experiment share it), other test problems per seed.
+    assert other.dataset.fingerprint == run.dataset.fingerprint and other.dataset.detail != run.dataset.detail
     assert set(final) == {"best_validation_final_loss", "margin_quadratic"}
     assert run.dataset.name == "quadratic-10d" and not run.dataset.synthetic
     table = run.info["comparisons"]["quadratic"]["optimizers"]

@@ -31,6 +31,14 @@ def generator(seed: int, split: str, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + SPLITS[split] * 100_003 + index)
 
 
+def problems_digest(problems: Quadratics) -> str:
+    """Short sha256 of quadratics' W, y and θ0."""
+    digest = hashlib.sha256()
+    for tensor in (problems.weights, problems.targets, problems.theta0):
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def value_and_grad(problem, theta: torch.Tensor, batch) -> tuple[torch.Tensor, torch.Tensor]:
     """Each row's loss (B,) and gradient (B, P) at ``theta``, outside any meta-graph."""
     with torch.enable_grad():
@@ -216,12 +224,12 @@ def main(config: Config, run) -> dict[str, float]:
 
         validation = quadratics("validation", 0, config.validation_problems)
         test = quadratics("test", 0, config.test_problems)
-        digest = hashlib.sha256()
-        for tensor in (test.weights, test.targets, test.theta0):
-            digest.update(tensor.numpy().tobytes())
-        run.set_dataset(f"quadratic-{config.quadratic_dims}d", fingerprint=digest.hexdigest()[:16],
-                        detail=f"{config.test_problems} test problems f(θ) = ||Wθ - y||², W, y ~ N(0, 1), drawn "
-                               f"from seed {run.seed}")
+        # The data is the task family, the same for every seed (as MNIST's files are): its fingerprint is
+        # that of the first test problem seed 0 draws, which changes only with the generator or the family.
+        reference = Quadratics.sample(1, config.quadratic_dims, config.init_std, generator(0, "test", 0))
+        run.set_dataset(f"quadratic-{config.quadratic_dims}d", fingerprint=problems_digest(reference),
+                        detail=f"f(θ) = ||Wθ - y||², W, y ~ N(0, 1); this seed's {config.test_problems} test problems: "
+                               f"{problems_digest(test)}")
         run.record(optimizee=f"{config.quadratic_dims}-d quadratics, {config.quadratic_batch} per meta-training epoch")
 
     lstm = CoordinatewiseLSTM.from_config(config)
