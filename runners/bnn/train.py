@@ -16,7 +16,7 @@ import torch
 from kb.errors import BadInput
 from runners.bnn.config import Config
 from runners.bnn.model import BinaryMLP, PackedMLP, as_input, squared_hinge_loss
-from runners.common.epochs import epoch_batches, steps_per_epoch
+from runners.common.epochs import epoch_batches, restore_training, steps_per_epoch, training_state
 from runners.common.evaluate import count_correct
 from runners.common.figures import plot_per_epoch
 from runners.mnist import data as mnist
@@ -96,17 +96,11 @@ def main(config: Config, run) -> dict[str, float]:
     run.record(parameters=sum(p.numel() for p in model.parameters()),
                binary_weights=sum(layer.weight.numel() for layer in model.binary_linears()))
 
-    epoch0, batch0, history = 0, 0, []
-    best = {"val_error": math.inf, "epoch": 0, "test_error": math.nan, "model": None}
-    state = run.resume_state()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        epoch0, batch0, history, best = state["epoch"], state["batch"], state["history"], state["best"]
+    fresh = {"val_error": math.inf, "epoch": 0, "test_error": math.nan, "model": None}
+    epoch0, batch0, history, best = restore_training(run, model, optimizer, fresh)
 
     def snapshot(epoch: int, batch: int) -> dict:
-        return {"epoch": epoch, "batch": batch, "history": history, "best": best,
-                "model": model.state_dict(), "optimizer": optimizer.state_dict()}
+        return training_state(model, optimizer, epoch=epoch, batch=batch, history=history, best=best)
 
     run.start(total_steps=steps * config.epochs, epochs=config.epochs, step=epoch0 * steps + batch0)
     binary_weights = [layer.weight for layer in model.binary_linears()]

@@ -30,3 +30,23 @@ def epoch_batches(run, epoch: int, *, size: int, batch_size: int, first: int, dr
     for batch in range(first, steps_per_epoch(size, batch_size, drop_last=drop_last)):
         run.check_interrupt(functools.partial(snapshot, epoch, batch))
         yield batch, order[batch * batch_size:(batch + 1) * batch_size]
+
+
+def restore_training(run, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                     best: dict) -> tuple[int, int, list, dict]:
+    """Where a one-model, one-optimizer loop starts: ``(epoch, batch, history, best)`` from the run's
+    checkpoint when it resumes (the model and optimizer loaded from it), else ``(0, 0, [], best)``.
+    The checkpoint is one that ``training_state`` made."""
+    state = run.resume_state()
+    if state is None:
+        return 0, 0, [], best
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return state["epoch"], state["batch"], state["history"], state["best"]
+
+
+def training_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, epoch: int, batch: int,
+                   history: list, best: dict) -> dict:
+    """The checkpoint of such a loop before batch ``batch`` of epoch ``epoch`` (``restore_training`` reads it)."""
+    return {"epoch": epoch, "batch": batch, "history": history, "best": best,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict()}

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import torch
 
-from runners.common.epochs import epoch_batches, steps_per_epoch
+from runners.common.epochs import epoch_batches, restore_training, steps_per_epoch, training_state
 from runners.common.figures import plot_per_epoch
 from runners.pixelrnn.config import Config
 from runners.pixelrnn.data import load, record_dataset
@@ -57,17 +57,11 @@ def main(config: Config, run) -> dict[str, float]:
     run.record(parameters=sum(p.numel() for p in model.parameters()), model=config.model, layers=config.layers,
                hidden=config.hidden, optimizer=f"RMSprop lr={config.lr:g}", batch_size=config.batch_size)
 
-    epoch0, batch0, history = 0, 0, []
-    best = {"val_nll": math.inf, "epoch": 0, "test_nll": math.nan, "model": None}
-    state = run.resume_state()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        epoch0, batch0, history, best = state["epoch"], state["batch"], state["history"], state["best"]
+    fresh = {"val_nll": math.inf, "epoch": 0, "test_nll": math.nan, "model": None}
+    epoch0, batch0, history, best = restore_training(run, model, optimizer, fresh)
 
     def snapshot(epoch: int, batch: int) -> dict:
-        return {"epoch": epoch, "batch": batch, "history": history, "best": best,
-                "model": model.state_dict(), "optimizer": optimizer.state_dict()}
+        return training_state(model, optimizer, epoch=epoch, batch=batch, history=history, best=best)
 
     run.start(total_steps=steps * config.epochs, epochs=config.epochs, step=epoch0 * steps + batch0)
     for epoch in range(epoch0, config.epochs):
