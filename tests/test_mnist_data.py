@@ -207,3 +207,15 @@ def smoke_through_cli(kb, settings, tmp_path, runner: str, slug: str) -> dict:
     succeeded = [r for r in runs if r["status"] == "succeeded"]
     assert len(succeeded) == 1
     return succeeded[0]
+
+
+@pytest.mark.parametrize("runner", ["bnn", "kervolution", "learning-to-learn", "pixelrnn", "wann"])
+def test_a_run_without_mnist_is_refused_as_bad_input_and_leaves_no_run(kb, tmp_path, runner):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    before = kb("runs", "--json").out.count(f'"runner": "{runner}"')
+    failed = kb("reproduce", runner, "--config", "smoke", "--device", "cpu", "--data", empty)
+    (error,) = [line for line in failed.err.splitlines() if line.startswith("kb: error:")]
+    assert failed.code == 2 and error.startswith("kb: error: MNIST not found: expected train-images-idx3-ubyte")
+    assert "failed and is recorded" not in failed.err and "Traceback" not in failed.err
+    assert kb("runs", "--json").out.count(f'"runner": "{runner}"') == before

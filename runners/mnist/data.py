@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kb.errors import KBError
+from kb.errors import BadInput, KBError
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -90,12 +90,13 @@ def locate(data_dir: Path | None) -> Path:
     """The folder holding all four MNIST files, searched under ``data_dir`` or ``KB_DATA``.
 
     Raises:
-        KBError: no root was given, or no candidate folder holds all four files.
+        BadInput: no root was given, or no candidate folder holds all four files (a run stops before it
+            starts: exit 2, no run record).
     """
     expected = ", ".join(f"{name}[.gz]" for name in FILES.values())
     root = data_root(data_dir)
     if root is None:
-        raise KBError(f"MNIST needs its four IDX files ({expected}): pass --data DIR or set KB_DATA; {HOW_TO_GET}")
+        raise BadInput(f"MNIST needs its four IDX files ({expected}): pass --data DIR or set KB_DATA; {HOW_TO_GET}")
     searched = candidate_folders(root)
     for folder in searched:
         if all(find_file(folder, name) for name in FILES.values()):
@@ -103,9 +104,9 @@ def locate(data_dir: Path | None) -> Path:
     partial = [f for f in searched if any(find_file(f, name) for name in FILES.values())]
     if partial:
         missing = [name for name in FILES.values() if not find_file(partial[0], name)]
-        raise KBError(f"MNIST folder {partial[0]} lacks {', '.join(missing)} (each may be .gz); {HOW_TO_GET}")
+        raise BadInput(f"MNIST folder {partial[0]} lacks {', '.join(missing)} (each may be .gz); {HOW_TO_GET}")
     where = ", ".join(str(f) for f in searched)
-    raise KBError(f"MNIST not found: expected {expected} in one of {where}; {HOW_TO_GET}")
+    raise BadInput(f"MNIST not found: expected {expected} in one of {where}; {HOW_TO_GET}")
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
@@ -119,15 +120,15 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
-            raise KBError(f"{path} is not a readable gzip file ({exc}); re-download it") from None
+            raise BadInput(f"{path} is not a readable gzip file ({exc}); re-download it") from None
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
     if len(raw) < header or int.from_bytes(raw[:4], "big") != magic:
         found = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
-        raise KBError(f"{path} is not an MNIST IDX file: magic number {found}, expected {magic}")
+        raise BadInput(f"{path} is not an MNIST IDX file: magic number {found}, expected {magic}")
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     if len(raw) - header != int(np.prod(dims)):
-        raise KBError(f"{path} is truncated or corrupt: header says {'x'.join(map(str, dims))} "
+        raise BadInput(f"{path} is truncated or corrupt: header says {'x'.join(map(str, dims))} "
                       f"= {int(np.prod(dims))} bytes of data, found {len(raw) - header}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
@@ -175,11 +176,11 @@ def load_mnist(data_dir: Path | None, *, fetch: bool = False) -> Mnist:
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.shape[1:] != (28, 28):
-            raise KBError(f"{split} images in {folder} are {images.shape[1:]}, expected 28x28")
+            raise BadInput(f"{split} images in {folder} are {images.shape[1:]}, expected 28x28")
         if len(images) != len(labels):
-            raise KBError(f"{folder}: {len(images)} {split} images but {len(labels)} labels")
+            raise BadInput(f"{folder}: {len(images)} {split} images but {len(labels)} labels")
         if labels.size and labels.max() > 9:
-            raise KBError(f"{folder}: {split} labels go up to {labels.max()}, expected digits 0-9")
+            raise BadInput(f"{folder}: {split} labels go up to {labels.max()}, expected digits 0-9")
     return Mnist(*(torch.from_numpy(arrays[key].copy()) for key in FILES), folder=folder)
 
 
