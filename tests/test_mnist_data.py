@@ -219,3 +219,19 @@ def test_a_run_without_mnist_is_refused_as_bad_input_and_leaves_no_run(kb, tmp_p
     assert failed.code == 2 and error.startswith("kb: error: MNIST not found: expected train-images-idx3-ubyte")
     assert "failed and is recorded" not in failed.err and "Traceback" not in failed.err
     assert kb("runs", "--json").out.count(f'"runner": "{runner}"') == before
+
+
+def test_keep_best_takes_the_lowest_validation_score_and_ties_go_to_the_later_epoch():
+    from runners.common.epochs import keep_best
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    best = {"val": float("inf"), "epoch": 0, "test": float("nan"), "model": None}
+    for epoch, (val, test, weight) in enumerate([(3.0, 30.0, 1.0), (2.0, 20.0, 2.0), (2.5, 25.0, 3.0),
+                                                 (2.0, 21.0, 4.0)], 1):
+        with torch.no_grad():
+            model.weight.fill_(weight)
+        best = keep_best(best, model, epoch=epoch, on="val", val=val, test=test)
+    with torch.no_grad():
+        model.weight.fill_(9.0)          # the kept weights are a copy, not the live tensor
+    assert (best["epoch"], best["val"], best["test"]) == (4, 2.0, 21.0)
+    assert best["model"]["weight"].item() == 4.0

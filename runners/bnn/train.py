@@ -16,7 +16,7 @@ import torch
 from kb.errors import BadInput
 from runners.bnn.config import Config
 from runners.bnn.model import BinaryMLP, PackedMLP, as_input, squared_hinge_loss
-from runners.common.epochs import epoch_batches, restore_training, steps_per_epoch, training_state
+from runners.common.epochs import epoch_batches, keep_best, restore_training, steps_per_epoch, training_state
 from runners.common.evaluate import count_correct
 from runners.common.figures import plot_per_epoch
 from runners.mnist import data as mnist
@@ -120,9 +120,7 @@ def main(config: Config, run) -> dict[str, float]:
             run.log(epoch * steps + batch + 1, epoch=epoch + 1, samples=len(index), loss=loss.item(), lr=lr)
         val_error = error_rate(model, val_images, val_labels, config.eval_batch_size)
         test_error = error_rate(model, test_images, test_labels, config.eval_batch_size)
-        if val_error <= best["val_error"]:  # the authors' rule: ties go to the later epoch
-            best = {"val_error": val_error, "epoch": epoch + 1, "test_error": test_error,
-                    "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        best = keep_best(best, model, epoch=epoch + 1, on="val_error", val_error=val_error, test_error=test_error)
         history.append({"epoch": epoch + 1, "val_error": val_error, "epoch_test_error": test_error})
         run.log_epoch(epoch + 1, val_error=val_error, epoch_test_error=test_error, test_error=best["test_error"])
         run.checkpoint(snapshot(epoch + 1, 0))

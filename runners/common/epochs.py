@@ -50,3 +50,12 @@ def training_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, 
     """The checkpoint of such a loop before batch ``batch`` of epoch ``epoch`` (``restore_training`` reads it)."""
     return {"epoch": epoch, "batch": batch, "history": history, "best": best,
             "model": model.state_dict(), "optimizer": optimizer.state_dict()}
+
+
+def keep_best(best: dict, model: torch.nn.Module, *, epoch: int, on: str, **scores: float) -> dict:
+    """The best epoch so far, chosen on ``scores[on]`` (a validation score, lower is better): this epoch's
+    scores with a copy of the model's weights when it is at most the best one's (ties go to the later
+    epoch, as the BNN authors' code does), else ``best`` unchanged."""
+    if scores[on] <= best[on]:
+        return {**scores, "epoch": epoch, "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+    return best

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import torch
 
-from runners.common.epochs import epoch_batches, restore_training, steps_per_epoch, training_state
+from runners.common.epochs import epoch_batches, keep_best, restore_training, steps_per_epoch, training_state
 from runners.common.figures import plot_per_epoch
 from runners.pixelrnn.config import Config
 from runners.pixelrnn.data import load, record_dataset
@@ -77,9 +77,7 @@ def main(config: Config, run) -> dict[str, float]:
             run.log(epoch * steps + batch + 1, epoch=epoch + 1, samples=len(index), loss=loss.item())
         val_nll = mean_nll(model, val_images, config.eval_batch_size)
         test_nll = mean_nll(model, test_images, config.eval_batch_size)
-        if val_nll <= best["val_nll"]:
-            best = {"val_nll": val_nll, "epoch": epoch + 1, "test_nll": test_nll,
-                    "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        best = keep_best(best, model, epoch=epoch + 1, on="val_nll", val_nll=val_nll, test_nll=test_nll)
         history.append({"epoch": epoch + 1, "val_nll_nats": val_nll, "epoch_test_nll_nats": test_nll})
         run.log_epoch(epoch + 1, val_nll_nats=val_nll, epoch_test_nll_nats=test_nll, nll_nats=best["test_nll"])
         run.checkpoint(snapshot(epoch + 1, 0))
