@@ -4,7 +4,7 @@ tests/test_runner_registry.py)."""
 import numpy as np
 import pytest
 
-from kb.errors import BadInput, KBError
+from kb.errors import BadInput
 from kb.runs.config import resolve
 from runners.bnn import RUNNER
 from runners.bnn.train import main
@@ -36,7 +36,7 @@ def test_smoke_end_to_end_exports_packed_bits(tmp_path):
 
 def test_missing_data_and_bad_split_are_clear_errors(tmp_path):
     _, config = resolve(RUNNER, "smoke")
-    with pytest.raises(KBError, match="t10k-images-idx3-ubyte"):
+    with pytest.raises(BadInput, match="t10k-images-idx3-ubyte"):
         main(config, new_run(tmp_path / "a", tmp_path / "nowhere", config))
     write_mnist(tmp_path / "mnist", n_train=50, n_test=10)
     with pytest.raises(BadInput, match="validation_size=100"):

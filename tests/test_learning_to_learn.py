@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from kb.errors import BadInput, KBError
+from kb.errors import BadInput
 from kb.runs.config import resolve
 from runners.learning_to_learn import RUNNER
 from runners.learning_to_learn.baselines import NAG, SGD, Adam, RMSprop
@@ -258,7 +258,7 @@ def test_bad_settings_and_missing_mnist_are_one_clear_line(tmp_path):
     with pytest.raises(BadInput, match="task='cifar'"):
         resolve(RUNNER, "cpu", ["task=cifar"])
     _, config = resolve(RUNNER, "smoke")
-    with pytest.raises(KBError, match="t10k-images-idx3-ubyte"):
+    with pytest.raises(BadInput, match="t10k-images-idx3-ubyte"):
         main(config, new_run(tmp_path / "a", tmp_path / "nowhere", config))
     write_mnist(tmp_path / "mnist", n_train=50, n_test=10)
     with pytest.raises(BadInput, match="validation_size=100"):

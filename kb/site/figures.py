@@ -117,10 +117,10 @@ def claims_spec(paper: PaperView, results: list[ClaimResult]) -> dict[str, Any] 
     return {"kind": "claims", "title": f"Claimed vs reproduced: {paper.slug}", "panels": panels}
 
 
-def _path(folder: str, name: str, spec: dict[str, Any]) -> str:
+def _path(folder: str, name: str, spec: dict[str, Any], suffix: str = ".svg") -> str:
     identity = json.dumps([DRAWING_VERSION, spec], sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha1(identity.encode()).hexdigest()[:10]
-    return f"figures/{folder}/{name}-{digest}.svg"
+    return f"figures/{folder}/{name}-{digest}{suffix}"
 
 
 def plan(snapshot: Snapshot) -> FigurePlan:
@@ -137,7 +137,7 @@ def plan(snapshot: Snapshot) -> FigurePlan:
             figures.results[run.id], figures.specs[path] = path, spec
         for number, image in enumerate(run.images):
             spec = {"kind": "png", "png": image["png"]}
-            path = _path("runs", f"{safe_name(run.id)}-image{number}", spec).removesuffix(".svg") + ".png"
+            path = _path("runs", f"{safe_name(run.id)}-image{number}", spec, ".png")
             figures.images.setdefault(run.id, []).append((str(image.get("title", "")), path))
             figures.specs[path] = spec
     runs_by_paper: dict[str, list[RunView]] = {}
