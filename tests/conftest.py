@@ -1,7 +1,9 @@
 """Shared fixtures: no network beyond localhost, a throwaway kb home, a local arXiv, the CLI."""
 
+import ast
 import io
 import socket
+import subprocess
 import sys
 import threading
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -162,3 +164,16 @@ def write_paper(papers: Path, slug: str, key: str, title: str, *, notes: dict[st
     for lang, body in (notes or {}).items():
         (folder / f"notes.{lang}.md").write_text(f'---\npaper: "{key}"\nlang: {lang}\n---\n{body}\n', encoding="utf-8")
     return folder
+
+
+def loaded_after(commands: list[list[str]], modules: tuple[str, ...]) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run kb's ``commands`` one after another in one fresh process (what any of them imported stays
+    loaded), each expected to exit 0; returns the process and which of ``modules`` it had imported."""
+    code = ("import sys\nfrom kb.cli.main import main\n"
+            f"for argv in {commands!r}:\n"
+            "    try:\n        main(argv)\n    except SystemExit as exit:\n        assert exit.code in (0, None), argv\n"
+            f"print('LOADED', [m for m in {modules!r} if m in sys.modules], file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    marker = [line for line in done.stderr.splitlines() if line.startswith("LOADED ")]
+    loaded = ast.literal_eval(marker[-1].removeprefix("LOADED ")) if done.returncode == 0 and marker else None
+    return done, loaded

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import write_paper
+from tests.conftest import loaded_after, write_paper
 
 LONG_TITLE = ("A Very Long Title About Object Detection That Goes On And On Past Any Terminal Width "
               "Because Papers Have Such Titles")
@@ -143,17 +143,10 @@ def test_the_reader_leaves_a_catalog_it_cannot_read_as_the_orm_would_to_the_orm(
 
 
 def test_the_everyday_commands_do_not_import_the_orm_or_rich_in_a_pipe(catalog):
-    import subprocess
-    import sys
-
     # One process runs the six commands one after another: what any of them imported stays loaded.
-    code = ("import sys\nfrom kb.cli.main import main\n"
-            "for argv in (['list'], ['search', '検出'], ['show', 'yolo'], ['runs'], ['runners'], ['note', 'yolo']):\n"
-            "    try:\n        main(argv)\n    except SystemExit as exit:\n        assert exit.code in (0, None), argv\n"
-            "loaded = [m for m in ('sqlalchemy', 'sqlmodel', 'rich', 'kb.models') if m in sys.modules]\n"
-            "print('LOADED', loaded, file=sys.stderr)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert done.returncode == 0 and "LOADED []" in done.stderr, done.stderr[-2000:]
+    done, loaded = loaded_after([["list"], ["search", "検出"], ["show", "yolo"], ["runs"], ["runners"], ["note", "yolo"]],
+                                ("sqlalchemy", "sqlmodel", "rich", "kb.models"))
+    assert loaded == [], done.stderr[-2000:]
 
 
 # -- in a pipe: one row per line, tab-separated, nothing drawn, nothing cut -------------------------

@@ -5,12 +5,9 @@ commands is coerced both ways over the same values (Typer's Pydantic adapter is 
 commands are run through the one-command app and through the whole app and must print the same.
 """
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import write_paper
+from tests.conftest import loaded_after, write_paper
 
 # Values as a command line (strings), as defaults (ints, strings) and as variadic arguments (tuples) give them.
 VALUES = [None, "", "detection", "検出", "a b", " 12", "12", "-3", "0", "-0", "007", "+5", "1_000", "12.5", "0x1f",
@@ -78,13 +75,11 @@ def test_the_everyday_commands_never_import_pydantic_and_a_japanese_search_never
     assert "yolo" in kb("search", "検出").out
     assert (kb_env.cache_dir / "glossary-index.marshal").is_file()
     # ... which a new process reads: it imports neither Pydantic nor the stemmer.
-    code = ("import sys\nfrom kb.cli.main import main\n"
-            "for argv in (['list'], ['list', '--limit', '5', '--year', '2016'], ['search', '検出'], ['show', 'yolo'],"
-            " ['runs'], ['runners'], ['note', 'yolo'], ['search', '物体検出', '--limit', '3', '--lang', 'ja']):\n"
-            "    try:\n        main(argv)\n    except SystemExit as exit:\n        assert exit.code in (0, None), argv\n"
-            "print('LOADED', [m for m in ('pydantic', 'typer._adapters', 'snowballstemmer') if m in sys.modules], file=sys.stderr)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert done.returncode == 0 and "LOADED []" in done.stderr, done.stderr[-2000:]
+    done, loaded = loaded_after([["list"], ["list", "--limit", "5", "--year", "2016"], ["search", "検出"],
+                                 ["show", "yolo"], ["runs"], ["runners"], ["note", "yolo"],
+                                 ["search", "物体検出", "--limit", "3", "--lang", "ja"]],
+                                ("pydantic", "typer._adapters", "snowballstemmer"))
+    assert loaded == [], done.stderr[-2000:]
     assert done.stdout.count("yolo") >= 4
 
 
