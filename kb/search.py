@@ -449,8 +449,8 @@ def ranked_ids_fts(terms: list[QueryTerm], limit: int | None, rows) -> list[tupl
     物体検出 ("object detection" in its title) ranks above one whose note mentions the word once.
     """
     weights = ", ".join(str(w) for w in _WEIGHTS.values())
-    sql = (f"SELECT rowid, bm25(search_fts, {weights}) AS rank, rowid IN (SELECT rowid FROM search_fts "
-           "WHERE search_fts MATCH :head) AS head FROM search_fts WHERE search_fts MATCH :q ORDER BY head DESC, rank")
+    sql = (f"SELECT rowid, bm25(search_fts, {weights}) AS rank, {_head(terms)} AS head "
+           "FROM search_fts WHERE search_fts MATCH :q ORDER BY head DESC, rank")
     if limit:
         sql += f" LIMIT {int(limit)}"
     expression = _fts_expression(terms)
@@ -458,6 +458,19 @@ def ranked_ids_fts(terms: list[QueryTerm], limit: int | None, rows) -> list[tupl
 
 
 _HEAD_COLUMNS = "{title abstract} : "      # FTS5's column filter: the columns that say what a paper is about
+
+
+def _head(terms: list[QueryTerm]) -> str:
+    """SQL that is 1 for a matching paper whose title or abstract holds the whole query.
+
+    One term (in any of its forms) is there where a BM25 that weighs only those columns is nonzero
+    (FTS5 keeps every phrase's idf above 0), which FTS5 computes beside the rank from the same row:
+    a fifth faster at 100k papers than the second MATCH that several terms need (each term there).
+    """
+    if len(terms) == 1:
+        head_weights = ", ".join(str(w if column in ("title", "abstract") else 0) for column, w in _WEIGHTS.items())
+        return f"bm25(search_fts, {head_weights}) < 0"
+    return "rowid IN (SELECT rowid FROM search_fts WHERE search_fts MATCH :head)"
 
 
 def _ranked_ids_portable(terms: list[QueryTerm], limit: int | None, *, session: Session) -> list[tuple[int, float]]:
