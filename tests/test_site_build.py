@@ -344,3 +344,42 @@ def test_a_rebuild_after_editing_one_note_renders_only_what_changed(site_setting
     removed = build_site(site_settings, first.out)
     assert not removed.full and not (removed.out / "paper" / "unet").exists()
     assert "U-Net" not in (removed.out / "papers" / "index.html").read_text(encoding="utf-8")
+
+
+def _index_files(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted((out / "search").rglob("*")) if p.is_file()}
+
+
+def test_search_tokens_are_cached_per_document_and_never_reused_stale(site_settings, tmp_path, monkeypatch):
+    import pickle
+
+    from kb.site import build as site_build
+
+    cache_file = site_build.source_dir(site_settings) / ".kb-tokens.pickle"
+    first = build_site(site_settings, tmp_path / "site")
+    version, cache = pickle.loads(cache_file.read_bytes())
+    note = site_settings.papers / "bev" / "notes.en.md"
+    note.write_text(note.read_text(encoding="utf-8") + "\nA sentence added later about voxels.\n", encoding="utf-8")
+    assert sync(site_settings).problems == []
+    build_site(site_settings, first.out)
+    _, edited = pickle.loads(cache_file.read_bytes())
+    # One document changed: one key is new and the old one is gone, the others kept.
+    assert len(edited) == len(cache) and len(set(edited) - set(cache)) == 1
+    # The index from cached tokens is byte for byte the one a build with no cache writes.
+    cache_file.unlink()
+    shutil.rmtree(site_build.source_dir(site_settings))
+    fresh = build_site(site_settings, tmp_path / "fresh")
+    assert _index_files(fresh.out) == _index_files(first.out)
+
+    def rebuild_index_with(stored_version: str) -> dict[str, bytes]:
+        # Every document's cached tokens emptied: used, they would leave the index with no words.
+        _, current = pickle.loads(cache_file.read_bytes())
+        emptied = {key: ({}, {}, set()) for key in current}
+        cache_file.write_bytes(pickle.dumps((stored_version, emptied)))
+        (site_build.source_dir(site_settings) / ".kb-index").unlink()
+        return _index_files(build_site(site_settings, fresh.out).out)
+
+    assert rebuild_index_with(version) != _index_files(first.out)        # same tokenizer and kb: the cache is used
+    assert rebuild_index_with("another tokenizer or kb") == _index_files(first.out)
+    monkeypatch.setattr("kb.__version__", "99.0")                       # a new kb: tokens made by the old one are not
+    assert rebuild_index_with(version) == _index_files(first.out)

@@ -93,11 +93,18 @@ def documents(snapshot: Snapshot) -> list[dict[str, str]]:
 
 def word_families(docs: list[dict[str, str]]) -> list[list[str]]:
     """The Latin words of the documents grouped by their ``kb.search.stem``, groups of two or more."""
+    return _families({word for doc in docs for word in _words(doc)})
+
+
+def _words(doc: dict[str, str]) -> set[str]:
+    return set(_WORD.findall(f"{doc['title']} {doc['text']}".lower()))
+
+
+def _families(words: set[str]) -> list[list[str]]:
     by_stem: dict[str, set[str]] = {}
-    for doc in docs:
-        for word in set(_WORD.findall(f"{doc['title']} {doc['text']}".lower())):
-            by_stem.setdefault(stem(word), set()).add(word)
-    return sorted(sorted(words) for words in by_stem.values() if len(words) > 1)
+    for word in words:      # each word stemmed once, however many documents hold it
+        by_stem.setdefault(stem(word), set()).add(word)
+    return sorted(sorted(group) for group in by_stem.values() if len(group) > 1)
 
 
 def _is_cjk(token: str) -> bool:
@@ -135,15 +142,16 @@ def _script(name: str, data: Any) -> bytes:
 
 
 def _postings(flat: list[int], in_title: dict[int, int]) -> list[int]:
-    """``[doc, count in text, ...]`` (docs ascending) and ``{doc: count in title}`` as a posting list (see the
-    module docstring). Most tokens are in no title: their lists are recoded with no per-entry branching."""
+    """``[doc, count in text, ...]`` (docs ascending) and ``{doc: count in title}``, both capped already (``_Stats``),
+    as a posting list (see the module docstring). Most tokens are in no title: their lists are recoded with
+    no per-entry work but the gaps."""
     if in_title:
         merged = dict(zip(flat[0::2], flat[1::2]))
         merged.update({doc: merged.get(doc, 0) for doc in in_title})
         docs = sorted(merged)
-        codes = [min(merged[doc], 31) + 32 * min(in_title.get(doc, 0), 7) for doc in docs]
+        codes = [merged[doc] + 32 * in_title.get(doc, 0) for doc in docs]
     else:
-        docs, codes = flat[0::2], [min(count, 31) for count in flat[1::2]]
+        docs, codes = flat[0::2], flat[1::2]
     out = [0] * (2 * len(docs))
     out[0::2] = [docs[0], *(b - a for a, b in zip(docs, docs[1:]))]
     out[1::2] = codes
@@ -155,21 +163,65 @@ def index_digest(docs: list[dict[str, str]], glossary: tuple[tuple[str, ...], ..
     return hashlib.sha1(json.dumps([INDEX, docs, glossary], ensure_ascii=False).encode()).hexdigest()
 
 
-def index_parts(docs: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...] = ()) -> dict[str, bytes]:
+# A document's tokens: counts in its text (capped at 31) and title (capped at 7), as the posting lists store
+# them, and its Latin words (for ``word_families``).
+_Stats = tuple[dict[str, int], dict[str, int], set[str]]
+
+
+def tokens_version() -> str:
+    """What a document's cached ``_Stats`` depend on besides its text: kb's version and the code of the
+    tokenizer and the stemmer (this module and kb/search.py); a cache made under another is not reused."""
+    import kb
+    import kb.search
+
+    digest = hashlib.sha1(kb.__version__.encode())
+    for module in (__file__, kb.search.__file__):
+        with open(module, "rb") as source:
+            digest.update(source.read())
+    return digest.hexdigest()
+
+
+def _stats(doc: dict[str, str]) -> _Stats:
+    return ({token: min(count, 31) for token, count in Counter(tokens(doc["text"])).items()},
+            {token: min(count, 7) for token, count in Counter(tokens(doc["title"])).items()}, _words(doc))
+
+
+def _doc_key(doc: dict[str, str]) -> str:
+    return hashlib.sha1(f"{doc['title']}\0{doc['text']}".encode()).hexdigest()
+
+
+def _all_stats(docs: list[dict[str, str]], cache: dict[str, _Stats] | None) -> list[_Stats]:
+    """Each document's ``_Stats``, tokenizing only those ``cache`` lacks; ``cache`` is left holding
+    exactly the current documents' (nothing of a changed or removed one stays)."""
+    if cache is None:
+        return [_stats(doc) for doc in docs]
+    keys = [_doc_key(doc) for doc in docs]
+    found = [cache.get(key) or _stats(doc) for key, doc in zip(keys, docs)]
+    cache.clear()
+    cache.update(zip(keys, found))
+    return found
+
+
+def index_parts(docs: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...] = (), *,
+                cache: dict[str, _Stats] | None = None) -> dict[str, bytes]:
     """The files the search needs for ``documents``' docs, by path relative to the site root; ``glossary``
-    (kb.glossary's concepts) ships as ``glossary.js`` for the worker to expand queries as ``kb search`` does."""
+    (kb.glossary's concepts) ships as ``glossary.js`` for the worker to expand queries as ``kb search`` does.
+
+    ``cache``: documents' tokens from an earlier build (``_all_stats``; valid under one ``tokens_version``),
+    so a rebuild after one edit tokenizes one document, not all of them (most of this function's time)."""
     stub: dict[str, Any] = {"config": {"lang": ["ja", "en"], "separator": r"[\s\-]+", "pipeline": [], "fields": {}},
                             "docs": []}
     in_text: dict[str, list[int]] = {}
     in_title: dict[str, dict[int, int]] = {}
-    for number, doc in enumerate(docs):
-        for token, count in Counter(tokens(doc["text"])).items():
+    stats = _all_stats(docs, cache)
+    for number, (text_counts, title_counts, _) in enumerate(stats):
+        for token, count in text_counts.items():
             found = in_text.get(token)
             if found is None:
                 in_text[token] = [number, count]
             else:
                 found += (number, count)
-        for token, count in Counter(tokens(doc["title"])).items():
+        for token, count in title_counts.items():
             in_title.setdefault(token, {})[number] = count
             in_text.setdefault(token, [])
     latin: dict[str, dict[str, Any]] = {}
@@ -180,7 +232,7 @@ def index_parts(docs: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...
             cjk[token] = coded
         else:
             latin.setdefault(token[:2], {"words": {}, "families": {}})["words"][token] = coded
-    for family in word_families(docs):
+    for family in _families({word for _, _, words in stats for word in words}):
         for word in family:
             latin[word[:2]]["families"][word] = family
     size = sum(len(token) + 4 * len(flat) for token, flat in cjk.items())
