@@ -14,7 +14,7 @@ def _catalog(settings):
     # "cloud" many times in a note only (a strong BM25 score, no head), once in a title, once in
     # an abstract; 点群 (the glossary's other name of "point cloud") in one abstract.
     write_paper(settings.papers, "notes-only", "2001.00001", "Unrelated Words Here",
-                notes={"en": "cloud cloud cloud cloud cloud point cloud point cloud"})
+                notes={"en": "cloud cloud cloud cloud cloud " + "point cloud " * 6})
     write_paper(settings.papers, "in-title", "2001.00002", "Cloud Robotics Survey")
     write_paper(settings.papers, "in-abstract", "2001.00003", "Another Survey",
                 extra="abstract: We study the cloud and point cloud maps.\n")
