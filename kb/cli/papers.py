@@ -71,7 +71,7 @@ def sync(as_json: JsonOpt = False) -> None:
         )
         for problem in report.problems:
             console(stderr=True).print(f"problem: {escape(problem)}")
-    runner_problems = load_registry(settings.runner_paths).problems
+    runner_problems = load_registry(settings.runner_paths, cache_dir=settings.cache_dir).problems
     for problem in runner_problems:
         console(stderr=True).print(f"problem: {escape(problem)}")
     if report.problems:

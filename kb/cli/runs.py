@@ -23,7 +23,7 @@ def runners(wide: WideOpt = False, as_json: JsonOpt = False) -> None:
     from kb.settings import load_settings
 
     settings = load_settings()
-    registry = load_registry(settings.runner_paths)
+    registry = load_registry(settings.runner_paths, cache_dir=settings.cache_dir)
     with open_catalog(settings) as catalog:
         rows = runner_overview(registry, catalog=catalog)
     problems = registry.problems

@@ -6,13 +6,18 @@ imports only those ``__init__`` modules and the config modules (plain dataclasse
 
 A package that fails to import, or whose ``RUNNER`` is malformed, becomes one line in
 ``Registry.problems`` naming it; the other runners load and work (design.md, Runners).
+
+Importing every runner's ``config.py`` (and its family's) still costs ``kb runners`` more than the
+rest of its start (issue 21), so ``load_registry(..., cache_dir=...)`` keeps the specs of a registry
+without problems in ``KB_HOME/cache`` and reads them back while no runner file changed.
 """
 
 import dataclasses
-import difflib
 import importlib
-import pkgutil
+import marshal
+import os
 import sys
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,6 +120,8 @@ class Registry:
         except KeyError:
             if name in self._broken:
                 raise NotFound(self._broken[name]) from None
+            import difflib
+
             close = difflib.get_close_matches(name, self._specs, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"known runners: {', '.join(sorted(self._specs)) or 'none'}"
             raise NotFound(f"no runner named {name!r}; {hint}") from None
@@ -160,6 +167,8 @@ def _check(spec: object) -> RunnerSpec:
 
 
 def _discover(package_dir: Path, prefix: str, registry: Registry) -> None:
+    import pkgutil
+
     for info in pkgutil.iter_modules([str(package_dir)]):
         if not info.ispkg:
             continue
@@ -176,23 +185,82 @@ def _discover(package_dir: Path, prefix: str, registry: Registry) -> None:
             registry.report(info.name, f"runner {info.name} ({where}) cannot be imported: {_one_line(exc)}")
 
 
-def load_registry(extra_paths: tuple[Path, ...] = ()) -> Registry:
+_CACHE = "runners.marshal"
+
+
+def _files_key(roots: list[Path]) -> tuple:
+    """What the specs are read from: every Python file under the runner folders and the kb modules
+    their ``__init__`` and config modules import (path, modification time, size, as Python checks
+    its bytecode), and the Python that imports them. A runner added, removed or edited changes it."""
+    here = Path(__file__)
+    files = [here, here.with_name("config.py"), here.parents[1] / "errors.py"]
+    for root in roots:
+        for folder, subfolders, names in os.walk(root):
+            subfolders[:] = sorted(d for d in subfolders if d != "__pycache__" and not d.startswith("."))
+            files += sorted(Path(folder, name) for name in names if name.endswith(".py"))
+    stats = []
+    for path in files:
+        try:
+            found = path.stat()
+        except OSError:
+            continue
+        stats.append((str(path), found.st_mtime_ns, found.st_size))
+    return sys.version, tuple(map(str, roots)), tuple(stats)
+
+
+def _cached(path: Path, key: tuple) -> Registry | None:
+    """The registry stored at ``path`` under ``key``; None when there is none, or it is another's."""
+    try:
+        stored_key, specs = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None         # no cache yet, one from another Python, or damaged: import the runners
+    if stored_key != key:
+        return None
+    registry = Registry()
+    for fields in specs:
+        registry.register(RunnerSpec(**{**fields, "resources": Resources(**fields["resources"])}))
+    return registry
+
+
+def _store(path: Path, key: tuple, registry: Registry) -> None:
+    """Keep ``registry``'s specs at ``path`` (whole or not at all); a read-only KB_HOME keeps none."""
+    scratch = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch.write_bytes(marshal.dumps((key, [dataclasses.asdict(spec) for spec in registry.specs()])))
+        os.replace(scratch, path)
+    except OSError:
+        with suppress(OSError):
+            scratch.unlink(missing_ok=True)
+
+
+def load_registry(extra_paths: tuple[Path, ...] = (), *, cache_dir: Path | None = None) -> Registry:
     """Every runner under the ``runners`` package plus those in ``extra_paths`` (``KB_RUNNERS``).
 
-    Packages that cannot be loaded are listed in ``problems`` instead of raising.
+    Packages that cannot be loaded are listed in ``problems`` instead of raising. With ``cache_dir``
+    (``kb runners``, ``kb sync``: they read the specs only), a registry without problems is kept
+    there and read back while every runner file is as it was; one with problems is never kept, so
+    a broken package is imported, and named, on every call until it loads.
     """
     import runners
 
+    roots = [Path(path) for path in runners.__path__]
+    for path in extra_paths:
+        if path.is_dir() and str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+    key = _files_key([*roots, *extra_paths]) if cache_dir is not None else None
+    if key is not None and (cached := _cached(cache_dir / _CACHE, key)) is not None:
+        return cached
     registry = Registry()
-    for path in runners.__path__:
-        _discover(Path(path), "runners.", registry)
+    for root in roots:
+        _discover(root, "runners.", registry)
     for path in extra_paths:
         if not path.is_dir():
             registry.report(str(path), f"KB_RUNNERS names {path}, which is not a folder")
             continue
-        if str(path) not in sys.path:
-            sys.path.insert(0, str(path))
         _discover(path, "", registry)
+    if key is not None and not registry.problems:
+        _store(cache_dir / _CACHE, key, registry)
     return registry
 
 
