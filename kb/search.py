@@ -179,48 +179,27 @@ def _glossary_key(papers: Path | None) -> tuple:
     import sys
 
     import kb.glossary
+    from kb.cache import file_stats
 
     stemmer = importlib.util.find_spec("snowballstemmer")
     files = [*kb.glossary.sources(papers), Path(__file__), Path(kb.glossary.__file__),
              *([Path(stemmer.origin)] if stemmer is not None and stemmer.origin else [])]
-    stats = []
-    for path in files:
-        try:
-            found = path.stat()
-        except OSError:
-            stats.append((str(path), None, None))
-        else:
-            stats.append((str(path), found.st_mtime_ns, found.st_size))
-    return (1, sys.version_info[:2], tuple(stats))
+    return (1, sys.version_info[:2], file_stats(files))
 
 
 def load_glossary(papers: Path | None, cache_dir: Path) -> GlossaryIndex:
     """``glossary_index(kb.glossary.concepts(papers))``, kept in ``cache_dir`` between runs and built
     again when a glossary file or the tokenizer changed, so ``kb search`` does not stem the whole
     glossary on every call. A cache that cannot be read or written is built or left in memory."""
-    import marshal
-    import os
-    from contextlib import suppress
-
+    from kb import cache
     from kb.glossary import concepts
 
     key = _glossary_key(papers)
     path = Path(cache_dir) / _GLOSSARY_CACHE
-    try:
-        stored_key, names, tokens = marshal.loads(path.read_bytes())
-        if stored_key == key:
-            return GlossaryIndex(names, tokens)
-    except (OSError, EOFError, ValueError, TypeError):
-        pass            # no cache yet, or one from another Python, or damaged: build it anew
+    if (stored := cache.read(path, key)) is not None:
+        return GlossaryIndex(*stored)
     index = glossary_index(concepts(papers))
-    scratch = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch.write_bytes(marshal.dumps((key, index.concepts, index.tokens)))
-        os.replace(scratch, path)        # whole or not at all, for a search running beside this one
-    except OSError:         # a read-only or full KB_HOME: searches still work, each building the index
-        with suppress(OSError):
-            scratch.unlink(missing_ok=True)
+    cache.write(path, key, (index.concepts, index.tokens))   # unwritable: each search builds the index
     return index
 
 

@@ -351,18 +351,18 @@ def _index_files(out: Path) -> dict[str, bytes]:
 
 
 def test_search_tokens_are_cached_per_document_and_never_reused_stale(site_settings, tmp_path, monkeypatch):
-    import pickle
+    import marshal
 
     from kb.site import build as site_build
 
-    cache_file = site_build.source_dir(site_settings) / ".kb-tokens.pickle"
+    cache_file = site_build.source_dir(site_settings) / ".kb-tokens.marshal"
     first = build_site(site_settings, tmp_path / "site")
-    version, cache = pickle.loads(cache_file.read_bytes())
+    version, cache = marshal.loads(cache_file.read_bytes())
     note = site_settings.papers / "bev" / "notes.en.md"
     note.write_text(note.read_text(encoding="utf-8") + "\nA sentence added later about voxels.\n", encoding="utf-8")
     assert sync(site_settings).problems == []
     build_site(site_settings, first.out)
-    _, edited = pickle.loads(cache_file.read_bytes())
+    _, edited = marshal.loads(cache_file.read_bytes())
     # One document changed: one key is new and the old one is gone, the others kept.
     assert len(edited) == len(cache) and len(set(edited) - set(cache)) == 1
     # The index from cached tokens is byte for byte the one a build with no cache writes.
@@ -373,9 +373,9 @@ def test_search_tokens_are_cached_per_document_and_never_reused_stale(site_setti
 
     def rebuild_index_with(stored_version: str) -> dict[str, bytes]:
         # Every document's cached tokens emptied: used, they would leave the index with no words.
-        _, current = pickle.loads(cache_file.read_bytes())
+        _, current = marshal.loads(cache_file.read_bytes())
         emptied = {key: ({}, {}, set()) for key in current}
-        cache_file.write_bytes(pickle.dumps((stored_version, emptied)))
+        cache_file.write_bytes(marshal.dumps((stored_version, emptied)))
         (site_build.source_dir(site_settings) / ".kb-index").unlink()
         return _index_files(build_site(site_settings, fresh.out).out)
 

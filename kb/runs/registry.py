@@ -14,13 +14,13 @@ without problems in ``KB_HOME/cache`` and reads them back while no runner file c
 
 import dataclasses
 import importlib
-import marshal
 import os
 import sys
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kb import cache
+from kb.cache import file_stats
 from kb.errors import KBError, NotFound
 
 
@@ -190,48 +190,22 @@ _CACHE = "runners.marshal"
 
 def _files_key(roots: list[Path]) -> tuple:
     """What the specs are read from: every Python file under the runner folders and the kb modules
-    their ``__init__`` and config modules import (path, modification time, size, as Python checks
-    its bytecode), and the Python that imports them. A runner added, removed or edited changes it."""
+    their ``__init__`` and config modules import (``kb.cache.file_stats``), and the Python that imports
+    them. A runner added, removed or edited changes it."""
     here = Path(__file__)
     files = [here, here.with_name("config.py"), here.parents[1] / "errors.py"]
     for root in roots:
         for folder, subfolders, names in os.walk(root):
             subfolders[:] = sorted(d for d in subfolders if d != "__pycache__" and not d.startswith("."))
             files += sorted(Path(folder, name) for name in names if name.endswith(".py"))
-    stats = []
-    for path in files:
-        try:
-            found = path.stat()
-        except OSError:
-            continue
-        stats.append((str(path), found.st_mtime_ns, found.st_size))
-    return sys.version, tuple(map(str, roots)), tuple(stats)
+    return sys.version, tuple(map(str, roots)), file_stats(files)
 
 
-def _cached(path: Path, key: tuple) -> Registry | None:
-    """The registry stored at ``path`` under ``key``; None when there is none, or it is another's."""
-    try:
-        stored_key, specs = marshal.loads(path.read_bytes())
-    except (OSError, EOFError, ValueError, TypeError):
-        return None         # no cache yet, one from another Python, or damaged: import the runners
-    if stored_key != key:
-        return None
+def _registry_of(specs: list[dict]) -> Registry:
     registry = Registry()
     for fields in specs:
         registry.register(RunnerSpec(**{**fields, "resources": Resources(**fields["resources"])}))
     return registry
-
-
-def _store(path: Path, key: tuple, registry: Registry) -> None:
-    """Keep ``registry``'s specs at ``path`` (whole or not at all); a read-only KB_HOME keeps none."""
-    scratch = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch.write_bytes(marshal.dumps((key, [dataclasses.asdict(spec) for spec in registry.specs()])))
-        os.replace(scratch, path)
-    except OSError:
-        with suppress(OSError):
-            scratch.unlink(missing_ok=True)
 
 
 def load_registry(extra_paths: tuple[Path, ...] = (), *, cache_dir: Path | None = None) -> Registry:
@@ -249,8 +223,8 @@ def load_registry(extra_paths: tuple[Path, ...] = (), *, cache_dir: Path | None 
         if path.is_dir() and str(path) not in sys.path:
             sys.path.insert(0, str(path))
     key = _files_key([*roots, *extra_paths]) if cache_dir is not None else None
-    if key is not None and (cached := _cached(cache_dir / _CACHE, key)) is not None:
-        return cached
+    if key is not None and (specs := cache.read(cache_dir / _CACHE, key)) is not None:
+        return _registry_of(specs)
     registry = Registry()
     for root in roots:
         _discover(root, "runners.", registry)
@@ -260,7 +234,7 @@ def load_registry(extra_paths: tuple[Path, ...] = (), *, cache_dir: Path | None 
             continue
         _discover(path, "", registry)
     if key is not None and not registry.problems:
-        _store(cache_dir / _CACHE, key, registry)
+        cache.write(cache_dir / _CACHE, key, [dataclasses.asdict(spec) for spec in registry.specs()])
     return registry
 
 

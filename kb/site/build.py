@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import pickle
 import shutil
 import time
 import zlib
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from kb import cache
 from kb.db import session_scope
 from kb.errors import BadInput, KBError
 from kb.settings import Settings
@@ -63,7 +63,7 @@ def default_out(settings: Settings) -> Path:
 _SITE_MARKERS = (INDEX, "search/kb_index.json.gz")
 _STAMP = ".kb-build.json"          # in site-src: what the last build rendered, and into which folder
 _INDEX_DIGEST = ".kb-index"         # in site-src: the digest of the search index's input (``index_digest``)
-_TOKENS = ".kb-tokens.pickle"      # in site-src: each search document's tokens (``index_parts``' cache)
+_TOKENS = ".kb-tokens.marshal"     # in site-src: each search document's tokens (``index_parts``' cache)
 _DIRTY_NOTICE = "A 'dirty' build"  # MkDocs' warning for the incremental build kb chose on purpose
 PARALLEL_PAGES = 200               # fewer pages to render than this: one process (starting more costs ~1 s)
 
@@ -149,24 +149,6 @@ def _remove_output(out: Path, pages: list[str], static: list[str]) -> None:
             html.parent.rmdir()
     for path in static:
         (out / path).unlink(missing_ok=True)
-
-
-def _load_tokens(path: Path) -> dict:
-    """The search documents' tokens an earlier build left, or none when they were made by another
-    tokenizer or kb (``tokens_version``) or the file is unreadable (a cache: rebuilt, never trusted)."""
-    try:
-        with path.open("rb") as file:
-            version, cache = pickle.load(file)
-    except Exception:       # missing, cut short or from another Python: tokenize again
-        return {}
-    return cache if version == tokens_version() and isinstance(cache, dict) else {}
-
-
-def _save_tokens(path: Path, cache: dict) -> None:
-    partial = path.with_suffix(".partial")
-    with partial.open("wb") as file:
-        pickle.dump((tokens_version(), cache), file, protocol=pickle.HIGHEST_PROTOCOL)
-    partial.replace(path)       # whole or not at all
 
 
 class _Collect(logging.Handler):
@@ -288,9 +270,10 @@ def build_site(settings: Settings, out: Path | None = None, *,
     unchanged = not full and (out / INDEX).is_file() and digest_file.is_file() and digest_file.read_text() == digest
     if not unchanged:       # the index is the build's costliest step after MkDocs: skipped when its input is the same
         digest_file.unlink(missing_ok=True)
-        cache = _load_tokens(docs / _TOKENS)
-        index = index_parts(docs_found, glossary, cache=cache)
-        _save_tokens(docs / _TOKENS, cache)
+        # Tokens of another tokenizer or kb (``tokens_version``), or an unreadable file: tokenize again.
+        tokens = cache.read(docs / _TOKENS, tokens_version()) or {}
+        index = index_parts(docs_found, glossary, cache=tokens)
+        cache.write(docs / _TOKENS, tokens_version(), tokens)
         for relative, content in index.items():
             _write_changed(out / relative, content)
         for stale in (out / FOLDER).glob("*.js"):
