@@ -18,6 +18,8 @@ _OFFICIAL = re.compile(r"著者実装|公式実装|公式コード|著者のコ�
 
 def extract_code_links(body: str) -> list[dict]:
     """Repository links in a note, each with its kind and framework when the note names them."""
+    if not _REPO.search(body):
+        return []           # most notes: one scan of the whole text instead of one per line (a site build reads all)
     found: dict[str, dict] = {}
     official_section = False
     for line in body.splitlines():

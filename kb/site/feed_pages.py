@@ -19,8 +19,6 @@ READING_LOG = "reading-log.md"
 REVIEW_ENTRIES = 25         # papers on one page of a year's review (an entry is ~1.5 KB of HTML)
 
 
-_REPO_HOSTS = re.compile(r"github\.com|gitlab\.com")      # what kb.codelinks' repository pattern needs in a note
-
 def review_page(year: int, number: int = 1) -> str:
     return f"review/{year}.md" if number == 1 else f"review/{year}-{number}.md"
 
@@ -56,8 +54,7 @@ def add_feed_pages(pages: dict[str, str], settings: Settings, *, session: Sessio
     flags = version_flags(session=session)
     notes: dict[int, list[str]] = {}
     for paper_id, body in session.exec(select(Note.paper_id, Note.body).order_by(Note.lang, Note.path)):
-        if _REPO_HOSTS.search(body):      # only such notes can hold a code link: the others are not scanned
-            notes.setdefault(paper_id, []).append(body)      # one query, not one a paper (kb.queries.notes_of)
+        notes.setdefault(paper_id, []).append(body)      # one query, not one a paper (kb.queries.notes_of)
     for paper in session.exec(select(Paper)):
         page = paper_page(paper.slug)
         if page not in pages:
