@@ -62,6 +62,14 @@ def test_the_specs_come_from_the_cache_until_a_runner_file_changes(kb_env, tmp_p
         assert len(problems) == 1 and problems[0].startswith("problem: runner cachedrunner (")
         assert "SyntaxError" in problems[0]
 
+    # The same for a config that imports what is not installed (an ImportError, not a SyntaxError).
+    (package / "config.py").write_text("import no_such_module_kb_cache_test\n", encoding="utf-8")
+    for _ in range(2):
+        broken, listed, problems = _list()
+        assert broken["code"] == 1 and "cachedrunner" not in listed and "yolo" in listed
+        assert len(problems) == 1 and problems[0].startswith("problem: runner cachedrunner (")
+        assert "no_such_module_kb_cache_test" in problems[0]
+
     (package / "config.py").write_text(_presets("smoke"), encoding="utf-8")
     fixed, listed, problems = _list()
     assert fixed == {"code": 0, "imported": True} and listed["cachedrunner"] == ["smoke"] and problems == []
