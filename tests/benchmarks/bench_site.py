@@ -17,6 +17,7 @@ loaded machine).
 
     .venv/bin/python tests/benchmarks/bench_site.py --papers 1000
     taskset -c 0,1 .venv/bin/python tests/benchmarks/bench_site.py --papers 1000 --linear 10000   # 2 cores
+    .venv/bin/python tests/benchmarks/bench_site.py --papers 1000 --keep /tmp/sr/bench   # then profile its catalog
 """
 
 import argparse
@@ -206,9 +207,10 @@ def main() -> None:
     parser.add_argument("--papers", type=int, default=1000)
     parser.add_argument("--runs-per-runner", type=int, default=3)
     parser.add_argument("--linear", type=int, default=0, help="also build a catalog of this many papers")
+    parser.add_argument("--keep", type=Path, help="build in this (new) folder and keep it, to profile its catalog after")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        tmp = Path(scratch)
+        tmp = args.keep or Path(scratch)
         settings = catalog(tmp / "first", args.papers, args.runs_per_runner)
         cold = timed_build(settings, tmp / "first" / "site")
         describe("cold", *cold)
