@@ -19,7 +19,6 @@ from kb.codelinks import code_links
 from kb.errors import BadInput
 from kb.feed.decisions import starred_keys
 from kb.models import Note, Paper, RunRecord
-from kb.queries import notes_of
 from kb.runs.verdict import summary as verdict_summary
 from kb.settings import Settings
 
@@ -56,32 +55,43 @@ def _published_in(paper: Paper, year: int) -> bool:
         paper.published is None and paper.year == year)
 
 
-def _verdict(paper: Paper, *, session: Session) -> str | None:
-    if not paper.runners:
-        return None
-    run = session.exec(select(RunRecord).where(RunRecord.paper_key == paper.key, RunRecord.status == "succeeded")
-                       .order_by(RunRecord.created.desc())).first()
-    return verdict_summary(run.verdicts) if run else None
+def _notes_by_paper(*, session: Session) -> dict[int, list[Note]]:
+    """Every paper's notes (as ``kb.queries.notes_of`` orders them) in one query, not one a paper."""
+    notes: dict[int, list[Note]] = {}
+    for note in session.exec(select(Note).order_by(Note.lang, Note.path)):
+        notes.setdefault(note.paper_id, []).append(note)
+    return notes
+
+
+def _verdicts(*, session: Session) -> dict[str, str]:
+    """The verdict summary of each paper's newest succeeded run, by paper key, in one query."""
+    newest: dict[str, RunRecord] = {}
+    for run in session.exec(select(RunRecord).where(RunRecord.status == "succeeded")
+                            .order_by(RunRecord.created.desc(), RunRecord.id)):
+        newest.setdefault(run.paper_key, run)
+    return {key: verdict_summary(run.verdicts) for key, run in newest.items()}
 
 
 def entries_of(year: int, *, session: Session, published: bool = False,
                starred_only: bool = False) -> list[Entry]:
-    stars = starred_keys(session=session)
+    stars, verdicts = starred_keys(session=session), _verdicts(session=session)
+    notes_by_paper = _notes_by_paper(session=session)
     chosen = []
     for paper in session.exec(select(Paper).order_by(Paper.added)):
-        notes = notes_of(paper, session=session)
+        notes = notes_by_paper.get(paper.id, [])
         read = _read_month(paper, notes)
         if (_published_in(paper, year) if published else read.startswith(f"{year}-")):
             if starred_only and paper.key not in stars:
                 continue
             chosen.append(Entry(paper, read, paper.key in stars, notes, code_links(paper.code, [n.body for n in notes]),
-                                _verdict(paper, session=session)))
+                                verdicts.get(paper.key) if paper.runners else None))
     return chosen
 
 
 def years_read(*, session: Session) -> list[int]:
     """The years in which the catalog's papers were read (added, or first noted), newest first."""
-    years = {int(_read_month(p, notes_of(p, session=session))[:4]) for p in session.exec(select(Paper))}
+    notes = _notes_by_paper(session=session)
+    years = {int(_read_month(p, notes.get(p.id, []))[:4]) for p in session.exec(select(Paper))}
     return sorted(years, reverse=True)
 
 
