@@ -2,7 +2,8 @@
 
 The generated pages go to ``<KB_HOME>/site-src/`` (never committed); MkDocs renders them with the
 project's ``mkdocs.yml`` into the output folder; the search index kb's worker reads is written
-last. Drawn figures stay in ``site-src/figures/`` under names that carry a digest of their data,
+last (a rebuild updates the last build's index, kept in ``site-src/.kb-index``, writing only its
+parts that changed). Drawn figures stay in ``site-src/figures/`` under names that carry a digest of their data,
 so a rebuild draws only the figures of new runs.
 
 Incremental: a page's Markdown is rewritten only when it changed, and a rebuild into the same
@@ -33,7 +34,8 @@ from kb.glossary import concepts
 from kb.site import figures
 from kb.site.feed_pages import add_feed_pages
 from kb.site.pages import generate
-from kb.site.search_index import FOLDER, INDEX, documents, index_digest, index_parts, tokens_version
+from kb.site.search_index import (FOLDER, INDEX, IndexState, documents, index_state, packed, tokens_version,
+                                  updated_index)
 from kb.site.snapshot import load_snapshot
 
 
@@ -62,7 +64,7 @@ def default_out(settings: Settings) -> Path:
 # A folder holding one of these is a kb site (the second: the index of kb before it was cut into parts).
 _SITE_MARKERS = (INDEX, "search/kb_index.json.gz")
 _STAMP = ".kb-build.json"          # in site-src: what the last build rendered, and into which folder
-_INDEX_DIGEST = ".kb-index"         # in site-src: the digest of the search index's input (``index_digest``)
+_INDEX_STATE = ".kb-index"          # in site-src: the last build's search index (``IndexState``), for the next one
 _TOKENS = ".kb-tokens.marshal"     # in site-src: each search document's tokens (``index_parts``' cache)
 _DIRTY_NOTICE = "A 'dirty' build"  # MkDocs' warning for the incremental build kb chose on purpose
 PARALLEL_PAGES = 200               # fewer pages to render than this: one process (starting more costs ~1 s)
@@ -218,6 +220,30 @@ def _render(config_file: Path, docs: Path, out: Path, *, full: bool, pages: int)
         return sorted({message for found in shares for message in found})
 
 
+def _write_index(found: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...], docs: Path, out: Path, *,
+                 incremental: bool) -> None:
+    """Write the search index of the documents ``found`` into ``out``: when ``incremental`` (``out`` holds the
+    last build's site) only its parts that changed, updated from the last build's ``IndexState`` in ``docs``."""
+    version = tokens_version()
+    state = IndexState.load(cache.read(docs / _INDEX_STATE, version)) if incremental and (out / INDEX).is_file() else None
+    # Tokens of another tokenizer or kb (``tokens_version``), or an unreadable file: tokenize again.
+    tokens = cache.read(docs / _TOKENS, version) or {}
+    index = updated_index(state, found, glossary, cache=tokens) if state is not None else None
+    if index is None:
+        state, index = None, index_state(found, glossary, cache=tokens)
+    if state is None or index.keys != state.keys:
+        cache.write(docs / _TOKENS, version, packed(tokens))
+    for relative, content in index.files.items():
+        # Material's search plugin writes its own stubs (STUB) on every build: kb's are put back.
+        if state is None or state.files.get(relative) != content or not relative.startswith(FOLDER):
+            _write_changed(out / relative, content)
+    for stale in (out / FOLDER).glob("*.js"):
+        if stale.relative_to(out).as_posix() not in index.files:
+            stale.unlink()
+    (out / _SITE_MARKERS[1]).unlink(missing_ok=True)
+    cache.write(docs / _INDEX_STATE, version, index.dump())
+
+
 _PHASES = 5                 # build_site's laps: catalog, pages, figures, mkdocs, search index
 
 
@@ -264,23 +290,7 @@ def build_site(settings: Settings, out: Path | None = None, *,
         _remove_output(out, removed, stale_figures)
     warnings = _render(config_file, docs, out, full=full, pages=len(pages) if full else written)
     lap("mkdocs")
-    docs_found, glossary = documents(snapshot), concepts(settings.papers)
-    digest_file = docs / _INDEX_DIGEST
-    digest = index_digest(docs_found, glossary)
-    unchanged = not full and (out / INDEX).is_file() and digest_file.is_file() and digest_file.read_text() == digest
-    if not unchanged:       # the index is the build's costliest step after MkDocs: skipped when its input is the same
-        digest_file.unlink(missing_ok=True)
-        # Tokens of another tokenizer or kb (``tokens_version``), or an unreadable file: tokenize again.
-        tokens = cache.read(docs / _TOKENS, tokens_version()) or {}
-        index = index_parts(docs_found, glossary, cache=tokens)
-        cache.write(docs / _TOKENS, tokens_version(), tokens)
-        for relative, content in index.items():
-            _write_changed(out / relative, content)
-        for stale in (out / FOLDER).glob("*.js"):
-            if stale.relative_to(out).as_posix() not in index:
-                stale.unlink()
-        (out / _SITE_MARKERS[1]).unlink(missing_ok=True)
-        digest_file.write_text(digest, encoding="utf-8")
+    _write_index(documents(snapshot), concepts(settings.papers), docs, out, incremental=not full)
     stamp_file.write_text(json.dumps(stamp), encoding="utf-8")
     lap("search index")
     return BuildReport(out=out, pages=len(pages), figures=len(plan.specs), figures_drawn=drawn,

@@ -25,13 +25,20 @@ one and ``counts = min(in text, 31) + 32 * min(in title, 7)``. Every part is a s
 ``kbSearchPart(name, data)``: the worker reads it with ``importScripts``, and a page opened from
 disk (file://, where workers and fetch are blocked) with a script tag, so search works there too.
 Material still loads ``search/search_index.json`` (``.js`` from disk): stubs with no documents.
+
+A rebuild does not build the index again: ``updated_index`` takes the last build's (``IndexState``) and
+rewrites only the parts holding a token whose posting a changed document changes, and the families of
+words that joined or left the corpus; every dictionary is written with sorted keys, so the result is
+byte for byte what ``index_state`` builds from nothing (tests/test_site_rebuild.py).
 """
 
 import hashlib
 import json
+import marshal
 import re
 import unicodedata
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from kb.search import stem
@@ -93,17 +100,18 @@ def documents(snapshot: Snapshot) -> list[dict[str, str]]:
 
 def word_families(docs: list[dict[str, str]]) -> list[list[str]]:
     """The Latin words of the documents grouped by their ``kb.search.stem``, groups of two or more."""
-    return _families({word for doc in docs for word in _words(doc)})
+    return _stem_families({word: stem(word) for word in {word for doc in docs for word in _words(doc)}})
 
 
 def _words(doc: dict[str, str]) -> set[str]:
     return set(_WORD.findall(f"{doc['title']} {doc['text']}".lower()))
 
 
-def _families(words: set[str]) -> list[list[str]]:
-    by_stem: dict[str, set[str]] = {}
-    for word in words:      # each word stemmed once, however many documents hold it
-        by_stem.setdefault(stem(word), set()).add(word)
+def _stem_families(stems: dict[str, str]) -> list[list[str]]:
+    """Words grouped by their stem (``stems``: word -> stem), groups of two or more."""
+    by_stem: dict[str, list[str]] = {}
+    for word, word_stem in stems.items():
+        by_stem.setdefault(word_stem, []).append(word)
     return sorted(sorted(group) for group in by_stem.values() if len(group) > 1)
 
 
@@ -138,7 +146,16 @@ def cjk_part(token: str, parts: int) -> int:
 
 
 def _script(name: str, data: Any) -> bytes:
-    return f"kbSearchPart({json.dumps(name)},{json.dumps(data, ensure_ascii=False, separators=(',', ':'))})\n".encode()
+    # Keys sorted: a part's bytes depend on its data only, not on the order a build met its tokens in,
+    # so a part updated in place (``updated_index``) is byte for byte the one a full build writes.
+    return (f"kbSearchPart({json.dumps(name)},"
+            f"{json.dumps(data, ensure_ascii=False, separators=(',', ':'), sort_keys=True)})\n").encode()
+
+
+def _data(script: bytes) -> Any:
+    """The data of a part written by ``_script`` (its name holds no comma)."""
+    text = script.decode()
+    return json.loads(text[text.index(",") + 1 : -2])
 
 
 def _postings(flat: list[int], in_title: dict[int, int]) -> list[int]:
@@ -152,15 +169,25 @@ def _postings(flat: list[int], in_title: dict[int, int]) -> list[int]:
         codes = [merged[doc] + 32 * in_title.get(doc, 0) for doc in docs]
     else:
         docs, codes = flat[0::2], flat[1::2]
+    return _encoded(docs, codes)
+
+
+def _encoded(docs: list[int], codes: list[int]) -> list[int]:
+    """Ascending ``docs`` and their codes as a posting list: each doc as the gap from the previous one."""
     out = [0] * (2 * len(docs))
-    out[0::2] = [docs[0], *(b - a for a, b in zip(docs, docs[1:]))]
-    out[1::2] = codes
+    if docs:
+        out[0::2] = [docs[0], *(b - a for a, b in zip(docs, docs[1:]))]
+        out[1::2] = codes
     return out
 
 
-def index_digest(docs: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...]) -> str:
-    """What ``index_parts`` is made from, as a digest: a rebuild with the same one rewrites nothing."""
-    return hashlib.sha1(json.dumps([INDEX, docs, glossary], ensure_ascii=False).encode()).hexdigest()
+def _decoded(posting: list[int]) -> dict[int, int]:
+    """A posting list as ``{doc: code}``."""
+    docs, doc = {}, 0
+    for gap, code in zip(posting[0::2], posting[1::2]):
+        doc += gap
+        docs[doc] = code
+    return docs
 
 
 # A document's tokens: counts in its text (capped at 31) and title (capped at 7), as the posting lists store
@@ -169,8 +196,9 @@ _Stats = tuple[dict[str, int], dict[str, int], set[str]]
 
 
 def tokens_version() -> str:
-    """What a document's cached ``_Stats`` depend on besides its text: kb's version and the code of the
-    tokenizer and the stemmer (this module and kb/search.py); a cache made under another is not reused."""
+    """What a document's cached ``_Stats`` (and an ``IndexState``) depend on besides its text: kb's version and
+    the code of the tokenizer and the stemmer (this module and kb/search.py); a cache made under another is
+    not reused."""
     import kb
     import kb.search
 
@@ -190,30 +218,106 @@ def _doc_key(doc: dict[str, str]) -> str:
     return hashlib.sha1(f"{doc['title']}\0{doc['text']}".encode()).hexdigest()
 
 
-def _all_stats(docs: list[dict[str, str]], cache: dict[str, _Stats] | None) -> list[_Stats]:
-    """Each document's ``_Stats``, tokenizing only those ``cache`` lacks; ``cache`` is left holding
-    exactly the current documents' (nothing of a changed or removed one stays)."""
+# The token cache: each document's ``_Stats`` by ``_doc_key``, marshalled on its own as the cache file holds it
+# (``packed``), so a rebuild that reads the file decodes only the documents it needs; or as ``_Stats``.
+Tokens = dict[str, bytes | _Stats]
+
+
+def _stats_of(value: bytes | _Stats) -> _Stats:
+    return marshal.loads(value) if isinstance(value, bytes) else value
+
+
+def packed(cache: Tokens) -> dict[str, bytes]:
+    """``cache`` as the cache file holds it: each document's tokens marshalled."""
+    return {key: value if isinstance(value, bytes) else marshal.dumps(value) for key, value in cache.items()}
+
+
+def _refresh(docs: list[dict[str, str]], keys: list[str], cache: Tokens) -> None:
+    """Leave ``cache`` holding exactly the current documents' tokens (nothing of a changed or removed one
+    stays), tokenizing only the documents it lacks."""
+    kept = {key: cache.get(key) or _stats(doc) for key, doc in zip(keys, docs)}
+    cache.clear()
+    cache.update(kept)
+
+
+def _all_stats(docs: list[dict[str, str]], keys: list[str], cache: Tokens | None) -> list[_Stats]:
+    """Each document's ``_Stats``, tokenizing only those ``cache`` lacks (``_refresh``)."""
     if cache is None:
         return [_stats(doc) for doc in docs]
-    keys = [_doc_key(doc) for doc in docs]
-    found = [cache.get(key) or _stats(doc) for key, doc in zip(keys, docs)]
-    cache.clear()
-    cache.update(zip(keys, found))
-    return found
+    _refresh(docs, keys, cache)
+    return [_stats_of(cache[key]) for key in keys]
 
 
-def index_parts(docs: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...] = (), *,
-                cache: dict[str, _Stats] | None = None) -> dict[str, bytes]:
-    """The files the search needs for ``documents``' docs, by path relative to the site root; ``glossary``
+def _cjk_parts(size: int) -> int:
+    """How many CJK parts for postings of ``size`` (about ``CJK_PART_BYTES`` each, a power of two)."""
+    return 1 << max(0, (size // CJK_PART_BYTES).bit_length())
+
+
+def _cjk_size(token: str, posting: list[int]) -> int:
+    return len(token) + 4 * len(posting)
+
+
+def _part_of(token: str, cjk_parts: int) -> str:
+    """The path of the part that holds ``token``."""
+    return f"{FOLDER}/c{cjk_part(token, cjk_parts)}.js" if _is_cjk(token) else f"{FOLDER}/l-{token[:2]}.js"
+
+
+def _is_cjk_part(path: str) -> bool:
+    return path.startswith(f"{FOLDER}/c")
+
+
+def _fixed_files(docs: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...], cjk_parts: int,
+                 latin: list[str]) -> dict[str, bytes]:
+    """The files made from the documents' list, not their tokens: the stubs, ``meta``, the glossary and the
+    document parts."""
+    stub: dict[str, Any] = {"config": {"lang": ["ja", "en"], "separator": r"[\s\-]+", "pipeline": [], "fields": {}},
+                            "docs": []}
+    files = {STUB: json.dumps(stub).encode(), STUB_SCRIPT: f"var __index = {json.dumps(stub)}\n".encode()}
+    meta = {"version": 2, "docs": len(docs), "docs_per_part": DOCS_PER_PART, "cjk_parts": cjk_parts,
+            "latin": sorted(latin)}
+    files[INDEX] = _script("meta", meta)
+    files[f"{FOLDER}/glossary.js"] = _script("glossary", [list(names) for names in glossary])
+    for start in range(0, len(docs), DOCS_PER_PART):
+        rows = [[d["location"], d["title"], d["excerpt"][:EXCERPT]] for d in docs[start : start + DOCS_PER_PART]]
+        files[f"{FOLDER}/d{start // DOCS_PER_PART}.js"] = _script(f"d{start // DOCS_PER_PART}", rows)
+    return files
+
+
+@dataclass
+class IndexState:
+    """The index a build wrote and what it was made from, so that the next build updates only the parts
+    holding changed documents (``updated_index``) instead of building all of them again."""
+
+    keys: list[str]              # each document's ``_doc_key``, in the order of their numbers
+    stems: dict[str, str]        # each Latin word of the corpus -> its ``kb.search.stem``
+    cjk_size: int                # the CJK postings' size, which the CJK part count follows (``_cjk_parts``)
+    files: dict[str, bytes]      # every file of the index, by path relative to the site root
+
+    def dump(self) -> tuple:
+        """As plain values, for ``kb.cache``."""
+        return self.keys, self.stems, self.cjk_size, self.files
+
+    @classmethod
+    def load(cls, value: Any) -> "IndexState | None":
+        """The state ``dump`` made, or None for anything else."""
+        try:
+            keys, stems, size, files = value
+        except (TypeError, ValueError):
+            return None
+        return cls(keys, stems, size, files)
+
+
+def index_state(docs: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...] = (), *,
+                cache: Tokens | None = None) -> IndexState:
+    """The whole index for ``documents``' docs (its files: ``IndexState.files``); ``glossary``
     (kb.glossary's concepts) ships as ``glossary.js`` for the worker to expand queries as ``kb search`` does.
 
     ``cache``: documents' tokens from an earlier build (``_all_stats``; valid under one ``tokens_version``),
     so a rebuild after one edit tokenizes one document, not all of them (most of this function's time)."""
-    stub: dict[str, Any] = {"config": {"lang": ["ja", "en"], "separator": r"[\s\-]+", "pipeline": [], "fields": {}},
-                            "docs": []}
     in_text: dict[str, list[int]] = {}
     in_title: dict[str, dict[int, int]] = {}
-    stats = _all_stats(docs, cache)
+    keys = [_doc_key(doc) for doc in docs]
+    stats = _all_stats(docs, keys, cache)
     for number, (text_counts, title_counts, _) in enumerate(stats):
         for token, count in text_counts.items():
             found = in_text.get(token)
@@ -232,23 +336,110 @@ def index_parts(docs: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...
             cjk[token] = coded
         else:
             latin.setdefault(token[:2], {"words": {}, "families": {}})["words"][token] = coded
-    for family in _families({word for _, _, words in stats for word in words}):
+    stems = {word: stem(word) for word in {word for _, _, words in stats for word in words}}
+    for family in _stem_families(stems):
         for word in family:
             latin[word[:2]]["families"][word] = family
-    size = sum(len(token) + 4 * len(flat) for token, flat in cjk.items())
-    parts = 1 << max(0, (size // CJK_PART_BYTES).bit_length())
+    size = sum(_cjk_size(token, flat) for token, flat in cjk.items())
+    parts = _cjk_parts(size)
     cut: list[dict[str, list[int]]] = [{} for _ in range(parts)]
     for token, flat in cjk.items():
         cut[cjk_part(token, parts)][token] = flat
-    files = {STUB: json.dumps(stub).encode(), STUB_SCRIPT: f"var __index = {json.dumps(stub)}\n".encode()}
-    meta = {"version": 2, "docs": len(docs), "docs_per_part": DOCS_PER_PART, "cjk_parts": parts, "latin": sorted(latin)}
-    files[INDEX] = _script("meta", meta)
-    files[f"{FOLDER}/glossary.js"] = _script("glossary", [list(names) for names in glossary])
-    for start in range(0, len(docs), DOCS_PER_PART):
-        rows = [[d["location"], d["title"], d["excerpt"][:EXCERPT]] for d in docs[start : start + DOCS_PER_PART]]
-        files[f"{FOLDER}/d{start // DOCS_PER_PART}.js"] = _script(f"d{start // DOCS_PER_PART}", rows)
+    files = _fixed_files(docs, glossary, parts, list(latin))
     for prefix, part in latin.items():
         files[f"{FOLDER}/l-{prefix}.js"] = _script(f"l-{prefix}", part)
     for number, part in enumerate(cut):
         files[f"{FOLDER}/c{number}.js"] = _script(f"c{number}", part)
-    return files
+    return IndexState(keys, stems, size, files)
+
+
+def index_parts(docs: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...] = (), *,
+                cache: Tokens | None = None) -> dict[str, bytes]:
+    """The files the search needs for ``documents``' docs, by path relative to the site root (``index_state``)."""
+    return index_state(docs, glossary, cache=cache).files
+
+
+CHANGED_SHARE = 0.1         # more of the documents changed than this: the whole index is built again
+
+
+def updated_index(state: IndexState, docs: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...] = (), *,
+                  cache: Tokens) -> IndexState | None:
+    """The index ``index_state`` would build, made from ``state`` (the last build's) by updating only the
+    parts that hold tokens of the documents that changed since; None where it takes the whole build: the
+    number of documents changed (every number after an inserted one moves), many of them did, the CJK part
+    count changes, or ``cache`` lacks a changed document's earlier tokens.
+
+    ``cache``: as ``index_state``'s; it must hold the tokens of ``state``'s documents."""
+    keys = [_doc_key(doc) for doc in docs]
+    changed = [n for n, (old, new) in enumerate(zip(state.keys, keys)) if old != new]
+    if len(keys) != len(state.keys) or len(changed) > CHANGED_SHARE * len(keys):
+        return None
+    if any(state.keys[n] not in cache for n in changed):
+        return None
+    before = [_stats_of(cache[state.keys[n]]) for n in changed]
+    _refresh(docs, keys, cache)
+    after = [_stats_of(cache[keys[n]]) for n in changed]
+    # The new code of each (token, document) pair whose code changed: 0 where the token left the document.
+    codes: dict[str, dict[int, int]] = {}
+    for number, (old_text, old_title, _), (text_counts, title_counts, _) in zip(changed, before, after):
+        for token in {*old_text, *old_title, *text_counts, *title_counts}:
+            code = text_counts.get(token, 0) + 32 * title_counts.get(token, 0)
+            if code != old_text.get(token, 0) + 32 * old_title.get(token, 0):
+                codes.setdefault(token, {})[number] = code
+    parts = _cjk_parts(state.cjk_size)
+    data: dict[str, Any] = {}            # the parts updated, by path
+
+    def part(path: str) -> Any:
+        if path not in data:
+            data[path] = _data(state.files[path]) if path in state.files else {"words": {}, "families": {}}
+        return data[path]
+
+    size = state.cjk_size
+    for token, updates in codes.items():
+        path = _part_of(token, parts)
+        postings = part(path) if _is_cjk(token) else part(path)["words"]
+        old = postings.pop(token, [])
+        merged = _decoded(old)
+        merged.update(updates)
+        docs_of = sorted(doc for doc, code in merged.items() if code)
+        posting = _encoded(docs_of, [merged[doc] for doc in docs_of])
+        if posting:
+            postings[token] = posting
+        if _is_cjk(token):
+            size += (_cjk_size(token, posting) if posting else 0) - (_cjk_size(token, old) if old else 0)
+    if _cjk_parts(size) != parts:
+        return None
+    # Words that joined or left the corpus change their stem's family, in the part of each of its words.
+    stems = dict(state.stems)
+    touched: set[str] = set()
+    for (_, _, old_words), (_, _, words) in zip(before, after):
+        for word in words - stems.keys():
+            stems[word] = stem(word)
+            touched.add(stems[word])
+        for word in old_words - words:
+            if word in stems and word not in part(_part_of(word, parts))["words"]:
+                touched.add(stems.pop(word))
+    members: dict[str, list[str]] = {}
+    for word, word_stem in stems.items():
+        if word_stem in touched:
+            members.setdefault(word_stem, []).append(word)
+    for word, word_stem in state.stems.items():
+        if word_stem in touched and word not in stems:          # left the corpus, and its part with it
+            part(_part_of(word, parts))["families"].pop(word, None)
+    for word_stem in touched:
+        family = sorted(members.get(word_stem, []))
+        for word in family:
+            families = part(_part_of(word, parts))["families"]
+            if len(family) > 1:
+                families[word] = family
+            else:
+                families.pop(word, None)
+    files = dict(state.files)
+    for path, content in data.items():
+        if _is_cjk_part(path) or content["words"]:
+            files[path] = _script(path.removeprefix(f"{FOLDER}/").removesuffix(".js"), content)
+        else:
+            files.pop(path, None)           # a Latin prefix none of the words has any more
+    latin = [path.removeprefix(f"{FOLDER}/l-").removesuffix(".js") for path in files if path.startswith(f"{FOLDER}/l-")]
+    files.update(_fixed_files(docs, glossary, parts, latin))
+    return IndexState(keys, stems, size, files)
