@@ -10,8 +10,9 @@ of the newest finished run where the paper has a runner. ``parts=2`` splits the 
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from sqlmodel import Session, select
 
@@ -40,8 +41,13 @@ class Entry:
     read: str                    # YYYY-MM: when the paper was read (added, or its earliest note's date)
     starred: bool
     notes: list[Note]
-    code: list[dict] = field(default_factory=list)
     verdict: str | None = None
+
+    @cached_property
+    def code(self) -> list[dict]:
+        """Its code links, ``paper.yaml``'s then its notes' (found when first asked: scanning notes is the
+        costly part, and most of the catalog's entries are not in the year asked for)."""
+        return code_links(self.paper.code, [n.body for n in self.notes])
 
 
 def _read_month(paper: Paper, notes: list[Note]) -> str:
@@ -72,27 +78,26 @@ def _verdicts(*, session: Session) -> dict[str, str]:
     return {key: verdict_summary(run.verdicts) for key, run in newest.items()}
 
 
-def entries_of(year: int, *, session: Session, published: bool = False,
-               starred_only: bool = False) -> list[Entry]:
+def read_entries(*, session: Session) -> list[Entry]:
+    """Every paper of the catalog as an entry, in the order they were added (four queries in all, not some a paper)."""
     stars, verdicts = starred_keys(session=session), _verdicts(session=session)
-    notes_by_paper = _notes_by_paper(session=session)
-    chosen = []
-    for paper in session.exec(select(Paper).order_by(Paper.added)):
-        notes = notes_by_paper.get(paper.id, [])
-        read = _read_month(paper, notes)
-        if (_published_in(paper, year) if published else read.startswith(f"{year}-")):
-            if starred_only and paper.key not in stars:
-                continue
-            chosen.append(Entry(paper, read, paper.key in stars, notes, code_links(paper.code, [n.body for n in notes]),
-                                verdicts.get(paper.key) if paper.runners else None))
-    return chosen
-
-
-def years_read(*, session: Session) -> list[int]:
-    """The years in which the catalog's papers were read (added, or first noted), newest first."""
     notes = _notes_by_paper(session=session)
-    years = {int(_read_month(p, notes.get(p.id, []))[:4]) for p in session.exec(select(Paper))}
-    return sorted(years, reverse=True)
+    return [Entry(paper, _read_month(paper, notes.get(paper.id, [])), paper.key in stars, notes.get(paper.id, []),
+                  verdicts.get(paper.key) if paper.runners else None)
+            for paper in session.exec(select(Paper).order_by(Paper.added))]
+
+
+def entries_of(year: int, *, session: Session, published: bool = False, starred_only: bool = False,
+               entries: list[Entry] | None = None) -> list[Entry]:
+    """The entries of ``year``'s review; ``entries``: the catalog's (``read_entries``) where the caller has them."""
+    return [entry for entry in (read_entries(session=session) if entries is None else entries)
+            if (_published_in(entry.paper, year) if published else entry.read.startswith(f"{year}-"))
+            and (entry.starred or not starred_only)]
+
+
+def years_read(entries: list[Entry]) -> list[int]:
+    """The years in which the entries' papers were read (added, or first noted), newest first."""
+    return sorted({int(entry.read[:4]) for entry in entries}, reverse=True)
 
 
 def _groups(entries: list[Entry], by: str, lang: str, published: bool) -> list[tuple[str, list[Entry]]]:
@@ -160,8 +165,9 @@ def _entry_markdown(entry: Entry, lang: str) -> str:
 
 def write_review(settings: Settings, year: int, *, session: Session, by: str = "month", published: bool = False,
                  lang: str = "ja", starred_only: bool = False, parts: int = 1,
-                 part_files: tuple[str, str] | None = None) -> list[str]:
-    """The post's Markdown, one string per part (``parts`` 1 or 2; ``part_files`` are what they link to)."""
+                 part_files: tuple[str, str] | None = None, entries: list[Entry] | None = None) -> list[str]:
+    """The post's Markdown, one string per part (``parts`` 1 or 2; ``part_files`` are what they link to);
+    ``entries``: the catalog's (``read_entries``) where the caller has them already."""
     if by not in ("month", "tag"):
         raise BadInput(f"--by {by!r}: choose month or tag")
     if lang not in WORDS:
@@ -171,8 +177,8 @@ def write_review(settings: Settings, year: int, *, session: Session, by: str = "
     if not 1900 <= year <= datetime.now().year + 1:
         raise BadInput(f"{year} is not a year to review")
     words = WORDS[lang]
-    groups = _groups(entries_of(year, published=published, starred_only=starred_only, session=session), by, lang,
-                     published)
+    groups = _groups(entries_of(year, published=published, starred_only=starred_only, session=session,
+                                entries=entries), by, lang, published)
     title = words["published" if published else "title"].format(year=year)
     split = _split(groups, parts)
     posts = []

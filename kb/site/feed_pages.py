@@ -3,13 +3,11 @@ page its code links and a note when arXiv moved past the version its notes were 
 
 import re
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from kb.codelinks import code_links
 from kb.feed.decisions import reading_log
 from kb.feed.versions import version_flags
-from kb.models import Note, Paper
-from kb.review import write_review, years_read
+from kb.review import read_entries, write_review, years_read
 from kb.settings import Settings
 from kb.site.pages import external, front, link, table, text
 from kb.site.paths import paper_page, relative
@@ -52,29 +50,28 @@ def review_pages(year: int, post: str) -> dict[str, str]:
 def add_feed_pages(pages: dict[str, str], settings: Settings, *, session: Session) -> None:
     """Add the review and reading-log pages to ``pages``, and code links and version flags to paper pages."""
     flags = version_flags(session=session)
-    notes: dict[int, list[str]] = {}
-    for paper_id, body in session.exec(select(Note.paper_id, Note.body).order_by(Note.lang, Note.path)):
-        notes.setdefault(paper_id, []).append(body)      # one query, not one a paper (kb.queries.notes_of)
-    for paper in session.exec(select(Paper)):
+    entries = read_entries(session=session)     # each paper's notes and code links, for its page and its review
+    for entry in entries:
+        paper = entry.paper
         page = paper_page(paper.slug)
         if page not in pages:
             continue
         extra = []
         if paper.key in flags:
             extra.append(f'!!! warning "New arXiv version"\n    {text(flags[paper.key])}.\n')
-        links = code_links(paper.code, notes.get(paper.id, []))
+        links = entry.code
         if links:
             extra.append("## Code\n\n" + "\n".join(
                 f"- {external(c['url'])}" + "".join(f" · {text(c[k])}" for k in ("kind", "framework") if c.get(k))
                 for c in links) + "\n")
         if extra:
             pages[page] = pages[page].rstrip("\n") + "\n\n" + "\n".join(extra)
-    years = years_read(session=session)
+    years = years_read(entries)
     rows = [[link(str(year), f"../{review_page(year)}")] for year in years]
     pages[REVIEWS] = front("Reviews") + "# Reviews\n\nOne post per year of the papers read in it (`kb review YEAR`).\n\n" + (
         table(["Year"], rows) if rows else "No papers yet.") + f"\n\n{link('Reading log', '../' + READING_LOG)}\n"
     for year in years:
-        pages.update(review_pages(year, write_review(settings, year, session=session)[0]))
+        pages.update(review_pages(year, write_review(settings, year, session=session, entries=entries)[0]))
     pages["index.md"] = pages.get("index.md", "").rstrip("\n") + (
         f"\n\n{link('Year reviews', REVIEWS)} · {link('Reading log', READING_LOG)}\n")
     days = reading_log(session=session)
