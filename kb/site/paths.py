@@ -10,6 +10,7 @@ import hashlib
 import posixpath
 import re
 from functools import lru_cache
+from urllib.parse import quote
 
 _PLAIN = re.compile(r"[^\W_][\w-]{0,79}")
 _RESERVED = {"index"}
@@ -52,3 +53,14 @@ def relative(from_page: str, to_path: str) -> str:
 def _relative(folder: str, to_path: str) -> str:
     # Cached: a site's pages link from a few folders to the same tags, runners and listings.
     return posixpath.relpath(to_path, folder)
+
+
+@lru_cache(maxsize=65536)
+def site_url(path: str) -> str:
+    """A generated page's (or file's) address from the site's root, as MkDocs' directory URLs have it
+    (``paper/yolo.md`` -> ``/paper/yolo/``, ``papers/index.md`` -> ``/papers/``), quoted as MkDocs quotes it."""
+    if path == "index.md" or path.endswith("/index.md"):
+        path = path[: -len("index.md")]
+    elif path.endswith(".md"):
+        path = path[: -len(".md")] + "/"
+    return "/" + quote(path)
