@@ -123,8 +123,21 @@ def _path(folder: str, name: str, spec: dict[str, Any], suffix: str = ".svg") ->
     return f"figures/{folder}/{name}-{digest}{suffix}"
 
 
+_last_plan: tuple[Snapshot, FigurePlan] | None = None
+
+
 def plan(snapshot: Snapshot) -> FigurePlan:
-    """Which figures the site has, and where."""
+    """Which figures the site has, and where (not to be changed by the caller).
+
+    The plan of the last snapshot asked for is kept and given again for the same snapshot: a build asks
+    twice (the pages name the figures, the build draws them), and a snapshot never changes."""
+    global _last_plan
+    if _last_plan is None or _last_plan[0] is not snapshot:
+        _last_plan = snapshot, _plan(snapshot)
+    return _last_plan[1]
+
+
+def _plan(snapshot: Snapshot) -> FigurePlan:
     figures = FigurePlan()
     for run in snapshot.runs:
         spec = curves_spec(run)
