@@ -113,8 +113,8 @@ def init_schema(engine: Engine) -> None:
 
 
 _log = logging.getLogger("kb.db")
-# The schema whose SQLite search index is contentless (kb/search.py): older ones are indexed anew.
-_CONTENTLESS_SEARCH = 5
+# The schema of SQLite's search index as it is (kb/textindex.py): older ones are indexed anew.
+_SEARCH_INDEX = 6
 # What SQLite says of a file that is not a database, or of a damaged or truncated one.
 _CORRUPT = ("file is not a database", "database disk image is malformed")
 
@@ -146,10 +146,10 @@ def _create_or_migrate(engine: Engine, where: str) -> None:
                                   "change its tables (its owner), or point KB_DATABASE_URL elsewhere") from None
         # New catalogs get every table; tables added within a schema version appear on demand.
         SQLModel.metadata.create_all(conn)
-        if added is not None and engine.dialect.name == "sqlite" and int(found) < _CONTENTLESS_SEARCH:
+        if added is not None and engine.dialect.name == "sqlite" and int(found) < _SEARCH_INDEX:
             from kb.search import rebuild_sqlite_index
 
-            added.append(f"a search index of {rebuild_sqlite_index(conn)} papers without copies of their text")
+            added.append(f"a search index of {rebuild_sqlite_index(conn)} papers")
         if not tables:
             conn.execute(Meta.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
         elif added is not None:

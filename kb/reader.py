@@ -27,8 +27,8 @@ from kb.queries import check_sort, filter_papers, languages_by_paper, not_found
 from kb.schema import SCHEMA_VERSION
 from kb.settings import Settings
 
-# The tables read here (search_fts: kb.search's index, which ``search`` reads).
-_TABLES = ("kb_meta", "paper", "note", "run", "notes_version", "search_fts")
+# The tables read here (search_*: kb.textindex's index, which ``search`` reads).
+_TABLES = ("kb_meta", "paper", "note", "run", "notes_version", "search_posting", "search_tokens", "search_stats")
 
 
 @lru_cache(maxsize=4096)
@@ -152,9 +152,9 @@ class SqliteCatalog:
         return search(query, session=self, **filters)
 
     def ranked(self, terms: list, limit: int | None) -> list[tuple[int, float]]:
-        from kb.search import ranked_ids_fts
+        from kb.search import ranked_ids_sqlite
 
-        return ranked_ids_fts(terms, limit, lambda sql, params: self.connection.execute(sql, params).fetchall())
+        return ranked_ids_sqlite(terms, limit, lambda sql, params: self.connection.execute(sql, params).fetchall())
 
     def papers_by_id(self, ids: list[int]) -> dict[int, Row]:
         marks = ", ".join("?" * len(ids))

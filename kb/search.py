@@ -5,8 +5,8 @@ Latin words are lower-cased and stemmed (``detector`` ~ ``detection``), runs of 
 become overlapping character bigrams (``物体検出`` -> ``物体 体検 検出``). The index stores these
 tokens; a query is tokenized the same way and each Japanese word becomes a phrase of its bigrams,
 so a two-character word (``検出``) is one token and a longer one must match contiguously.
-On SQLite the tokens go into an FTS5 table ranked by BM25; other databases use a plain-table
-fallback with the same tokens.
+On SQLite the tokens go into kb.textindex's index, ranked by BM25 as FTS5 ranks; other databases
+use a plain-table fallback with the same tokens.
 
 The query side reads through ``CatalogReads``: an ORM session, or ``kb.reader``'s ``sqlite3``
 catalog that the CLI uses to answer without importing the ORM (issue 21); both run the same SQL.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -128,14 +127,6 @@ def parse_query(query: str) -> list[QueryTerm]:
         for part in parts:
             terms.append(QueryTerm(part, bigrams(part), prefix=len(part) == 1))
     return terms
-
-
-def _fts_expression(terms: list[QueryTerm]) -> str:
-    pieces = []
-    for term in terms:
-        phrases = [f'"{" ".join(form.tokens)}"' + ("*" if form.prefix else "") for form in term.forms]
-        pieces.append(phrases[0] if len(phrases) == 1 else "(" + " OR ".join(phrases) + ")")
-    return " AND ".join(pieces)
 
 
 # -- query expansion: the glossary's names of a query's concepts (kb/glossary.py) ---------------
@@ -253,32 +244,25 @@ def _cut_at_names(run: str, index: GlossaryIndex) -> list[QueryTerm]:
 
 # -- indexing -------------------------------------------------------------------------------
 #
-# On SQLite the index is a contentless FTS5 table: the inverted index with positions (phrases of
-# bigrams) and the column sizes BM25 needs, no copy of the text (the catalog has the text, and
-# snippets are cut from it). SQLite 3.40's FTS5 takes a document out of a contentless table only
-# when handed the very tokens it was indexed with, so ``search_fts_doc`` keeps them per paper:
-# compact (a CJK run once rather than as its bigrams) and deflated, about a fifth of the token
-# text that ``search_doc`` held before schema 5. Other databases keep the token text in
-# ``search_doc``, which their LIKE fallback scans.
+# On SQLite the index is kb.textindex's: per token, the papers holding it and their column-weighted
+# counts, scored as FTS5's bm25() would, with each paper's compact tokens (a CJK run once rather
+# than as its bigrams, deflated) kept to check phrases against and to take the paper out again.
+# Other databases keep the token text in ``search_doc``, which their LIKE fallback scans.
 
 _COLUMNS = ("title", "authors", "abstract", "notes")
-_FTS_TABLES = (
-    ("CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(title, authors, abstract, notes, content='', "
-     "tokenize='unicode61 remove_diacritics 0')"),
-    "CREATE TABLE IF NOT EXISTS search_fts_doc (paper_id INTEGER PRIMARY KEY, tokens BLOB NOT NULL)",
-)
-_DEFLATE_BITS = 12          # a 4 KB window: a paper's tokens are a few KB, and a small window starts fast
 
 
 def is_sqlite(*, session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
-def ensure_fts(*, session: Session) -> None:
-    if is_sqlite(session=session) and not session.info.get("search_fts"):
-        for sql in _FTS_TABLES:
+def ensure_index(*, session: Session) -> None:
+    if is_sqlite(session=session) and not session.info.get("search_index"):
+        from kb.textindex import TABLES
+
+        for sql in TABLES:
             session.connection().exec_driver_sql(sql)
-        session.info["search_fts"] = True
+        session.info["search_index"] = True
 
 
 def compact_document(paper: Any, notes: list[Any]) -> tuple[str, str, str, str]:
@@ -293,42 +277,12 @@ def compact_document(paper: Any, notes: list[Any]) -> tuple[str, str, str, str]:
     )
 
 
-def _pack(columns: tuple[str, ...]) -> bytes:
-    deflate = zlib.compressobj(1, zlib.DEFLATED, -_DEFLATE_BITS, 4)
-    return deflate.compress("\x1f".join(columns).encode("utf-8")) + deflate.flush()
+def _sqlite_write(connection, documents: dict[int, tuple[str, str, str, str]], removed: list[int] = (),
+                  *, fresh: bool = False) -> None:
+    from kb.textindex import write
 
-
-def _unpack(blob: bytes) -> list[str]:
-    return zlib.decompress(blob, -_DEFLATE_BITS).decode("utf-8").split("\x1f")
-
-
-def _sqlite_indexed(connection, paper_ids: list[int]) -> list[tuple[int, bytes]]:
-    found = []
-    for start in range(0, len(paper_ids), 500):
-        chunk = paper_ids[start : start + 500]
-        found += connection.exec_driver_sql(
-            f"SELECT paper_id, tokens FROM search_fts_doc WHERE paper_id IN ({', '.join('?' * len(chunk))})",
-            tuple(chunk)).fetchall()
-    return found
-
-
-def _sqlite_unindex(connection, paper_ids: list[int]) -> None:
-    indexed = _sqlite_indexed(connection, paper_ids)
-    if indexed:
-        connection.exec_driver_sql(
-            "INSERT INTO search_fts(search_fts, rowid, title, authors, abstract, notes) VALUES('delete', ?, ?, ?, ?, ?)",
-            [(paper_id, *map(expand, _unpack(blob))) for paper_id, blob in indexed])
-        connection.exec_driver_sql("DELETE FROM search_fts_doc WHERE paper_id = ?", [(row[0],) for row in indexed])
-
-
-def _sqlite_index(connection, documents: dict[int, tuple[str, str, str, str]]) -> None:
-    if not documents:
-        return
-    _sqlite_unindex(connection, list(documents))
-    connection.exec_driver_sql("INSERT INTO search_fts(rowid, title, authors, abstract, notes) VALUES(?, ?, ?, ?, ?)",
-                               [(paper_id, *map(expand, columns)) for paper_id, columns in documents.items()])
-    connection.exec_driver_sql("INSERT INTO search_fts_doc(paper_id, tokens) VALUES(?, ?)",
-                               [(paper_id, _pack(columns)) for paper_id, columns in documents.items()])
+    if documents or removed:
+        write(connection, documents, removed, expand, fresh=fresh)
 
 
 def _documents(execute, paper_ids: list[int]) -> dict[int, tuple[str, str, str, str]]:
@@ -360,8 +314,8 @@ def index_papers(paper_ids: list[int], *, session: Session) -> None:
     session.flush()
     documents = _documents(session.execute, list(paper_ids))
     if is_sqlite(session=session):
-        ensure_fts(session=session)
-        _sqlite_index(session.connection(), documents)
+        ensure_index(session=session)
+        _sqlite_write(session.connection(), documents)
         return
     from sqlmodel import insert
 
@@ -381,8 +335,8 @@ def unindex_papers(paper_ids: list[int], *, session: Session) -> None:
     if not paper_ids:
         return
     if is_sqlite(session=session):
-        ensure_fts(session=session)
-        _sqlite_unindex(session.connection(), paper_ids)
+        ensure_index(session=session)
+        _sqlite_write(session.connection(), {}, paper_ids)
         return
     from sqlmodel import delete
 
@@ -397,15 +351,17 @@ def unindex_paper(paper_id: int, *, session: Session) -> None:
 
 
 def rebuild_sqlite_index(connection) -> int:
-    """Index every paper of an SQLite catalog anew from its rows (schema 5's migration); returns how many.
-
-    ``connection`` is an SQLAlchemy connection inside the migration's transaction.
+    """Index every paper of an SQLite catalog anew from its rows (the migration from schemas before 6,
+    FTS5's); returns how many. ``connection`` is an SQLAlchemy connection inside the migration's transaction.
     """
-    for sql in ("DROP TABLE IF EXISTS search_fts", "DROP TABLE IF EXISTS search_fts_doc", *_FTS_TABLES):
+    from kb.textindex import DROP, TABLES
+
+    # search_fts, search_fts_doc: schema 5's FTS5 index and its tokens; search_doc: schema 4's token text.
+    for sql in ("DROP TABLE IF EXISTS search_fts", "DROP TABLE IF EXISTS search_fts_doc", *DROP, *TABLES):
         connection.exec_driver_sql(sql)
-    connection.exec_driver_sql("DELETE FROM search_doc")      # the tokens now live in search_fts_doc
-    paper_ids = [row[0] for row in connection.exec_driver_sql("SELECT id FROM paper")]
-    _sqlite_index(connection, _documents(connection.execute, paper_ids))
+    connection.exec_driver_sql("DELETE FROM search_doc")
+    paper_ids = [row[0] for row in connection.exec_driver_sql("SELECT id FROM paper ORDER BY id")]
+    _sqlite_write(connection, _documents(connection.execute, paper_ids), fresh=True)
     return len(paper_ids)
 
 
@@ -420,36 +376,16 @@ class Hit:
     where: str = ""
 
 
-def ranked_ids_fts(terms: list[QueryTerm], limit: int | None, rows) -> list[tuple[int, float]]:
-    """Paper ids by BM25 over the FTS5 table; ``rows(sql, params)`` runs one query on the catalog.
+def ranked_ids_sqlite(terms: list[QueryTerm], limit: int | None, rows) -> list[tuple[int, float]]:
+    """Paper ids by BM25 over kb.textindex's index; ``rows(sql, params)`` runs one query on the catalog.
 
-    Papers whose title or abstract holds the whole query (in any of its glossary forms) come first,
-    then the papers that have it only in notes or authors, each group by BM25: a paper about
-    物体検出 ("object detection" in its title) ranks above one whose note mentions the word once.
+    Papers whose title or abstract holds the whole query (each term in any of its glossary forms)
+    come first, then the papers that have it only in notes or authors, each group by BM25: a paper
+    about 物体検出 ("object detection" in its title) ranks above one whose note mentions the word once.
     """
-    weights = ", ".join(str(w) for w in _WEIGHTS.values())
-    sql = (f"SELECT rowid, bm25(search_fts, {weights}) AS rank, {_head(terms)} AS head "
-           "FROM search_fts WHERE search_fts MATCH :q ORDER BY head DESC, rank")
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    expression = _fts_expression(terms)
-    return [(row[0], -row[1]) for row in rows(sql, {"q": expression, "head": _HEAD_COLUMNS + f"({expression})"})]
+    from kb.textindex import ranked
 
-
-_HEAD_COLUMNS = "{title abstract} : "      # FTS5's column filter: the columns that say what a paper is about
-
-
-def _head(terms: list[QueryTerm]) -> str:
-    """SQL that is 1 for a matching paper whose title or abstract holds the whole query.
-
-    One term (in any of its forms) is there where a BM25 that weighs only those columns is nonzero
-    (FTS5 keeps every phrase's idf above 0), which FTS5 computes beside the rank from the same row:
-    a fifth faster at 100k papers than the second MATCH that several terms need (each term there).
-    """
-    if len(terms) == 1:
-        head_weights = ", ".join(str(w if column in ("title", "abstract") else 0) for column, w in _WEIGHTS.items())
-        return f"bm25(search_fts, {head_weights}) < 0"
-    return "rowid IN (SELECT rowid FROM search_fts WHERE search_fts MATCH :head)"
+    return ranked(rows, [[(tuple(form.tokens), form.prefix) for form in term.forms] for term in terms], limit, expand)
 
 
 def _ranked_ids_portable(terms: list[QueryTerm], limit: int | None, *, session: Session) -> list[tuple[int, float]]:
@@ -478,7 +414,7 @@ def _ranked_ids_portable(terms: list[QueryTerm], limit: int | None, *, session: 
                     in_head |= bool(found) and column in ("title", "abstract")
             head &= in_head
         scored.append((doc.paper_id, score, head))
-    # As ranked_ids_fts: the papers whose title or abstract holds the query first.
+    # As ranked_ids_sqlite: the papers whose title or abstract holds the query first.
     scored.sort(key=lambda item: (not item[2], -item[1]))
     ranked = [(paper_id, score) for paper_id, score, _head in scored]
     return ranked[:limit] if limit else ranked
@@ -539,8 +475,8 @@ class _SessionReads:
 
         if not is_sqlite(session=self.session):
             return _ranked_ids_portable(terms, limit, session=self.session)
-        ensure_fts(session=self.session)
-        return ranked_ids_fts(terms, limit, lambda sql, params: self.session.exec(text(sql), params=params).all())
+        ensure_index(session=self.session)
+        return ranked_ids_sqlite(terms, limit, lambda sql, params: self.session.exec(text(sql), params=params).all())
 
     def papers_by_id(self, ids: list[int]) -> dict[int, Paper]:
         from sqlmodel import select

@@ -104,7 +104,17 @@ def _catalog_file(settings):
     return sqlite3.connect(settings.home / "catalog.db")
 
 
+def _index_contents(settings):
+    with _catalog_file(settings) as connection:
+        return (sorted(connection.execute("SELECT token, ids, keys FROM search_posting")),
+                sorted(connection.execute("SELECT paper_id, tokens FROM search_tokens")),
+                sorted(connection.execute("SELECT key, value FROM search_stats")))
+
+
 def test_the_sqlite_index_keeps_no_copy_of_the_text_and_stays_sound_through_edits(kb_env):
+    from kb.db import engine_for
+    from kb.search import rebuild_sqlite_index
+
     _catalog(kb_env)
     for text in ("## 概要\nLiDAR のみ。\n", "## 概要\n点群を鳥瞰図に変換して検出する。\n"):
         (kb_env.papers / "pixor" / "notes.ja.md").write_text(f'---\npaper: "1902.06326"\nlang: ja\n---\n{text}',
@@ -112,14 +122,15 @@ def test_the_sqlite_index_keeps_no_copy_of_the_text_and_stays_sound_through_edit
         sync(kb_env)
     with _catalog_file(kb_env) as connection:
         assert connection.execute("SELECT count(*) FROM search_doc").fetchone() == (0,)
-        assert connection.execute("SELECT count(*) FROM search_fts_doc").fetchone() == (4,)
-        assert {row[0] for row in connection.execute("SELECT title FROM search_fts")} == {None}   # contentless
-        connection.execute("INSERT INTO search_fts(search_fts) VALUES('integrity-check')")
+        assert connection.execute("SELECT count(*) FROM search_tokens").fetchone() == (4,)
+        tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert not any(name.startswith("search_fts") for name in tables)
     assert set(_slugs(kb_env, "点群")) == {"pixor"} and _slugs(kb_env, "lidar") == []
     remove_paper(kb_env, "pixor")
-    with _catalog_file(kb_env) as connection:
-        connection.execute("INSERT INTO search_fts(search_fts) VALUES('integrity-check')")
-        assert connection.execute("SELECT count(*) FROM search_fts_doc").fetchone() == (3,)
+    kept = _index_contents(kb_env)
+    with engine_for(kb_env).begin() as connection:          # the same catalog indexed from scratch
+        assert rebuild_sqlite_index(connection) == 3
+    assert _index_contents(kb_env) == kept and len(kept[1]) == 3
     assert _slugs(kb_env, "点群") == []
 
 
@@ -136,7 +147,7 @@ def test_a_catalog_with_the_old_index_is_indexed_anew_with_the_same_ranking(kb_e
                      for p in session.exec(select(Paper))}
     with _catalog_file(kb_env) as connection:
         connection.executescript(
-            "DROP TABLE search_fts; DROP TABLE search_fts_doc; DELETE FROM source_file;"
+            "DROP TABLE search_posting; DROP TABLE search_tokens; DROP TABLE search_stats; DELETE FROM source_file;"
             "CREATE VIRTUAL TABLE search_fts USING fts5(title, authors, abstract, notes, content='search_doc', "
             "content_rowid='paper_id', tokenize='unicode61 remove_diacritics 0');"
             "UPDATE kb_meta SET value = '4' WHERE key = 'schema_version';")
@@ -150,6 +161,29 @@ def test_a_catalog_with_the_old_index_is_indexed_anew_with_the_same_ranking(kb_e
     with _catalog_file(kb_env) as connection:
         assert connection.execute("SELECT count(*) FROM search_doc").fetchone() == (0,)
     assert sync(kb_env).problems == []
+
+
+def test_a_catalog_with_schema_5s_fts5_index_is_indexed_anew(kb_env, caplog):
+    _catalog(kb_env)
+    queries = ["検出", "detector", "鳥瞰図"]
+    with session_scope(kb_env) as session:
+        before = [[(h.paper.slug, round(h.score, 9)) for h in search(q, session=session)] for q in queries]
+    kept = _index_contents(kb_env)
+    with _catalog_file(kb_env) as connection:      # schema 5's layout: a contentless FTS5 table and its tokens
+        connection.executescript(
+            "DROP TABLE search_posting; DROP TABLE search_tokens; DROP TABLE search_stats;"
+            "CREATE VIRTUAL TABLE search_fts USING fts5(title, authors, abstract, notes, content='', "
+            "tokenize='unicode61 remove_diacritics 0');"
+            "CREATE TABLE search_fts_doc (paper_id INTEGER PRIMARY KEY, tokens BLOB NOT NULL);"
+            "UPDATE kb_meta SET value = '5' WHERE key = 'schema_version';")
+    _ready_engine.cache_clear()
+    with session_scope(kb_env) as session:
+        after = [[(h.paper.slug, round(h.score, 9)) for h in search(q, session=session)] for q in queries]
+    assert after == before and all(before) and "from schema 5 to" in caplog.text
+    assert _index_contents(kb_env) == kept
+    with _catalog_file(kb_env) as connection:
+        tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert not any(name.startswith("search_fts") for name in tables)
 
 
 def document_of(paper, notes):

@@ -1,5 +1,5 @@
 """The head tier of kb search's ranking: papers whose title or abstract holds the whole query come
-first, whatever BM25 says of the others (kb.search.ranked_ids_fts), checked against orders worked out
+first, whatever BM25 says of the others (kb.search.ranked_ids_sqlite), checked against orders worked out
 by hand from where each paper has the words."""
 
 from kb.db import session_scope

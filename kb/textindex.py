@@ -1,0 +1,552 @@
+"""kb's search index on SQLite: for each token, the papers holding it and how often (issue 21).
+
+FTS5 computes BM25 for every row a query matches (about 2.3 µs a row: 100 ms for a word in 15% of
+100,000 papers), and keeps every token's positions. This index keeps, per token, exactly what
+BM25 and kb's head tier need, in two arrays a query reads whole and scores at once:
+
+- ``search_posting(token, ids, keys)``: the ids of the papers holding the token (uint32,
+  ascending) and one key per paper (uint16): bit 15 set where the token is in the title or the
+  abstract, the low 15 bits its column-weighted count ``F = 10·title + 5·authors + 2·abstract
+  + 1·notes`` (``kb.search``'s weights), as FTS5's bm25() sums it.
+- ``search_tokens(paper_id, tokens)``: the paper's compact tokens by column, deflated
+  (``pack``): what a phrase is checked against, and what taking the paper out reads.
+- ``search_stats``: ``rows`` and ``tokens`` (BM25's average row length) and ``lengths``, each
+  paper's token count (uint32, indexed by paper id).
+
+A query's score is FTS5's bm25() (sqlite's ext/fts5/fts5_aux.c, ``fts5Bm25Function``): for each
+phrase of the query, ``idf · F(k1+1) / (F + k1(1 - b + b·D/avgdl))`` with ``D`` the row's tokens in
+all columns, k1 = 1.2, b = 0.75, ``idf = log((N - n + 0.5) / (n + 0.5))`` (1e-6 where that is not
+positive); ``tests/test_textindex.py`` checks it against FTS5 itself. A phrase of several tokens (a
+Japanese word's bigrams, a glossary name of several words) is not in the arrays: its papers are
+those holding all its tokens, each token's ``F`` bounds the phrase's from above, and papers are
+checked against their stored tokens in the order of that bound until no unchecked one can enter
+the top ``limit`` (the threshold algorithm): the same hits and scores as positions would give,
+except that a phrase's ``n`` is the number of papers holding all its tokens unless all were checked.
+
+Big posting lists are scored with numpy; a small catalog's are scored in Python, so that a search
+there does not pay numpy's import. Both compute the same numbers (the tests compare them).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import zlib
+from array import array
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+K1, B = 1.2, 0.75
+WEIGHTS = (10, 5, 2, 1)            # title, authors, abstract, notes (kb.search._WEIGHTS)
+_HEAD_COLUMNS = (0, 2)             # title, abstract
+_HEAD = 0x8000
+_MAX_F = 0x7FFF
+_NUMPY_FROM = 4096                 # postings a query reads from which numpy scores them
+_CHECK_BATCH = 32                  # papers whose stored tokens are read at once
+_CHECK_ALL = 64                    # a phrase with at most this many candidate papers is checked at once
+
+TABLES = (
+    "CREATE TABLE IF NOT EXISTS search_posting (token TEXT PRIMARY KEY, ids BLOB NOT NULL, keys BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS search_tokens (paper_id INTEGER PRIMARY KEY, tokens BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS search_stats (key TEXT PRIMARY KEY, value)",
+)
+DROP = ("DROP TABLE IF EXISTS search_posting", "DROP TABLE IF EXISTS search_tokens", "DROP TABLE IF EXISTS search_stats")
+
+if array("I").itemsize != 4 or array("H").itemsize != 2:     # pragma: no cover - every platform CPython runs on
+    raise ImportError("kb's search index needs 4-byte array('I') and 2-byte array('H')")
+_SWAP = sys.byteorder != "little"      # blobs are little-endian whatever the machine
+
+
+def _ints(blob: bytes, code: str) -> array:
+    values = array(code)
+    values.frombytes(blob)
+    if _SWAP:                           # pragma: no cover
+        values.byteswap()
+    return values
+
+
+def _blob(values: array) -> bytes:
+    if _SWAP:                           # pragma: no cover
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+# -- a paper's tokens -----------------------------------------------------------------------
+
+_DEFLATE_BITS = 12          # a 4 KB window: a paper's tokens are a few KB, and a small window starts fast
+
+
+def pack(columns: Sequence[str]) -> bytes:
+    """A paper's compact tokens by column (space-separated) as stored in ``search_tokens``."""
+    deflate = zlib.compressobj(1, zlib.DEFLATED, -_DEFLATE_BITS, 4)
+    return deflate.compress("\x1f".join(columns).encode("utf-8")) + deflate.flush()
+
+
+def unpack(blob: bytes) -> list[str]:
+    return zlib.decompress(blob, -_DEFLATE_BITS).decode("utf-8").split("\x1f")
+
+
+def postings_of(columns: Sequence[Sequence[str]]) -> tuple[dict[str, int], int]:
+    """One paper's key for each of its tokens (see the module docstring) and its length in tokens,
+    from its index tokens by column (title, authors, abstract, notes)."""
+    weighted: Counter[str] = Counter()
+    for weight, tokens in zip(WEIGHTS, columns):
+        counts = Counter(tokens)
+        if weight != 1:
+            counts = Counter({token: weight * n for token, n in counts.items()})
+        weighted.update(counts)
+    head = set(columns[_HEAD_COLUMNS[0]]).union(columns[_HEAD_COLUMNS[1]])
+    keys = {token: min(f, _MAX_F) | (_HEAD if token in head else 0) for token, f in weighted.items()}
+    return keys, sum(map(len, columns))
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def _chunks(values: Sequence, size: int = 500) -> Iterable[Sequence]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _stats(connection) -> tuple[int, int, array]:
+    found = dict(connection.exec_driver_sql("SELECT key, value FROM search_stats").fetchall())
+    return int(found.get("rows", 0)), int(found.get("tokens", 0)), _ints(found.get("lengths", b""), "I")
+
+
+def _old_tokens(connection, paper_ids: list[int], expand: Callable[[str], str]) -> tuple[set[int], set[str]]:
+    """The papers of ``paper_ids`` in the index, and every token they are listed under."""
+    indexed, tokens = set(), set()
+    for chunk in _chunks(paper_ids):
+        for paper_id, blob in connection.exec_driver_sql(
+                f"SELECT paper_id, tokens FROM search_tokens WHERE paper_id IN ({', '.join('?' * len(chunk))})",
+                tuple(chunk)):
+            indexed.add(paper_id)
+            for column in unpack(blob):
+                tokens.update(expand(column).split())
+    return indexed, tokens
+
+
+def _merge(ids: array, keys: array, removed: set[int], add_ids: array, add_keys: array) -> tuple[array, array]:
+    """A token's postings without ``removed`` and with the added ones (both ascending by id)."""
+    if removed and ids:
+        if len(removed) <= 64:
+            for paper_id in removed:
+                at = bisect_left(ids, paper_id)
+                if at < len(ids) and ids[at] == paper_id:
+                    del ids[at], keys[at]
+        else:
+            kept = [i for i, paper_id in enumerate(ids) if paper_id not in removed]
+            if len(kept) != len(ids):
+                ids, keys = array("I", [ids[i] for i in kept]), array("H", [keys[i] for i in kept])
+    if not add_ids:
+        return ids, keys
+    if not ids or add_ids[0] > ids[-1]:
+        ids.extend(add_ids)
+        keys.extend(add_keys)
+    elif len(add_ids) <= 64:
+        for paper_id, key in zip(add_ids, add_keys):
+            at = bisect_left(ids, paper_id)
+            ids.insert(at, paper_id)
+            keys.insert(at, key)
+    else:
+        merged = sorted(zip(ids, keys))
+        merged += zip(add_ids, add_keys)
+        merged.sort()
+        ids, keys = array("I", [i for i, _ in merged]), array("H", [k for _, k in merged])
+    return ids, keys
+
+
+def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int],
+          expand: Callable[[str], str], *, fresh: bool = False) -> None:
+    """Take ``removed`` papers out of the index and put ``documents`` (paper id -> compact tokens by
+    column) in, replacing what it held of them; ``connection``: an SQLAlchemy connection of the
+    writing transaction. ``fresh``: the index is empty (a rebuild), so nothing is read back."""
+    removed = set(removed) | set(documents)
+    indexed, touched = (set(), set()) if fresh else _old_tokens(connection, sorted(removed), expand)
+    adds: dict[str, tuple[array, array]] = {}
+    rows, total, lengths = (0, 0, array("I")) if fresh else _stats(connection)
+    for paper_id in indexed:
+        if paper_id < len(lengths):
+            total -= lengths[paper_id]
+            lengths[paper_id] = 0
+    rows -= len(indexed)
+    packed = []
+    for paper_id in sorted(documents):
+        columns = documents[paper_id]
+        keys, length = postings_of([expand(column).split() for column in columns])
+        for token, key in keys.items():
+            found = adds.get(token)
+            if found is None:
+                adds[token] = found = (array("I"), array("H"))
+            found[0].append(paper_id)
+            found[1].append(key)
+        if paper_id >= len(lengths):
+            lengths.extend([0] * (paper_id + 1 - len(lengths)))
+        lengths[paper_id] = length
+        total += length
+        rows += 1
+        packed.append((paper_id, pack(columns)))
+    touched.update(adds)
+    existing: dict[str, tuple[bytes, bytes]] = {}
+    if not fresh:
+        for chunk in _chunks(sorted(touched)):
+            existing.update((token, (ids, keys)) for token, ids, keys in connection.exec_driver_sql(
+                f"SELECT token, ids, keys FROM search_posting WHERE token IN ({', '.join('?' * len(chunk))})",
+                tuple(chunk)))
+    empty = (array("I"), array("H"))
+    gone, replaced = [], []
+    dropped = indexed if not fresh else set()
+    for token in sorted(touched):
+        stored = existing.get(token)
+        ids, keys = (_ints(stored[0], "I"), _ints(stored[1], "H")) if stored else (array("I"), array("H"))
+        ids, keys = _merge(ids, keys, dropped, *adds.get(token, empty))
+        if ids:
+            replaced.append((token, _blob(ids), _blob(keys)))
+        elif stored:
+            gone.append((token,))
+    if gone:
+        connection.exec_driver_sql("DELETE FROM search_posting WHERE token = ?", gone)
+    if replaced:
+        connection.exec_driver_sql("INSERT OR REPLACE INTO search_posting(token, ids, keys) VALUES (?, ?, ?)", replaced)
+    if indexed:
+        connection.exec_driver_sql("DELETE FROM search_tokens WHERE paper_id = ?", [(p,) for p in indexed])
+    if packed:
+        connection.exec_driver_sql("INSERT INTO search_tokens(paper_id, tokens) VALUES (?, ?)", packed)
+    while lengths and not lengths[-1]:
+        lengths.pop()
+    connection.exec_driver_sql("INSERT OR REPLACE INTO search_stats(key, value) VALUES (?, ?)",
+                               [("rows", rows), ("tokens", total), ("lengths", _blob(lengths))])
+
+
+# -- querying -------------------------------------------------------------------------------
+
+
+@dataclass
+class Form:
+    """One phrase of a query: its index tokens; ``prefix``: a one-token form matching every token
+    that starts with it (a one-character Japanese word)."""
+
+    tokens: tuple[str, ...]
+    prefix: bool = False
+    exact: bool = True                 # False: a phrase, whose F and head are bounds until checked
+    ids: Any = None                    # ascending paper ids (array or numpy)
+    f: Any = None                      # F per paper (the bound, for a phrase)
+    head: Any = None                   # in title or abstract, per paper (the bound, for a phrase)
+    idf: float = 0.0
+    lookup: dict[int, int] = field(default_factory=dict)   # Python path: paper id -> position
+
+
+def _idf(rows: int, n: int) -> float:
+    idf = math.log((rows - n + 0.5) / (n + 0.5))
+    return idf if idf > 0 else 1e-6
+
+
+def _load(rows_of: Callable, forms: list[Form]) -> dict[str, tuple[bytes, bytes]]:
+    """The stored postings of every token the forms read (a prefix form: every token it starts)."""
+    wanted = sorted({token for form in forms if not form.prefix for token in form.tokens})
+    found: dict[str, tuple[bytes, bytes]] = {}
+    for chunk in _chunks(wanted):
+        names = {f"t{i}": token for i, token in enumerate(chunk)}
+        found.update((token, (ids, keys)) for token, ids, keys in rows_of(
+            f"SELECT token, ids, keys FROM search_posting WHERE token IN ({', '.join(':' + n for n in names)})", names))
+    for form in forms:
+        if form.prefix:
+            low = form.tokens[0]
+            found.update((("\0prefix", low, token), (ids, keys)) for token, ids, keys in rows_of(
+                "SELECT token, ids, keys FROM search_posting WHERE token >= :low AND token < :high",
+                {"low": low, "high": low[:-1] + chr(ord(low[-1]) + 1)}))
+    return found
+
+
+def _prefix_rows(found: dict, low: str) -> list[tuple[bytes, bytes]]:
+    return [value for key, value in found.items() if isinstance(key, tuple) and key[1] == low]
+
+
+class _Python:
+    """Arrays and dicts: the small catalog's path, without numpy's import."""
+
+    @staticmethod
+    def prepare(form: Form, stored: list[tuple[bytes, bytes]]) -> None:
+        if not stored:
+            form.ids, form.f, form.head = [], [], []
+        elif form.prefix:
+            f: dict[int, int] = {}
+            head: dict[int, bool] = {}
+            for ids_blob, keys_blob in stored:
+                for paper_id, key in zip(_ints(ids_blob, "I"), _ints(keys_blob, "H")):
+                    f[paper_id] = f.get(paper_id, 0) + (key & _MAX_F)
+                    head[paper_id] = head.get(paper_id, False) or key >= _HEAD
+            form.ids = sorted(f)
+            form.f, form.head = [f[i] for i in form.ids], [head[i] for i in form.ids]
+        elif len(stored) == 1:
+            form.ids, keys = _ints(stored[0][0], "I"), _ints(stored[0][1], "H")
+            form.f, form.head = [k & _MAX_F for k in keys], [k >= _HEAD for k in keys]
+        else:
+            lists = [dict(zip(_ints(i, "I"), _ints(k, "H"))) for i, k in stored]
+            common = sorted(set(lists[0]).intersection(*lists[1:])) if all(lists) else []
+            form.ids = common
+            form.f = [min(found[i] & _MAX_F for found in lists) for i in common]
+            form.head = [all(found[i] >= _HEAD for found in lists) for i in common]
+        form.lookup = {paper_id: at for at, paper_id in enumerate(form.ids)}
+
+    @staticmethod
+    def set(form: Form, ids: list[int], f: list[int], head: list[bool]) -> None:
+        form.ids, form.f, form.head = ids, f, head
+        form.lookup = {paper_id: at for at, paper_id in enumerate(ids)}
+
+    @staticmethod
+    def candidates(terms: list[list[Form]], norm_of: Callable[[int], float]):
+        """Every paper matching every term, with its bound (head, score) and whether it needs checking."""
+        unions = []
+        for forms in terms:
+            union: set[int] = set()
+            for form in forms:
+                union.update(form.lookup)
+            unions.append(union)
+        unions.sort(key=len)
+        matched = unions[0].intersection(*unions[1:]) if unions else set()
+        found = []
+        for paper_id in matched:
+            head, score, check = _score(paper_id, norm_of(paper_id), terms)
+            found.append((paper_id, head, score, check))
+        found.sort(key=lambda item: (-item[1], -item[2], item[0]))
+        return found
+
+
+def _score(paper_id: int, norm: float, terms: list[list[Form]],
+           checked: dict[int, tuple[int, bool]] | None = None) -> tuple[bool, float, bool]:
+    """One paper's (head, score, needs checking) from its forms' postings; ``checked``: the
+    phrases' exact (F, head) by ``id(form)``, which replace their bounds."""
+    score, head, check = 0.0, True, False
+    for forms in terms:
+        in_head = matched = False
+        for form in forms:
+            at = _at(form, paper_id)
+            if at is None:
+                continue
+            if not form.exact and checked is not None:
+                f, form_head = checked.get(id(form), (0, False))
+            else:
+                f, form_head = form.f[at], form.head[at]
+                check |= not form.exact
+            if not f:
+                continue
+            matched = True
+            score += form.idf * (f * (K1 + 1.0)) / (f + norm)
+            in_head |= bool(form_head)
+        if not matched:
+            return False, 0.0, False
+        head &= in_head
+    return head, score, check
+
+
+def _at(form: Form, paper_id: int) -> int | None:
+    """Where ``paper_id`` is in the form's postings, or None."""
+    if form.lookup:
+        return form.lookup.get(paper_id)
+    ids = form.ids
+    at = int(ids.searchsorted(paper_id)) if hasattr(ids, "searchsorted") else bisect_left(ids, paper_id)
+    return at if at < len(ids) and ids[at] == paper_id else None
+
+
+class _Numpy:
+    """numpy arrays: the path of big posting lists."""
+
+    def __init__(self) -> None:
+        import numpy
+
+        self.np = numpy
+
+    def prepare(self, form: Form, stored: list[tuple[bytes, bytes]]) -> None:
+        np = self.np
+        arrays = [(np.frombuffer(i, dtype="<u4"), np.frombuffer(k, dtype="<u2")) for i, k in stored]
+        if form.prefix and arrays:
+            ids = np.concatenate([i for i, _ in arrays])
+            keys = np.concatenate([k for _, k in arrays])
+            form.ids, inverse = np.unique(ids, return_inverse=True)
+            form.f = np.bincount(inverse, weights=keys & _MAX_F, minlength=len(form.ids))
+            form.head = np.bincount(inverse, weights=keys >= _HEAD, minlength=len(form.ids)) > 0
+        elif len(arrays) == 1:
+            form.ids, keys = arrays[0]
+            form.f, form.head = (keys & _MAX_F).astype(np.float64), keys >= _HEAD
+        elif not arrays:
+            form.ids, form.f, form.head = np.zeros(0, "<u4"), np.zeros(0), np.zeros(0, bool)
+        else:
+            ids, keys = arrays[0]
+            f, head = (keys & _MAX_F).astype(np.float64), keys >= _HEAD
+            for other_ids, other_keys in arrays[1:]:
+                ids, mine, theirs = np.intersect1d(ids, other_ids, assume_unique=True, return_indices=True)
+                f = np.minimum(f[mine], other_keys[theirs] & _MAX_F)
+                head = head[mine] & (other_keys[theirs] >= _HEAD)
+            form.ids, form.f, form.head = ids, f, head
+
+    def set(self, form: Form, ids: list[int], f: list[int], head: list[bool]) -> None:
+        np = self.np
+        form.ids, form.f, form.head = np.array(ids, "<u4"), np.array(f, np.float64), np.array(head, bool)
+
+    def candidates(self, terms: list[list[Form]], norms):
+        np = self.np
+        matched = None
+        for forms in terms:
+            ids = [form.ids for form in forms]
+            parts = [(form.idf * (form.f * (K1 + 1.0)) / (form.f + norms[form.ids]), form.head,
+                      np.full(len(form.ids), not form.exact)) for form in forms]
+            if len(forms) == 1:
+                union, (score, head, check) = ids[0], parts[0]
+            else:
+                union, inverse = np.unique(np.concatenate(ids), return_inverse=True)
+                score = np.bincount(inverse, weights=np.concatenate([p[0] for p in parts]), minlength=len(union))
+                head = np.bincount(inverse, weights=np.concatenate([p[1] for p in parts]), minlength=len(union)) > 0
+                check = np.bincount(inverse, weights=np.concatenate([p[2] for p in parts]), minlength=len(union)) > 0
+            if matched is None:
+                matched = (union, score, head, check)
+                continue
+            both, mine, theirs = np.intersect1d(matched[0], union, assume_unique=True, return_indices=True)
+            matched = (both, matched[1][mine] + score[theirs], matched[2][mine] & head[theirs],
+                       matched[3][mine] | check[theirs])
+        return matched
+
+    def ordered(self, matched, limit: int | None):
+        """The candidates by (head, score) descending, then id; all of them when some need checking."""
+        np = self.np
+        ids, score, head, check = matched
+        key = head * 1e6 + score
+        if limit and not check.any() and len(ids) > 4 * limit:
+            kth = key[np.argpartition(-key, limit - 1)[:limit]].min()
+            keep = np.nonzero(key >= kth)[0]
+            ids, score, head, check, key = ids[keep], score[keep], head[keep], check[keep], key[keep]
+        order = np.lexsort((ids, -key))
+        return list(zip(ids[order].tolist(), head[order].tolist(), score[order].tolist(), check[order].tolist()))
+
+
+def count_phrase(tokens: list[str], phrase: tuple[str, ...]) -> int:
+    """How many times ``phrase`` occurs in ``tokens`` (each start position once, as FTS5 counts)."""
+    n, first, count, at = len(phrase), phrase[0], 0, -1
+    wanted = list(phrase)
+    while True:
+        try:
+            at = tokens.index(first, at + 1)
+        except ValueError:
+            return count
+        if n == 1 or tokens[at : at + n] == wanted:
+            count += 1
+
+
+def ranked(rows_of: Callable[[str, dict], list], terms: list[list[tuple[tuple[str, ...], bool]]], limit: int | None,
+           expand: Callable[[str], str], *, use_numpy: bool | None = None) -> list[tuple[int, float]]:
+    """Paper ids and BM25 scores of the papers matching every term (any of its forms, each a
+    (tokens, prefix) phrase), those whose title or abstract holds every term first, then by score,
+    then by id; at most ``limit``. ``rows_of(sql, params)`` runs a query with named parameters
+    (an ``sqlite3`` connection's, or an SQLAlchemy session's); ``expand``: ``kb.search.expand``.
+    ``use_numpy``: force a path (None: numpy for big posting lists)."""
+    query = [[Form(tuple(tokens), prefix and len(tokens) == 1) for tokens, prefix in forms if tokens]
+             for forms in terms]
+    if not query or not all(query):
+        return []
+    forms = [form for term in query for form in term]
+    found = _load(rows_of, forms)
+    stats = dict(rows_of("SELECT key, value FROM search_stats", {}))
+    rows, total = int(stats.get("rows", 0)), int(stats.get("tokens", 0))
+    if not rows:
+        return []
+    stored = {}
+    for form in forms:
+        if form.prefix:
+            stored[id(form)] = _prefix_rows(found, form.tokens[0])
+        else:
+            stored[id(form)] = [found[token] for token in form.tokens if token in found]
+            if len(stored[id(form)]) < len(form.tokens):
+                stored[id(form)] = []
+        form.exact = form.prefix or len(form.tokens) == 1
+    size = sum(len(ids) for value in stored.values() for ids, _ in value) // 4
+    numpy = (size >= _NUMPY_FROM) if use_numpy is None else use_numpy
+    path: Any = _Numpy() if numpy else _Python()
+    for form in forms:
+        path.prepare(form, stored[id(form)])
+        if not form.exact and len(form.ids) <= _CHECK_ALL:
+            _check_all(rows_of, form, path, expand)
+        form.idf = _idf(rows, len(form.ids))
+    avgdl = total / rows
+    lengths_blob = stats.get("lengths", b"")
+    if numpy:
+        np = path.np
+        lengths = np.frombuffer(lengths_blob, dtype="<u4").astype(np.float64)
+        norms = K1 * (1 - B + B * lengths / avgdl)
+        matched = path.candidates(query, norms)
+        if matched is None or not len(matched[0]):
+            return []
+        for form in forms:
+            form.lookup = {}
+        candidates = path.ordered(matched, limit)
+
+        def norm_of(paper_id: int) -> float:
+            return float(norms[paper_id])
+    else:
+        lengths = _ints(lengths_blob, "I")
+
+        def norm_of(paper_id: int) -> float:
+            return K1 * (1 - B + B * (lengths[paper_id] if paper_id < len(lengths) else 0) / avgdl)
+        candidates = path.candidates(query, norm_of)
+    return _top(rows_of, candidates, query, limit, norm_of, expand)
+
+
+def _top(rows_of, candidates: list[tuple[int, bool, float, bool]], terms: list[list[Form]], limit: int | None,
+         norm_of: Callable[[int], float], expand: Callable[[str], str]) -> list[tuple[int, float]]:
+    """The best ``limit`` candidates, checking the phrases of those that have one, in the order of
+    their bounds, until the next bound cannot beat the ``limit``-th exact result."""
+    import heapq
+
+    phrases = [form for term in terms for form in term if not form.exact]
+    best: list[tuple[bool, float, int]] = []          # a min-heap of (head, score, -id)
+    at = 0
+    while at < len(candidates):
+        if limit and len(best) >= limit:
+            paper_id, head, score, _check = candidates[at]
+            if (head, score, -paper_id) <= best[0]:
+                break
+        batch = candidates[at : at + (_CHECK_BATCH if limit else 500)]
+        at += len(batch)
+        stored = _stored_tokens(rows_of, [c[0] for c in batch if c[3]])
+        for paper_id, head, score, check in batch:
+            if check:
+                counts = {id(form): _phrase_counts(stored[paper_id], form, expand)
+                          for form in phrases if _at(form, paper_id) is not None}
+                head, score, _ = _score(paper_id, norm_of(paper_id), terms, checked=counts)
+                if not score:
+                    continue
+            item = (head, score, -paper_id)
+            if not limit or len(best) < limit:
+                heapq.heappush(best, item)
+            elif item > best[0]:
+                heapq.heapreplace(best, item)
+    best.sort(reverse=True)
+    return [(-negative, score) for _head, score, negative in best]
+
+
+def _phrase_counts(columns: list[str], form: Form, expand: Callable[[str], str]) -> tuple[int, bool]:
+    """A phrase's F and head in one paper's compact tokens by column."""
+    each = [count_phrase(expand(column).split(), form.tokens) for column in columns]
+    return sum(w * n for w, n in zip(WEIGHTS, each)), any(each[c] for c in _HEAD_COLUMNS)
+
+
+def _check_all(rows_of, form: Form, path, expand: Callable[[str], str]) -> None:
+    """Check a phrase's few candidates now: its postings and ``n`` are then exact."""
+    stored = _stored_tokens(rows_of, [int(i) for i in form.ids])
+    found = [(paper_id, *_phrase_counts(stored[paper_id], form, expand)) for paper_id in sorted(stored)]
+    found = [item for item in found if item[1]]
+    path.set(form, [i for i, _, _ in found], [f for _, f, _ in found], [h for _, _, h in found])
+    form.exact = True
+
+
+def _stored_tokens(rows_of, paper_ids: list[int]) -> dict[int, list[str]]:
+    found = {}
+    for chunk in _chunks(paper_ids):
+        names = {f"p{i}": paper_id for i, paper_id in enumerate(chunk)}
+        found.update((paper_id, unpack(blob)) for paper_id, blob in rows_of(
+            f"SELECT paper_id, tokens FROM search_tokens WHERE paper_id IN ({', '.join(':' + n for n in names)})",
+            names))
+    return found
