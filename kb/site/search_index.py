@@ -35,6 +35,7 @@ byte for byte what ``index_state`` builds from nothing (tests/test_site_rebuild.
 import hashlib
 import json
 import marshal
+import operator
 import re
 import unicodedata
 from collections import Counter
@@ -176,7 +177,7 @@ def _encoded(docs: list[int], codes: list[int]) -> list[int]:
     """Ascending ``docs`` and their codes as a posting list: each doc as the gap from the previous one."""
     out = [0] * (2 * len(docs))
     if docs:
-        out[0::2] = [docs[0], *(b - a for a, b in zip(docs, docs[1:]))]
+        out[0::2] = [docs[0], *map(operator.sub, docs[1:], docs)]     # map: the gaps without a Python step each
         out[1::2] = codes
     return out
 
@@ -210,8 +211,8 @@ def tokens_version() -> str:
 
 
 def _stats(doc: dict[str, str]) -> _Stats:
-    return ({token: min(count, 31) for token, count in Counter(tokens(doc["text"])).items()},
-            {token: min(count, 7) for token, count in Counter(tokens(doc["title"])).items()}, _words(doc))
+    return ({token: count if count < 31 else 31 for token, count in Counter(tokens(doc["text"])).items()},
+            {token: count if count < 7 else 7 for token, count in Counter(tokens(doc["title"])).items()}, _words(doc))
 
 
 def _doc_key(doc: dict[str, str]) -> str:
