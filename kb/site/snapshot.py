@@ -158,7 +158,7 @@ def _run_view(record: RunRecord, curves: tuple[Curve, ...]) -> RunView:
 
 def load_snapshot(settings: Settings, *, session: Session) -> Snapshot:
     """Papers with their notes, the registered runners, and every run with its curves."""
-    from kb.queries import claims_of, paper_links
+    from kb.queries import paper_links
     from kb.runs.registry import load_registry
 
     notes: dict[int, list[NoteView]] = {}
@@ -175,10 +175,12 @@ def load_snapshot(settings: Settings, *, session: Session) -> Snapshot:
         )
         for p in session.exec(select(Paper).order_by(Paper.slug))
     )
-    registry = load_registry(settings.runner_paths)
+    # The specs only are read: kept in the cache while no runner file changes, as for kb runners and kb sync.
+    registry = load_registry(settings.runner_paths, cache_dir=settings.cache_dir)
+    claims = {paper.key: paper.claims for paper in papers}        # a runner's paper's claims, as the catalog has them
     runners = tuple(
         RunnerView(name=spec.name, paper=spec.paper, summary=spec.summary, datasets=tuple(spec.datasets),
-                   presets=tuple(spec.presets), claims=tuple(claims_of(spec.paper, session=session)))
+                   presets=tuple(spec.presets), claims=claims.get(spec.paper, ()))
         for spec in registry.specs()
     )
     curves = _curves(session=session)
