@@ -29,6 +29,7 @@ there does not pay numpy's import. Both compute the same numbers (the tests comp
 
 from __future__ import annotations
 
+import heapq
 import math
 import sys
 import zlib
@@ -37,6 +38,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 K1, B = 1.2, 0.75
@@ -73,6 +75,20 @@ def _blob(values: array) -> bytes:
         values = array(values.typecode, values)
         values.byteswap()
     return values.tobytes()
+
+
+def encode(ids: array, keys: array) -> tuple[bytes, bytes]:
+    """A token's postings as stored: the gaps between ids and the keys, each little-endian and
+    deflated (a common word's gaps are small: about 2.5 bytes a posting instead of 6)."""
+    import numpy as np
+
+    gaps = np.diff(np.asarray(ids, dtype=np.int64), prepend=0).astype("<u4")
+    return (zlib.compress(gaps.tobytes(), 1), zlib.compress(np.asarray(keys, dtype="<u2").tobytes(), 1))
+
+
+def decode(ids_blob: bytes, keys_blob: bytes) -> tuple[array, array]:
+    """``encode``'s postings back, as arrays (the Python path)."""
+    return array("I", accumulate(_ints(zlib.decompress(ids_blob), "I"))), _ints(zlib.decompress(keys_blob), "H")
 
 
 # -- a paper's tokens -----------------------------------------------------------------------
@@ -202,10 +218,10 @@ def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int
     dropped = indexed if not fresh else set()
     for token in sorted(touched):
         stored = existing.get(token)
-        ids, keys = (_ints(stored[0], "I"), _ints(stored[1], "H")) if stored else (array("I"), array("H"))
+        ids, keys = decode(*stored) if stored else (array("I"), array("H"))
         ids, keys = _merge(ids, keys, dropped, *adds.get(token, empty))
         if ids:
-            replaced.append((token, _blob(ids), _blob(keys)))
+            replaced.append((token, *encode(ids, keys)))
         elif stored:
             gone.append((token,))
     if gone:
@@ -238,6 +254,16 @@ class Form:
     head: Any = None                   # in title or abstract, per paper (the bound, for a phrase)
     idf: float = 0.0
     lookup: dict[int, int] = field(default_factory=dict)   # Python path: paper id -> position
+    word: str = ""                     # a phrase of a Japanese word's bigrams: the word
+    latin: bool = False                # a phrase of Latin words
+
+    def __post_init__(self) -> None:
+        tokens = self.tokens
+        if len(tokens) < 2:
+            return
+        self.latin = all(token.isascii() for token in tokens)
+        if all(len(t) == 2 and not t.isascii() for t in tokens) and all(a[1] == b[0] for a, b in zip(tokens, tokens[1:])):
+            self.word = tokens[0] + "".join(token[1] for token in tokens[1:])
 
 
 def _idf(rows: int, n: int) -> float:
@@ -277,16 +303,16 @@ class _Python:
             f: dict[int, int] = {}
             head: dict[int, bool] = {}
             for ids_blob, keys_blob in stored:
-                for paper_id, key in zip(_ints(ids_blob, "I"), _ints(keys_blob, "H")):
+                for paper_id, key in zip(*decode(ids_blob, keys_blob)):
                     f[paper_id] = f.get(paper_id, 0) + (key & _MAX_F)
                     head[paper_id] = head.get(paper_id, False) or key >= _HEAD
             form.ids = sorted(f)
             form.f, form.head = [f[i] for i in form.ids], [head[i] for i in form.ids]
         elif len(stored) == 1:
-            form.ids, keys = _ints(stored[0][0], "I"), _ints(stored[0][1], "H")
+            form.ids, keys = decode(*stored[0])
             form.f, form.head = [k & _MAX_F for k in keys], [k >= _HEAD for k in keys]
         else:
-            lists = [dict(zip(_ints(i, "I"), _ints(k, "H"))) for i, k in stored]
+            lists = [dict(zip(*decode(i, k))) for i, k in stored]
             common = sorted(set(lists[0]).intersection(*lists[1:])) if all(lists) else []
             form.ids = common
             form.f = [min(found[i] & _MAX_F for found in lists) for i in common]
@@ -299,22 +325,43 @@ class _Python:
         form.lookup = {paper_id: at for at, paper_id in enumerate(ids)}
 
     @staticmethod
-    def candidates(terms: list[list[Form]], norm_of: Callable[[int], float]):
-        """Every paper matching every term, with its bound (head, score) and whether it needs checking."""
-        unions = []
+    def candidates(terms: list[list[Form]], norm_of: Callable[[int], float], limit: int | None):
+        """The papers matching every term, with their bound (head, score) and whether they need checking,
+        best first: all of them, or the best ``limit`` where none needs checking."""
+        per_term = []
         for forms in terms:
-            union: set[int] = set()
+            found: dict[int, list] = {}
             for form in forms:
-                union.update(form.lookup)
-            unions.append(union)
-        unions.sort(key=len)
-        matched = unions[0].intersection(*unions[1:]) if unions else set()
-        found = []
-        for paper_id in matched:
-            head, score, check = _score(paper_id, norm_of(paper_id), terms)
-            found.append((paper_id, head, score, check))
-        found.sort(key=lambda item: (-item[1], -item[2], item[0]))
-        return found
+                idf, check = form.idf, not form.exact
+                for paper_id, f, head, norm in zip(form.ids, form.f, form.head, map(norm_of, form.ids)):
+                    part = idf * (f * (K1 + 1.0)) / (f + norm)
+                    known = found.get(paper_id)
+                    if known is None:
+                        found[paper_id] = [part, head, check]
+                    else:
+                        known[0] += part
+                        known[1] = known[1] or head
+                        known[2] = known[2] or check
+            per_term.append(found)
+        per_term.sort(key=len)
+        matched = []
+        for paper_id, (score, head, check) in per_term[0].items():
+            for other in per_term[1:]:
+                known = other.get(paper_id)
+                if known is None:
+                    break
+                score += known[0]
+                head = head and known[1]
+                check = check or known[2]
+            else:
+                matched.append((paper_id, bool(head), score, check))
+
+        def order(item):
+            return -item[1], -item[2], item[0]
+        if limit and not any(item[3] for item in matched):
+            return heapq.nsmallest(limit, matched, key=order)
+        matched.sort(key=order)
+        return matched
 
 
 def _score(paper_id: int, norm: float, terms: list[list[Form]],
@@ -363,7 +410,8 @@ class _Numpy:
 
     def prepare(self, form: Form, stored: list[tuple[bytes, bytes]]) -> None:
         np = self.np
-        arrays = [(np.frombuffer(i, dtype="<u4"), np.frombuffer(k, dtype="<u2")) for i, k in stored]
+        arrays = [(np.cumsum(np.frombuffer(zlib.decompress(i), dtype="<u4"), dtype=np.int64),
+                   np.frombuffer(zlib.decompress(k), dtype="<u2")) for i, k in stored]
         if form.prefix and arrays:
             ids = np.concatenate([i for i, _ in arrays])
             keys = np.concatenate([k for _, k in arrays])
@@ -374,7 +422,7 @@ class _Numpy:
             form.ids, keys = arrays[0]
             form.f, form.head = (keys & _MAX_F).astype(np.float64), keys >= _HEAD
         elif not arrays:
-            form.ids, form.f, form.head = np.zeros(0, "<u4"), np.zeros(0), np.zeros(0, bool)
+            form.ids, form.f, form.head = np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool)
         else:
             ids, keys = arrays[0]
             f, head = (keys & _MAX_F).astype(np.float64), keys >= _HEAD
@@ -386,7 +434,7 @@ class _Numpy:
 
     def set(self, form: Form, ids: list[int], f: list[int], head: list[bool]) -> None:
         np = self.np
-        form.ids, form.f, form.head = np.array(ids, "<u4"), np.array(f, np.float64), np.array(head, bool)
+        form.ids, form.f, form.head = np.array(ids, np.int64), np.array(f, np.float64), np.array(head, bool)
 
     def candidates(self, terms: list[list[Form]], norms):
         np = self.np
@@ -490,7 +538,7 @@ def ranked(rows_of: Callable[[str, dict], list], terms: list[list[tuple[tuple[st
 
         def norm_of(paper_id: int) -> float:
             return K1 * (1 - B + B * (lengths[paper_id] if paper_id < len(lengths) else 0) / avgdl)
-        candidates = path.candidates(query, norm_of)
+        candidates = path.candidates(query, norm_of, limit)
     return _top(rows_of, candidates, query, limit, norm_of, expand)
 
 
@@ -498,8 +546,6 @@ def _top(rows_of, candidates: list[tuple[int, bool, float, bool]], terms: list[l
          norm_of: Callable[[int], float], expand: Callable[[str], str]) -> list[tuple[int, float]]:
     """The best ``limit`` candidates, checking the phrases of those that have one, in the order of
     their bounds, until the next bound cannot beat the ``limit``-th exact result."""
-    import heapq
-
     phrases = [form for term in terms for form in term if not form.exact]
     best: list[tuple[bool, float, int]] = []          # a min-heap of (head, score, -id)
     at = 0
@@ -527,9 +573,34 @@ def _top(rows_of, candidates: list[tuple[int, bool, float, bool]], terms: list[l
     return [(-negative, score) for _head, score, negative in best]
 
 
+def _overlapping(text: str, needle: str) -> int:
+    count, at = 0, text.find(needle)
+    while at >= 0:
+        count, at = count + 1, text.find(needle, at + 1)
+    return count
+
+
+def _column_count(column: str, form: Form, expand: Callable[[str], str]) -> int:
+    """How many times a phrase occurs in one column's compact tokens (as its index tokens).
+
+    Without expanding the column where that cannot differ: a Latin phrase's tokens are the compact
+    ones; a Japanese word's bigrams are consecutive within a run where the run holds the word, and
+    across two runs only where one ends with a bigram of it and the next starts with the following one.
+    """
+    if not all(token in column for token in form.tokens):
+        return 0
+    if form.word:
+        word = form.word
+        if not any(f"{word[i : i + 2]} {word[i + 1 : i + 3]}" in column for i in range(len(word) - 2)):
+            return _overlapping(column, word)
+    elif form.latin:
+        return _overlapping(f" {column} ", f" {' '.join(form.tokens)} ")
+    return count_phrase(expand(column).split(), form.tokens)
+
+
 def _phrase_counts(columns: list[str], form: Form, expand: Callable[[str], str]) -> tuple[int, bool]:
     """A phrase's F and head in one paper's compact tokens by column."""
-    each = [count_phrase(expand(column).split(), form.tokens) for column in columns]
+    each = [_column_count(column, form, expand) for column in columns]
     return sum(w * n for w, n in zip(WEIGHTS, each)), any(each[c] for c in _HEAD_COLUMNS)
 
 

@@ -138,7 +138,7 @@ def test_a_paper_with_a_phrases_bigrams_apart_does_not_match(catalog):
 
 
 def _contents(connection) -> tuple:
-    postings = {token: (list(textindex._ints(ids, "I")), list(textindex._ints(keys, "H")))
+    postings = {token: tuple(map(list, textindex.decode(ids, keys)))
                 for token, ids, keys in connection.exec_driver_sql("SELECT token, ids, keys FROM search_posting")}
     tokens = dict(connection.exec_driver_sql("SELECT paper_id, tokens FROM search_tokens").fetchall())
     stats = dict(connection.exec_driver_sql("SELECT key, value FROM search_stats").fetchall())
@@ -188,3 +188,18 @@ def test_an_index_kept_through_edits_equals_one_built_from_scratch(catalog):
     assert kept == _contents(fresh)
     textindex.write(catalog, {}, list(final), expand)
     assert _contents(catalog) == ({}, {}, {"rows": 0, "tokens": 0, "lengths": []})
+
+
+def test_a_phrase_is_counted_in_compact_tokens_as_in_the_index_tokens():
+    # The shortcut (compact text: a word within a run, a Latin phrase between spaces) against the
+    # definition (the phrase's start positions in the expanded tokens), on columns made to straddle runs.
+    rng = random.Random(5)
+    pieces = ["物体", "体検出", "物体検出", "検出", "体検", "cloud", "point", "point cloud", "ああ", "あああ", "出"]
+    forms = [textindex.Form(tuple(_one(word)[0][0])) for word in ("物体検出", "体検出", "ああああ")]
+    forms.append(textindex.Form(("point", "cloud")))
+    forms.append(textindex.Form(("point", "point")))
+    for _ in range(400):
+        column = " ".join(rng.choices(pieces, k=rng.randint(1, 8)))
+        for form in forms:
+            assert textindex._column_count(column, form, expand) == textindex.count_phrase(expand(column).split(),
+                                                                                          form.tokens), (column, form)
