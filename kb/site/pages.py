@@ -236,7 +236,7 @@ def page_file(path: str, title: str, parts: list[str], *, toc: bool = True) -> s
     ones between them as they are. Only front matter (escaped titles, never user text) says
     where HTML is, so nothing a note holds can pass for it. Line ends are the ``\\n`` MkDocs reads
     (it opens pages in text mode), so the lengths hold."""
-    prefix = "../" * site_url(path).count("/", 1)        # from the page's folder to the site's root
+    prefix = "../" * site_url(path).count("/", 1) or "./"      # from the page's folder to the site's root
     stretches = [""]
     for part in parts:
         if isinstance(part, Html):
