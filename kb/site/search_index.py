@@ -57,10 +57,11 @@ EXCERPT = 240                               # characters of a document shown und
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u30fc"
 _CJK_RUN = re.compile(f"[{_CJK}]+")            # with _LATIN_RUN: the runs of the worker's RUN
 _LATIN_RUN = re.compile("[a-z0-9]+")
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_LINK = re.compile(r"(?:!\[|\[)([^\]]*)\]\([^)]*\)")     # not !?\[: a pattern that starts optional is tried at every character
 _URL = re.compile(r"https?://\S+")
 _BLOCK_MARKS = re.compile(r"^ {0,3}(?:#{1,6}|[-*+>]|\d+[.)])\s+", re.MULTILINE)
-_INLINE_MARKS = re.compile(r"[*`|~]+|</?[a-zA-Z][^>]*>")
+_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+_INLINE_MARKS = "*`|~"                          # each replaced by str.replace: a character class scans ~20x slower
 _WORD = re.compile(r"[a-z0-9]*[a-z][a-z0-9]*")       # Latin tokens as the worker splits them; not bare numbers
 
 
@@ -72,8 +73,10 @@ def url_of(page: str) -> str:
 
 def plain(markdown: str) -> str:
     """Markdown as searchable, displayable text: link targets, URLs and markup dropped."""
-    value = _BLOCK_MARKS.sub("", _URL.sub(" ", _LINK.sub(r"\1", markdown)))
-    return " ".join(_INLINE_MARKS.sub(" ", value).split())
+    value = _TAG.sub(" ", _BLOCK_MARKS.sub("", _URL.sub(" ", _LINK.sub(r"\1", markdown))))
+    for mark in _INLINE_MARKS:
+        value = value.replace(mark, " ")
+    return " ".join(value.split())
 
 
 def _normalized(parts: list[str]) -> str:
