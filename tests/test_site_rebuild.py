@@ -114,3 +114,12 @@ def test_a_rebuild_after_editing_a_note_is_the_site_a_cold_build_writes(site_set
     shutil.rmtree(source_dir(site_settings))
     cold = build_site(site_settings, tmp_path / "cold")
     assert cold.full and _site(again.out) == _site(cold.out)
+
+
+def test_a_rebuild_writes_again_an_index_part_deleted_from_the_site(site_settings, tmp_path):
+    first = build_site(site_settings, tmp_path / "site")
+    part = first.out / FOLDER / "l-de.js"
+    written = part.read_bytes()
+    part.unlink()
+    again = build_site(site_settings, first.out)
+    assert not again.full and part.read_bytes() == written

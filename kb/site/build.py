@@ -234,8 +234,10 @@ def _write_index(found: list[dict[str, str]], glossary: tuple[tuple[str, ...], .
     if state is None or index.keys != state.keys:
         cache.write(docs / _TOKENS, version, packed(tokens))
     for relative, content in index.files.items():
-        # Material's search plugin writes its own stubs (STUB) on every build: kb's are put back.
-        if state is None or state.files.get(relative) != content or not relative.startswith(FOLDER):
+        # Material's search plugin writes its own stubs (STUB) on every build: kb's are put back; a part
+        # gone from ``out`` since (deleted by hand) is written again.
+        if (state is None or state.files.get(relative) != content or not relative.startswith(FOLDER)
+                or not (out / relative).is_file()):
             _write_changed(out / relative, content)
     for stale in (out / FOLDER).glob("*.js"):
         if stale.relative_to(out).as_posix() not in index.files:
