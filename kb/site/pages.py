@@ -162,8 +162,6 @@ def indent(markdown: str) -> str:
     return "\n".join("    " + line if line.strip() else "" for line in markdown.splitlines())
 
 
-
-
 # -- HTML building blocks: what Markdown would have made of the same page -------------------
 
 
