@@ -117,3 +117,28 @@ def test_the_jinja_cache_fills_in_the_docs_folder_and_stays_out_of_the_site(tmp_
     assert len(list((docs / hooks.BYTECODE_CACHE).iterdir())) > 10
     assert not list((tmp_path / "site").rglob(hooks.BYTECODE_CACHE))
     assert '<p><a href="./">home</a></p>' in (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+
+
+def test_the_header_tabs_rendered_once_still_lead_to_each_section_from_every_page(tmp_path):
+    import posixpath
+
+    from kb.site.build import _mkdocs
+    from tests.conftest import ROOT
+
+    sections = {"index.md": "", "papers/index.md": "papers/", "tags/index.md": "tags/", "runners/index.md": "runners/",
+                "runs/index.md": "runs/"}
+    pages = [*sections, "papers/2.md", "paper/a.md", "paper/b.md", "tag/x/index.md", "tag/x/2.md", "run/r.md"]
+    docs = tmp_path / "docs"
+    for path in pages:
+        (docs / path).parent.mkdir(parents=True, exist_ok=True)
+        (docs / path).write_text(page_file(path, path, [f"# {path}"]), encoding="utf-8")
+    _mkdocs(ROOT / "mkdocs.yml", docs, tmp_path / "site", dirty=False)
+    for path in pages:
+        address = site_url(path)
+        built = (tmp_path / "site" / address.strip("/") / "index.html").read_text(encoding="utf-8")
+        tabs = re.search(r'<nav class="md-tabs".*?</nav>', built, re.DOTALL).group()
+        items = re.findall(r'<li class="([^"]*)">\s*<a href="([^"]*)"', tabs)
+        reached = [posixpath.normpath(posixpath.join(address, href)).lstrip("/") for _, href in items]
+        assert [f"{r}/" if r not in (".", "") else "" for r in reached] == list(sections.values()), (path, items)
+        active = [href for css, href in items if "md-tabs__item--active" in css]
+        assert len(active) == (1 if path in sections else 0), (path, items)

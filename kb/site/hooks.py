@@ -12,7 +12,9 @@ process, so no note can name one.
 process; a Jinja bytecode cache in the generated docs folder keeps the compiled code between
 builds. Jinja keys each entry by the template's name and a digest of its source, so an edited
 override or another Material version compiles afresh. The folder's name starts with a dot:
-MkDocs leaves dot-files out of the site.
+MkDocs leaves dot-files out of the site. It also gives the templates ``kb_nav_key``,
+``kb_rendered`` and ``kb_remember``, with which docs/overrides/main.html renders the header's tabs
+once for all the pages that link to the sections alike (the same bytes, ~0.2 s CPU at 1,000 papers).
 """
 
 import secrets
@@ -29,7 +31,21 @@ def on_env(env, config, files):
     folder = Path(config["docs_dir"]) / BYTECODE_CACHE
     folder.mkdir(exist_ok=True)
     env.bytecode_cache = FileSystemBytecodeCache(str(folder))
+    rendered: dict[tuple, str] = {}
+    env.globals.update(kb_nav_key=_nav_key, kb_rendered=rendered,
+                       kb_remember=lambda key, html: rendered.setdefault(key, html) if key is not None else html)
     return env
+
+
+def _nav_key(part, nav, page):
+    """What a navigation part (Material's tabs) of ``page`` depends on: each section's link from the
+    page and whether it is the page's; None for a page of the navigation itself (its part may hold
+    the page's own table of contents), never kept."""
+    from mkdocs.utils import normalize_url
+
+    if page is None or any(item == page for item in nav.items):
+        return None
+    return (part, *((normalize_url(item.url, page), item.active) for item in nav.items))
 
 
 def on_page_markdown(markdown, page, config, files):
