@@ -4,7 +4,7 @@ FTS5 computes BM25 for every row a query matches (about 2.3 µs a row: 100 ms fo
 100,000 papers), and keeps every token's positions. This index keeps, per token, exactly what
 BM25 and kb's head tier need, in two arrays a query reads whole and scores at once:
 
-- ``search_posting(token, ids, keys)``: the ids of the papers holding the token (uint32,
+- ``search_posting(token, papers, ids, keys)``: how many papers hold the token, their ids of the papers holding the token (uint32,
   ascending) and one key per paper (uint16): bit 15 set where the token is in the title or the
   abstract, the low 15 bits its column-weighted count ``F = 10·title + 5·authors + 2·abstract
   + 1·notes`` (``kb.search``'s weights), as FTS5's bm25() sums it.
@@ -51,7 +51,8 @@ _CHECK_BATCH = 32                  # papers whose stored tokens are read at once
 _CHECK_ALL = 64                    # a phrase with at most this many candidate papers is checked at once
 
 TABLES = (
-    "CREATE TABLE IF NOT EXISTS search_posting (token TEXT PRIMARY KEY, ids BLOB NOT NULL, keys BLOB NOT NULL)",
+    ("CREATE TABLE IF NOT EXISTS search_posting (token TEXT PRIMARY KEY, papers INTEGER NOT NULL, ids BLOB NOT NULL, "
+     "keys BLOB NOT NULL)"),
     "CREATE TABLE IF NOT EXISTS search_tokens (paper_id INTEGER PRIMARY KEY, tokens BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS search_stats (key TEXT PRIMARY KEY, value)",
 )
@@ -221,13 +222,13 @@ def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int
         ids, keys = decode(*stored) if stored else (array("I"), array("H"))
         ids, keys = _merge(ids, keys, dropped, *adds.get(token, empty))
         if ids:
-            replaced.append((token, *encode(ids, keys)))
+            replaced.append((token, len(ids), *encode(ids, keys)))
         elif stored:
             gone.append((token,))
     if gone:
         connection.exec_driver_sql("DELETE FROM search_posting WHERE token = ?", gone)
     if replaced:
-        connection.exec_driver_sql("INSERT OR REPLACE INTO search_posting(token, ids, keys) VALUES (?, ?, ?)", replaced)
+        connection.exec_driver_sql("INSERT OR REPLACE INTO search_posting(token, papers, ids, keys) VALUES (?, ?, ?, ?)", replaced)
     if indexed:
         connection.exec_driver_sql("DELETE FROM search_tokens WHERE paper_id = ?", [(p,) for p in indexed])
     if packed:
@@ -271,21 +272,25 @@ def _idf(rows: int, n: int) -> float:
     return idf if idf > 0 else 1e-6
 
 
-def _load(rows_of: Callable, forms: list[Form]) -> dict[str, tuple[bytes, bytes]]:
-    """The stored postings of every token the forms read (a prefix form: every token it starts)."""
+def _load(rows_of: Callable, forms: list[Form]) -> tuple[dict, dict]:
+    """The stored postings of every token the forms read (a prefix form: every token it starts), and
+    how many papers each holds."""
     wanted = sorted({token for form in forms if not form.prefix for token in form.tokens})
-    found: dict[str, tuple[bytes, bytes]] = {}
+    found: dict = {}
+    sizes: dict = {}
     for chunk in _chunks(wanted):
         names = {f"t{i}": token for i, token in enumerate(chunk)}
-        found.update((token, (ids, keys)) for token, ids, keys in rows_of(
-            f"SELECT token, ids, keys FROM search_posting WHERE token IN ({', '.join(':' + n for n in names)})", names))
+        for token, papers, ids, keys in rows_of("SELECT token, papers, ids, keys FROM search_posting WHERE token IN "
+                                                f"({', '.join(':' + n for n in names)})", names):
+            found[token], sizes[token] = (ids, keys), papers
     for form in forms:
         if form.prefix:
             low = form.tokens[0]
-            found.update((("\0prefix", low, token), (ids, keys)) for token, ids, keys in rows_of(
-                "SELECT token, ids, keys FROM search_posting WHERE token >= :low AND token < :high",
-                {"low": low, "high": low[:-1] + chr(ord(low[-1]) + 1)}))
-    return found
+            for token, papers, ids, keys in rows_of(
+                    "SELECT token, papers, ids, keys FROM search_posting WHERE token >= :low AND token < :high",
+                    {"low": low, "high": low[:-1] + chr(ord(low[-1]) + 1)}):
+                found["\0prefix", low, token], sizes["\0prefix", low, token] = (ids, keys), papers
+    return found, sizes
 
 
 def _prefix_rows(found: dict, low: str) -> list[tuple[bytes, bytes]]:
@@ -441,7 +446,7 @@ class _Numpy:
         matched = None
         for forms in terms:
             ids = [form.ids for form in forms]
-            parts = [(form.idf * (form.f * (K1 + 1.0)) / (form.f + norms[form.ids]), form.head,
+            parts = [(form.idf * (form.f * (K1 + 1.0)) / (form.f + norms(form.ids)), form.head,
                       np.full(len(form.ids), not form.exact)) for form in forms]
             if len(forms) == 1:
                 union, (score, head, check) = ids[0], parts[0]
@@ -496,7 +501,7 @@ def ranked(rows_of: Callable[[str, dict], list], terms: list[list[tuple[tuple[st
     if not query or not all(query):
         return []
     forms = [form for term in query for form in term]
-    found = _load(rows_of, forms)
+    found, sizes = _load(rows_of, forms)
     stats = dict(rows_of("SELECT key, value FROM search_stats", {}))
     rows, total = int(stats.get("rows", 0)), int(stats.get("tokens", 0))
     if not rows:
@@ -510,8 +515,7 @@ def ranked(rows_of: Callable[[str, dict], list], terms: list[list[tuple[tuple[st
             if len(stored[id(form)]) < len(form.tokens):
                 stored[id(form)] = []
         form.exact = form.prefix or len(form.tokens) == 1
-    size = sum(len(ids) for value in stored.values() for ids, _ in value) // 4
-    numpy = (size >= _NUMPY_FROM) if use_numpy is None else use_numpy
+    numpy = (sum(sizes.values()) >= _NUMPY_FROM) if use_numpy is None else use_numpy
     path: Any = _Numpy() if numpy else _Python()
     for form in forms:
         path.prepare(form, stored[id(form)])
@@ -522,8 +526,10 @@ def ranked(rows_of: Callable[[str, dict], list], terms: list[list[tuple[tuple[st
     lengths_blob = stats.get("lengths", b"")
     if numpy:
         np = path.np
-        lengths = np.frombuffer(lengths_blob, dtype="<u4").astype(np.float64)
-        norms = K1 * (1 - B + B * lengths / avgdl)
+        lengths = np.frombuffer(lengths_blob, dtype="<u4")
+
+        def norms(ids):
+            return K1 * (1 - B + B * lengths[ids] / avgdl)
         matched = path.candidates(query, norms)
         if matched is None or not len(matched[0]):
             return []
@@ -532,7 +538,7 @@ def ranked(rows_of: Callable[[str, dict], list], terms: list[list[tuple[tuple[st
         candidates = path.ordered(matched, limit)
 
         def norm_of(paper_id: int) -> float:
-            return float(norms[paper_id])
+            return float(norms(paper_id))
     else:
         lengths = _ints(lengths_blob, "I")
 
@@ -554,7 +560,8 @@ def _top(rows_of, candidates: list[tuple[int, bool, float, bool]], terms: list[l
             paper_id, head, score, _check = candidates[at]
             if (head, score, -paper_id) <= best[0]:
                 break
-        batch = candidates[at : at + (_CHECK_BATCH if limit else 500)]
+        # The first batch as many as are wanted: where the bounds are the scores, the last to check.
+        batch = candidates[at : at + ((_CHECK_BATCH if best else limit) if limit else 500)]
         at += len(batch)
         stored = _stored_tokens(rows_of, [c[0] for c in batch if c[3]])
         for paper_id, head, score, check in batch:
