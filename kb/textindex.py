@@ -78,18 +78,46 @@ def _blob(values: array) -> bytes:
     return values.tobytes()
 
 
-def encode(ids: array, keys: array) -> tuple[bytes, bytes]:
-    """A token's postings as stored: the gaps between ids and the keys, each little-endian and
-    deflated (a common word's gaps are small: about 2.5 bytes a posting instead of 6)."""
+# A blob: one byte giving the width of its numbers, then the numbers, little-endian.
+_CODES = {1: "B", 2: "H", 4: "I"}
+
+
+def encode(ids, keys) -> tuple[bytes, bytes]:
+    """A token's postings as stored: the gaps between ids, in 1, 2 or 4 bytes each (a common word's
+    gaps are small), and the keys in 1 byte each where every count is below 128 (the head bit then
+    bit 7), else 2. ``ids``, ``keys``: arrays or numpy arrays, ascending ids."""
     import numpy as np
 
-    gaps = np.diff(np.asarray(ids, dtype=np.int64), prepend=0).astype("<u4")
-    return (zlib.compress(gaps.tobytes(), 1), zlib.compress(np.asarray(keys, dtype="<u2").tobytes(), 1))
+    gaps = np.diff(np.asarray(ids, dtype=np.int64), prepend=0)
+    top = int(gaps.max()) if len(gaps) else 0
+    width = 1 if top < 1 << 8 else 2 if top < 1 << 16 else 4
+    keys = np.asarray(keys, dtype=np.uint16)
+    if len(keys) and int((keys & _MAX_F).max()) < 0x80:
+        keyed = bytes([1]) + ((keys >> 8) & 0x80 | keys & 0x7F).astype(np.uint8).tobytes()
+    else:
+        keyed = bytes([2]) + keys.astype("<u2").tobytes()
+    return bytes([width]) + gaps.astype(f"<u{width}").tobytes(), keyed
+
+
+def _wide(keys: array) -> array:
+    """One-byte keys as two-byte ones."""
+    return array("H", [(k & 0x80) << 8 | k & 0x7F for k in keys])
 
 
 def decode(ids_blob: bytes, keys_blob: bytes) -> tuple[array, array]:
-    """``encode``'s postings back, as arrays (the Python path)."""
-    return array("I", accumulate(_ints(zlib.decompress(ids_blob), "I"))), _ints(zlib.decompress(keys_blob), "H")
+    """``encode``'s postings back, as arrays of ids and two-byte keys (the Python path)."""
+    ids = array("I", accumulate(_ints(ids_blob[1:], _CODES[ids_blob[0]])))
+    keys = _ints(keys_blob[1:], _CODES[keys_blob[0]])
+    return ids, (_wide(keys) if keys_blob[0] == 1 else keys)
+
+
+def decode_numpy(np, ids_blob: bytes, keys_blob: bytes):
+    """``encode``'s postings back, as numpy arrays of ids (int64) and two-byte keys."""
+    ids = np.cumsum(np.frombuffer(ids_blob, dtype=f"<u{ids_blob[0]}", offset=1), dtype=np.int64)
+    keys = np.frombuffer(keys_blob, dtype=f"<u{keys_blob[0]}", offset=1)
+    if keys_blob[0] == 1:
+        keys = (keys.astype(np.uint16) & 0x80) << 8 | keys & 0x7F
+    return ids, keys
 
 
 # -- a paper's tokens -----------------------------------------------------------------------
@@ -147,33 +175,23 @@ def _old_tokens(connection, paper_ids: list[int], expand: Callable[[str], str]) 
     return indexed, tokens
 
 
-def _merge(ids: array, keys: array, removed: set[int], add_ids: array, add_keys: array) -> tuple[array, array]:
-    """A token's postings without ``removed`` and with the added ones (both ascending by id)."""
-    if removed and ids:
-        if len(removed) <= 64:
-            for paper_id in removed:
-                at = bisect_left(ids, paper_id)
-                if at < len(ids) and ids[at] == paper_id:
-                    del ids[at], keys[at]
-        else:
-            kept = [i for i, paper_id in enumerate(ids) if paper_id not in removed]
-            if len(kept) != len(ids):
-                ids, keys = array("I", [ids[i] for i in kept]), array("H", [keys[i] for i in kept])
-    if not add_ids:
-        return ids, keys
-    if not ids or add_ids[0] > ids[-1]:
-        ids.extend(add_ids)
-        keys.extend(add_keys)
-    elif len(add_ids) <= 64:
-        for paper_id, key in zip(add_ids, add_keys):
-            at = bisect_left(ids, paper_id)
-            ids.insert(at, paper_id)
-            keys.insert(at, key)
+def _merge(np, stored: tuple[bytes, bytes] | None, removed, add_ids: array, add_keys: array):
+    """A token's postings (numpy arrays) without ``removed`` (ascending ids) and with the added ones."""
+    if stored:
+        ids, keys = decode_numpy(np, *stored)
     else:
-        merged = sorted(zip(ids, keys))
-        merged += zip(add_ids, add_keys)
-        merged.sort()
-        ids, keys = array("I", [i for i, _ in merged]), array("H", [k for _, k in merged])
+        ids, keys = np.zeros(0, np.int64), np.zeros(0, "<u2")
+    if len(removed) and len(ids):
+        keep = ~np.isin(ids, removed, assume_unique=True)
+        if not keep.all():
+            ids, keys = ids[keep], keys[keep]
+    if add_ids:
+        new_ids, new_keys = np.frombuffer(add_ids, dtype=np.uint32).astype(np.int64), np.frombuffer(add_keys, np.uint16)
+        if not len(ids) or new_ids[0] > ids[-1]:
+            ids, keys = np.concatenate([ids, new_ids]), np.concatenate([keys, new_keys])
+        else:               # none of them is there any more: each goes before the first greater id
+            at = np.searchsorted(ids, new_ids)
+            ids, keys = np.insert(ids, at, new_ids), np.insert(keys, at, new_keys)
     return ids, keys
 
 
@@ -214,14 +232,15 @@ def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int
             existing.update((token, (ids, keys)) for token, ids, keys in connection.exec_driver_sql(
                 f"SELECT token, ids, keys FROM search_posting WHERE token IN ({', '.join('?' * len(chunk))})",
                 tuple(chunk)))
+    import numpy as np
+
     empty = (array("I"), array("H"))
     gone, replaced = [], []
-    dropped = indexed if not fresh else set()
+    dropped = np.array(sorted(indexed), dtype=np.int64)
     for token in sorted(touched):
         stored = existing.get(token)
-        ids, keys = decode(*stored) if stored else (array("I"), array("H"))
-        ids, keys = _merge(ids, keys, dropped, *adds.get(token, empty))
-        if ids:
+        ids, keys = _merge(np, stored, dropped, *adds.get(token, empty))
+        if len(ids):
             replaced.append((token, len(ids), *encode(ids, keys)))
         elif stored:
             gone.append((token,))
@@ -415,8 +434,7 @@ class _Numpy:
 
     def prepare(self, form: Form, stored: list[tuple[bytes, bytes]]) -> None:
         np = self.np
-        arrays = [(np.cumsum(np.frombuffer(zlib.decompress(i), dtype="<u4"), dtype=np.int64),
-                   np.frombuffer(zlib.decompress(k), dtype="<u2")) for i, k in stored]
+        arrays = [decode_numpy(np, i, k) for i, k in stored]
         if form.prefix and arrays:
             ids = np.concatenate([i for i, _ in arrays])
             keys = np.concatenate([k for _, k in arrays])

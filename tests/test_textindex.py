@@ -203,3 +203,15 @@ def test_a_phrase_is_counted_in_compact_tokens_as_in_the_index_tokens():
         for form in forms:
             assert textindex._column_count(column, form, expand) == textindex.count_phrase(expand(column).split(),
                                                                                           form.tokens), (column, form)
+
+
+@pytest.mark.parametrize("gap, count", [(1, 3), (300, 3), (70_000, 3), (1, 200)])
+def test_postings_come_back_as_they_went_in_whatever_their_widths(gap, count):
+    import numpy as np
+
+    ids = [5 + gap * i for i in range(50)]
+    keys = [(0x8000 if i % 3 else 0) | (count + i % 7) for i in range(50)]
+    stored = textindex.encode(ids, keys)
+    assert stored[0][0] == (1 if gap < 256 else 2 if gap < 65536 else 4) and stored[1][0] == (1 if count < 100 else 2)
+    assert tuple(map(list, textindex.decode(*stored))) == (ids, keys)
+    assert tuple(map(list, textindex.decode_numpy(np, *stored))) == (ids, keys)
