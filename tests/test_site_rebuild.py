@@ -30,7 +30,8 @@ def corpus() -> list[dict[str, str]]:
             for n in range(12)]
 
 
-def edited(docs: list[dict[str, str]], n: int, *, title: str | None = None, text: str | None = None) -> list[dict[str, str]]:
+def edited(docs: list[dict[str, str]], n: int, *, title: str | None = None,
+           text: str | None = None) -> list[dict[str, str]]:
     docs = [dict(d) for d in docs]
     docs[n] = doc(n, title if title is not None else docs[n]["title"], text if text is not None else docs[n]["text"])
     return docs
@@ -41,7 +42,7 @@ def edited(docs: list[dict[str, str]], n: int, *, title: str | None = None, text
 EDITS = [
     (3, None, "Quantized weights. A zebra crossing, zebras and quantization. 重みを二値化し、縞馬を数える。 Note 3."),
     (1, None, "Anchors only. 鳥瞰図。 Note 1."),                          # detection and detector leave doc 1
-    (0, None, "Nothing else. Note 0."),                                 # detector leaves the corpus; 点群 and 物体 go
+    (0, None, "Nothing else. Note 0."),                                 # its words and 点群, 物体 leave doc 0
     (3, "Paper 3: segmentations of zebras", None),
     (3, None, "Note 3."),                                                # zebra, zebras, quantization: gone
     (7, None, "An object detector on point clouds. 点群から物体を検出する。 Note 7. Detect, detected, detecting."),

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from kb import cache
 from kb.db import session_scope
@@ -34,7 +35,7 @@ from kb.glossary import concepts
 from kb.site import figures
 from kb.site.feed_pages import add_feed_pages
 from kb.site.pages import generate
-from kb.site.search_index import (FOLDER, INDEX, IndexState, documents, index_state, packed, tokens_version,
+from kb.site.search_index import (FOLDER, INDEX, IndexState, Tokens, documents, index_state, packed, tokens_version,
                                   updated_index)
 from kb.site.snapshot import load_snapshot
 
@@ -201,13 +202,15 @@ def _render_share(config_file: Path, docs: Path, out: Path, share: tuple[int, in
     return _mkdocs(config_file, docs, out, dirty=True, share=share)
 
 
-def _render(config_file: Path, docs: Path, out: Path, *, full: bool, pages: int) -> list[str]:
+def _render(config_file: Path, docs: Path, out: Path, *, full: bool, pages: int,
+            meanwhile: Callable[[], Any]) -> tuple[list[str], Any]:
     """Render ``pages`` changed pages (all of them when ``full``) with MkDocs, over several processes
-    when there are many."""
+    when there are many; returns MkDocs' warnings and, with several processes, what ``meanwhile()``
+    returns, which this process computes while they render (None when it renders alone)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     workers = min(cores, max(1, pages // PARALLEL_PAGES))
     if workers == 1:
-        return _mkdocs(config_file, docs, out, dirty=not full)
+        return _mkdocs(config_file, docs, out, dirty=not full), None
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -217,26 +220,44 @@ def _render(config_file: Path, docs: Path, out: Path, *, full: bool, pages: int)
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         shares = pool.map(_render_share, *zip(*[(config_file, docs, out, (k, workers)) for k in range(workers)]))
-        return sorted({message for found in shares for message in found})
+        result = meanwhile()            # the shares started with map: this process would only wait for them
+        return sorted({message for found in shares for message in found}), result
 
 
-def _write_index(found: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...], docs: Path, out: Path, *,
-                 incremental: bool) -> None:
-    """Write the search index of the documents ``found`` into ``out``: when ``incremental`` (``out`` holds the
-    last build's site) only its parts that changed, updated from the last build's ``IndexState`` in ``docs``."""
+@dataclass
+class _Index:
+    """The search index a build writes, the last build's it was updated from (None: built whole), and the
+    documents' tokens (``search_index.Tokens``) to keep for the next build."""
+
+    index: IndexState
+    before: IndexState | None
+    tokens: Tokens
+
+
+def _search_index(found: list[dict[str, str]], glossary: tuple[tuple[str, ...], ...], docs: Path, *,
+                  incremental: bool) -> _Index:
+    """The search index of the documents ``found``: when ``incremental`` (the output folder holds the last
+    build's site), updated from the last build's ``IndexState`` in ``docs``, else built whole."""
     version = tokens_version()
-    state = IndexState.load(cache.read(docs / _INDEX_STATE, version)) if incremental and (out / INDEX).is_file() else None
+    before = IndexState.load(cache.read(docs / _INDEX_STATE, version)) if incremental else None
     # Tokens of another tokenizer or kb (``tokens_version``), or an unreadable file: tokenize again.
     tokens = cache.read(docs / _TOKENS, version) or {}
-    index = updated_index(state, found, glossary, cache=tokens) if state is not None else None
+    index = updated_index(before, found, glossary, cache=tokens) if before is not None else None
     if index is None:
-        state, index = None, index_state(found, glossary, cache=tokens)
-    if state is None or index.keys != state.keys:
-        cache.write(docs / _TOKENS, version, packed(tokens))
+        before, index = None, index_state(found, glossary, cache=tokens)
+    return _Index(index, before, tokens)
+
+
+def _write_index(built: _Index, docs: Path, out: Path) -> None:
+    """Write the index's files into ``out`` (an update: only those that changed) and keep it and the tokens
+    in ``docs`` for the next build."""
+    index, before, version = built.index, built.before, tokens_version()
+    if before is None or index.keys != before.keys:
+        cache.write(docs / _TOKENS, version, packed(built.tokens))
     for relative, content in index.files.items():
         # Material's search plugin writes its own stubs (STUB) on every build: kb's are put back; a part
         # gone from ``out`` since (deleted by hand) is written again.
-        if (state is None or state.files.get(relative) != content or not relative.startswith(FOLDER)
+        if (before is None or before.files.get(relative) != content or not relative.startswith(FOLDER)
                 or not (out / relative).is_file()):
             _write_changed(out / relative, content)
     for stale in (out / FOLDER).glob("*.js"):
@@ -290,9 +311,17 @@ def build_site(settings: Settings, out: Path | None = None, *,
     lap("figures")
     if not full:
         _remove_output(out, removed, stale_figures)
-    warnings = _render(config_file, docs, out, full=full, pages=len(pages) if full else written)
+    incremental = not full and (out / INDEX).is_file()
+
+    def search_index() -> _Index:
+        return _search_index(documents(snapshot), concepts(settings.papers), docs, incremental=incremental)
+
+    # Over several render processes, this one computes the search index while they work (~2 s of a full
+    # build at 1,000 papers): the "mkdocs" lap then holds both, and "search index" the writing only.
+    warnings, index = _render(config_file, docs, out, full=full, pages=len(pages) if full else written,
+                              meanwhile=search_index)
     lap("mkdocs")
-    _write_index(documents(snapshot), concepts(settings.papers), docs, out, incremental=not full)
+    _write_index(index or search_index(), docs, out)
     stamp_file.write_text(json.dumps(stamp), encoding="utf-8")
     lap("search index")
     return BuildReport(out=out, pages=len(pages), figures=len(plan.specs), figures_drawn=drawn,

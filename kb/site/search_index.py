@@ -57,7 +57,8 @@ EXCERPT = 240                               # characters of a document shown und
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u30fc"
 _CJK_RUN = re.compile(f"[{_CJK}]+")            # with _LATIN_RUN: the runs of the worker's RUN
 _LATIN_RUN = re.compile("[a-z0-9]+")
-_LINK = re.compile(r"(?:!\[|\[)([^\]]*)\]\([^)]*\)")     # not !?\[: a pattern that starts optional is tried at every character
+# Not !?\[: a pattern that starts with an optional character is tried at every character of the text.
+_LINK = re.compile(r"(?:!\[|\[)([^\]]*)\]\([^)]*\)")
 _URL = re.compile(r"https?://\S+")
 _BLOCK_MARKS = re.compile(r"^ {0,3}(?:#{1,6}|[-*+>]|\d+[.)])\s+", re.MULTILINE)
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
