@@ -24,7 +24,7 @@ the top ``limit`` (the threshold algorithm): the same hits and scores as positio
 except that a phrase's ``n`` is the number of papers holding all its tokens unless all were checked.
 
 Big posting lists are scored with numpy; a small catalog's are scored in Python, so that a search
-there does not pay numpy's import. Both compute the same numbers (the tests compare them).
+there does not pay numpy's import (``_NUMPY_FROM``). Both compute the same numbers (the tests compare them).
 """
 
 from __future__ import annotations
@@ -46,7 +46,10 @@ WEIGHTS = (10, 5, 2, 1)            # title, authors, abstract, notes (kb.search.
 _HEAD_COLUMNS = (0, 2)             # title, abstract
 _HEAD = 0x8000
 _MAX_F = 0x7FFF
-_NUMPY_FROM = 4096                 # postings a query reads from which numpy scores them
+# Postings a query reads from which numpy scores them: where numpy is loaded already (a process
+# that searches again), and where it is not: its import (~40 ms) costs as much as Python's scoring
+# of about 40,000 postings (~1 µs each), so a one-query process imports it only for longer lists.
+_NUMPY_FROM, _NUMPY_IMPORT_FROM = 4096, 40_000
 _CHECK_BATCH = 32                  # papers whose stored tokens are read at once
 _CHECK_ALL = 64                    # a phrase with at most this many candidate papers is checked at once
 
@@ -533,7 +536,8 @@ def ranked(rows_of: Callable[[str, dict], list], terms: list[list[tuple[tuple[st
             if len(stored[id(form)]) < len(form.tokens):
                 stored[id(form)] = []
         form.exact = form.prefix or len(form.tokens) == 1
-    numpy = (sum(sizes.values()) >= _NUMPY_FROM) if use_numpy is None else use_numpy
+    size = sum(sizes.values())
+    numpy = (size >= (_NUMPY_FROM if "numpy" in sys.modules else _NUMPY_IMPORT_FROM)) if use_numpy is None else use_numpy
     path: Any = _Numpy() if numpy else _Python()
     for form in forms:
         path.prepare(form, stored[id(form)])
