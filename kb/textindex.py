@@ -38,7 +38,8 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
+import itertools
+from itertools import accumulate, repeat
 from typing import Any
 
 K1, B = 1.2, 0.75
@@ -143,12 +144,16 @@ def postings_of(columns: Sequence[Sequence[str]]) -> tuple[dict[str, int], int]:
     from its index tokens by column (title, authors, abstract, notes)."""
     weighted: Counter[str] = Counter()
     for weight, tokens in zip(WEIGHTS, columns):
-        counts = Counter(tokens)
-        if weight != 1:
-            counts = Counter({token: weight * n for token, n in counts.items()})
-        weighted.update(counts)
-    head = set(columns[_HEAD_COLUMNS[0]]).union(columns[_HEAD_COLUMNS[1]])
-    keys = {token: min(f, _MAX_F) | (_HEAD if token in head else 0) for token, f in weighted.items()}
+        if weight == 1:
+            weighted.update(tokens)         # counted in C: the notes, the longest column
+            continue
+        for token, n in Counter(tokens).items():
+            weighted[token] += weight * n
+    keys = dict(weighted)
+    if keys and max(keys.values()) > _MAX_F:
+        keys = {token: min(f, _MAX_F) for token, f in keys.items()}
+    for token in set(columns[_HEAD_COLUMNS[0]]).union(columns[_HEAD_COLUMNS[1]]):
+        keys[token] |= _HEAD
     return keys, sum(map(len, columns))
 
 
@@ -178,7 +183,7 @@ def _old_tokens(connection, paper_ids: list[int], expand: Callable[[str], str]) 
     return indexed, tokens
 
 
-def _merge(np, stored: tuple[bytes, bytes] | None, removed, add_ids: array, add_keys: array):
+def _merge(np, stored: tuple[bytes, bytes] | None, removed, add_ids, add_keys):
     """A token's postings (numpy arrays) without ``removed`` (ascending ids) and with the added ones."""
     if stored:
         ids, keys = decode_numpy(np, *stored)
@@ -188,14 +193,28 @@ def _merge(np, stored: tuple[bytes, bytes] | None, removed, add_ids: array, add_
         keep = ~np.isin(ids, removed, assume_unique=True)
         if not keep.all():
             ids, keys = ids[keep], keys[keep]
-    if add_ids:
-        new_ids, new_keys = np.frombuffer(add_ids, dtype=np.uint32).astype(np.int64), np.frombuffer(add_keys, np.uint16)
+    if len(add_ids):
+        new_ids, new_keys = add_ids.astype(np.int64), add_keys
         if not len(ids) or new_ids[0] > ids[-1]:
             ids, keys = np.concatenate([ids, new_ids]), np.concatenate([keys, new_keys])
         else:               # none of them is there any more: each goes before the first greater id
             at = np.searchsorted(ids, new_ids)
             ids, keys = np.insert(ids, at, new_ids), np.insert(keys, at, new_keys)
     return ids, keys
+
+
+def _grouped(np, number: dict[str, int], token_numbers: array, paper_ids: array, paper_keys: array) -> dict:
+    """token -> (its papers' ids, their keys) from the flat arrays ``write`` fills."""
+    if not token_numbers:
+        return {}
+    numbers = np.frombuffer(token_numbers, dtype=np.int64)
+    order = np.argsort(numbers, kind="stable")
+    numbers = numbers[order]
+    ids, keys = np.frombuffer(paper_ids, dtype=np.uint32)[order], np.frombuffer(paper_keys, dtype=np.uint16)[order]
+    starts = np.flatnonzero(np.diff(numbers, prepend=-1))
+    ends = np.append(starts[1:], len(numbers))
+    token_of = {n: token for token, n in number.items()}
+    return {token_of[int(numbers[a])]: (ids[a:b], keys[a:b]) for a, b in zip(starts.tolist(), ends.tolist())}
 
 
 def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int],
@@ -205,7 +224,6 @@ def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int
     writing transaction. ``fresh``: the index is empty (a rebuild), so nothing is read back."""
     removed = set(removed) | set(documents)
     indexed, touched = (set(), set()) if fresh else _old_tokens(connection, sorted(removed), expand)
-    adds: dict[str, tuple[array, array]] = {}
     rows, total, lengths = (0, 0, array("I")) if fresh else _stats(connection)
     for paper_id in indexed:
         if paper_id < len(lengths):
@@ -213,21 +231,26 @@ def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int
             lengths[paper_id] = 0
     rows -= len(indexed)
     packed = []
+    # Every (token, paper, key) in three flat arrays, filled in C (map, extend), then grouped by
+    # token with one stable sort: the papers stay ascending within each token.
+    number: dict[str, int] = {}
+    numbering = itertools.count()
+    token_numbers, paper_ids, paper_keys = array("q"), array("I"), array("H")
     for paper_id in sorted(documents):
         columns = documents[paper_id]
         keys, length = postings_of([expand(column).split() for column in columns])
-        for token, key in keys.items():
-            found = adds.get(token)
-            if found is None:
-                adds[token] = found = (array("I"), array("H"))
-            found[0].append(paper_id)
-            found[1].append(key)
+        token_numbers.extend(map(number.setdefault, keys, numbering))
+        paper_ids.extend(repeat(paper_id, len(keys)))
+        paper_keys.extend(keys.values())
         if paper_id >= len(lengths):
             lengths.extend([0] * (paper_id + 1 - len(lengths)))
         lengths[paper_id] = length
         total += length
         rows += 1
         packed.append((paper_id, pack(columns)))
+    import numpy as np
+
+    adds = _grouped(np, number, token_numbers, paper_ids, paper_keys)
     touched.update(adds)
     existing: dict[str, tuple[bytes, bytes]] = {}
     if not fresh:
@@ -235,9 +258,7 @@ def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int
             existing.update((token, (ids, keys)) for token, ids, keys in connection.exec_driver_sql(
                 f"SELECT token, ids, keys FROM search_posting WHERE token IN ({', '.join('?' * len(chunk))})",
                 tuple(chunk)))
-    import numpy as np
-
-    empty = (array("I"), array("H"))
+    empty = (np.zeros(0, np.uint32), np.zeros(0, np.uint16))
     gone, replaced = [], []
     dropped = np.array(sorted(indexed), dtype=np.int64)
     for token in sorted(touched):
