@@ -82,7 +82,7 @@ def compact(value: str) -> list[str]:
 
 
 def expand(compact_text: str) -> str:
-    """Space-separated compact tokens as the space-separated index tokens FTS5 gets."""
+    """Space-separated compact tokens as the space-separated index tokens (kb.textindex counts these)."""
     return " ".join(map(_expanded, compact_text.split()))
 
 
@@ -465,7 +465,7 @@ class CatalogReads(Protocol):
 
 
 class _SessionReads:
-    """``CatalogReads`` over an ORM session: FTS5 on SQLite, the portable scan elsewhere."""
+    """``CatalogReads`` over an ORM session: kb.textindex on SQLite, the portable scan elsewhere."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
