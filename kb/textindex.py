@@ -52,6 +52,7 @@ _MAX_F = 0x7FFF
 # of about 40,000 postings (~1 µs each), so a one-query process imports it only for longer lists.
 _NUMPY_FROM, _NUMPY_IMPORT_FROM = 4096, 40_000
 _CHECK_BATCH = 32                  # papers whose stored tokens are read at once
+_REWRITE_FROM = 0.25               # a write changing more than this share of the papers builds the index anew
 _CHECK_ALL = 64                    # a phrase with at most this many candidate papers is checked at once
 
 TABLES = (
@@ -223,6 +224,14 @@ def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int
     column) in, replacing what it held of them; ``connection``: an SQLAlchemy connection of the
     writing transaction. ``fresh``: the index is empty (a rebuild), so nothing is read back."""
     removed = set(removed) | set(documents)
+    if not fresh and len(removed) > _REWRITE_FROM * max(1, _stats(connection)[0]):
+        # Most papers change: every token would be rewritten anyway. The others' tokens are stored,
+        # so the index is built again from them and the new documents, without reading it back.
+        kept = {paper_id: unpack(blob) for paper_id, blob in connection.exec_driver_sql(
+                "SELECT paper_id, tokens FROM search_tokens") if paper_id not in removed}
+        for sql in ("DELETE FROM search_posting", "DELETE FROM search_tokens", "DELETE FROM search_stats"):
+            connection.exec_driver_sql(sql)
+        documents, removed, fresh = {**kept, **documents}, set(), True
     indexed, touched = (set(), set()) if fresh else _old_tokens(connection, sorted(removed), expand)
     rows, total, lengths = (0, 0, array("I")) if fresh else _stats(connection)
     for paper_id in indexed:

@@ -160,7 +160,9 @@ def _by_hand(documents) -> dict:
     return postings
 
 
-def test_an_index_kept_through_edits_equals_one_built_from_scratch(catalog):
+@pytest.mark.parametrize("rewrite_from", [0.25, 2.0])     # a big change: built anew, or merged token by token
+def test_an_index_kept_through_edits_equals_one_built_from_scratch(catalog, monkeypatch, rewrite_from):
+    monkeypatch.setattr(textindex, "_REWRITE_FROM", rewrite_from)
     documents = _documents(2, 120)
     textindex.write(catalog, documents, (), expand, fresh=True)
     assert _contents(catalog)[0] == _by_hand(documents)
