@@ -14,34 +14,61 @@ from kb.site.paths import paper_page, relative
 
 REVIEWS = "reviews/index.md"
 READING_LOG = "reading-log.md"
-REVIEW_ENTRIES = 25         # papers on one page of a year's review (an entry is ~1.5 KB of HTML)
+REVIEW_ENTRIES = 25         # papers on one page of a year's review at most, so a page stays short to read
+REVIEW_BYTES = 40_000       # estimated HTML of a review page's entries (``_html_bytes``): Material adds ~12 KB
+PAGER_REACH = 2             # pages linked on either side of the current one (the first and the last always)
 
 
 def review_page(year: int, number: int = 1) -> str:
     return f"review/{year}.md" if number == 1 else f"review/{year}-{number}.md"
 
 
+def _html_bytes(block: str) -> int:
+    """About the HTML a block of the post (a heading and what follows it) makes on the site, table of
+    contents included. Measured on the benchmark's pages: a heading line of h bytes costs ~5 h + 150
+    (its id twice, the permalink, the contents entry), the lines under it ~1.3 times their Markdown
+    (list tags, a link's URL written twice); the estimate errs high (+100, 1.5 times)."""
+    heading, _, body = block.partition("\n")
+    return 5 * len(heading.encode()) + 250 + 3 * len(body.encode()) // 2
+
+
+def _pager(year: int, number: int, count: int) -> str:
+    """Links to the first and last pages and to those within ``PAGER_REACH`` of ``number``: a pager of
+    every page would grow with the year (at 10,000 papers read, 12 KB of HTML on each of 350 pages)."""
+    shown = sorted({1, count, *range(max(1, number - PAGER_REACH), min(count, number + PAGER_REACH) + 1)})
+    items, previous = [], 0
+    for n in shown:
+        if n > previous + 1:
+            items.append("…")
+        items.append(f"**{n}**" if n == number else link(str(n), relative(review_page(year, number), review_page(year, n))))
+        previous = n
+    return "Pages: " + " · ".join(items) + "\n"
+
+
 def review_pages(year: int, post: str) -> dict[str, str]:
-    """A year's review post (``kb review``) as pages of at most ``REVIEW_ENTRIES`` papers: a year of a
-    thousand papers read is one post, but no page grows with it. A month continued on the next page
-    repeats its heading there."""
+    """A year's review post (``kb review``) as pages of at most ``REVIEW_ENTRIES`` papers and about
+    ``REVIEW_BYTES`` of HTML: a year of ten thousand papers read is one post, but no page grows with
+    it. A paper's entry is never cut; one larger than the budget has a page to itself. A month
+    continued on the next page repeats its heading there."""
     title, _, body = post.partition("\n")
     chunks: list[list[str]] = [[]]
-    month, count = None, 0
+    month, count, size = None, 0, 0
     for block in re.split(r"\n(?=#{2,3} )", body):
+        cost = _html_bytes(block)
         if block.startswith("## "):
             month = block
         elif block.startswith("### "):
-            if count == REVIEW_ENTRIES:
+            if count == REVIEW_ENTRIES or (count and size + cost > REVIEW_BYTES):
+                if chunks[-1][-1] is month:         # a month that starts here starts on the next page
+                    chunks[-1].pop()
                 chunks.append([month] if month else [])
-                count = 0
+                count, size = 0, _html_bytes(month) if month else 0
             count += 1
         chunks[-1].append(block)
+        size += cost
     pages = {}
     for number, chunk in enumerate(chunks, 1):
-        pager = "" if len(chunks) == 1 else "Pages: " + " · ".join(
-            f"**{n}**" if n == number else link(str(n), relative(review_page(year, number), review_page(year, n)))
-            for n in range(1, len(chunks) + 1)) + "\n"
+        pager = "" if len(chunks) == 1 else _pager(year, number, len(chunks))
         heading = title.lstrip("# ") + ("" if len(chunks) == 1 else f" ({number}/{len(chunks)})")
         pages[review_page(year, number)] = front(heading) + f"# {text(heading)}\n\n{pager}\n" + "\n".join(chunk) + "\n"
     return pages
