@@ -141,26 +141,51 @@ def note_summary(notes: list[Note], lang: str) -> str | None:
     return None
 
 
-def _entry_markdown(entry: Entry, lang: str) -> str:
+def entry_heading(entry: Entry) -> str:
+    """The entry's heading as plain text: ``★ Title (2016/6)``."""
+    return f"{'★ ' if entry.starred else ''}{entry.paper.title} ({entry.read[:4]}/{int(entry.read[5:7])})"
+
+
+def entry_items(entry: Entry, lang: str) -> list[tuple[str, str, str]]:
+    """The entry's list as (label, URL or "", text after it): authors, venue, arXiv, code, verdict."""
     words, paper = WORDS[lang], entry.paper
-    year, month = entry.read[:4], int(entry.read[5:7])
-    lines = [f"### {'★ ' if entry.starred else ''}{paper.title} ({year}/{month})", ""]
+    items = []
     if paper.authors:
-        lines.append(f"- {words['authors']}: {', '.join(paper.authors)}")
+        items.append((words["authors"], "", ", ".join(paper.authors)))
     if paper.venue or paper.journal_ref:
-        lines.append(f"- {words['venue']}: {paper.venue or paper.journal_ref}")
+        items.append((words["venue"], "", paper.venue or paper.journal_ref))
     if not paper.key.startswith("doi:"):
-        lines.append(f"- arXiv: https://arxiv.org/abs/{paper.key}")
+        items.append(("arXiv", f"https://arxiv.org/abs/{paper.key}", ""))
     for link in entry.code:
         kind = words.get(link.get("kind", ""), link.get("kind", ""))
         detail = ", ".join(x for x in (kind, link.get("framework")) if x)
-        lines.append(f"- {words['code']}: {link['url']}" + (f" ({detail})" if detail else ""))
+        items.append((words["code"], link["url"], f"({detail})" if detail else ""))
     if entry.verdict:
-        lines.append(f"- {words['verdict']}: {entry.verdict} (kb reproduce {paper.runners[0]})")
+        items.append((words["verdict"], "", f"{entry.verdict} (kb reproduce {paper.runners[0]})"))
+    return items
+
+
+def _entry_markdown(entry: Entry, lang: str) -> str:
+    lines = [f"### {entry_heading(entry)}", ""]
+    lines += [f"- {label}: " + " ".join(x for x in (url, after) if x) for label, url, after in entry_items(entry, lang)]
     text = note_summary(entry.notes, lang)
     if text:
         lines += ["", text]
     return "\n".join(lines) + "\n"
+
+
+def review_groups(year: int, *, session: Session, by: str = "month", published: bool = False, lang: str = "ja",
+                  starred_only: bool = False, entries: list[Entry] | None = None) -> tuple[str, list[tuple[str, list[Entry]]]]:
+    """The title of ``year``'s review and its groups of entries (see ``write_review``)."""
+    if by not in ("month", "tag"):
+        raise BadInput(f"--by {by!r}: choose month or tag")
+    if lang not in WORDS:
+        raise BadInput(f"--lang {lang!r}: choose ja or en")
+    if not 1900 <= year <= datetime.now().year + 1:
+        raise BadInput(f"{year} is not a year to review")
+    groups = _groups(entries_of(year, published=published, starred_only=starred_only, session=session,
+                                entries=entries), by, lang, published)
+    return WORDS[lang]["published" if published else "title"].format(year=year), groups
 
 
 def write_review(settings: Settings, year: int, *, session: Session, by: str = "month", published: bool = False,
@@ -168,18 +193,10 @@ def write_review(settings: Settings, year: int, *, session: Session, by: str = "
                  part_files: tuple[str, str] | None = None, entries: list[Entry] | None = None) -> list[str]:
     """The post's Markdown, one string per part (``parts`` 1 or 2; ``part_files`` are what they link to);
     ``entries``: the catalog's (``read_entries``) where the caller has them already."""
-    if by not in ("month", "tag"):
-        raise BadInput(f"--by {by!r}: choose month or tag")
-    if lang not in WORDS:
-        raise BadInput(f"--lang {lang!r}: choose ja or en")
     if parts not in (1, 2):
         raise BadInput(f"--parts {parts}: a review has 1 part or 2 (前編/後編)")
-    if not 1900 <= year <= datetime.now().year + 1:
-        raise BadInput(f"{year} is not a year to review")
-    words = WORDS[lang]
-    groups = _groups(entries_of(year, published=published, starred_only=starred_only, session=session,
-                                entries=entries), by, lang, published)
-    title = words["published" if published else "title"].format(year=year)
+    title, groups = review_groups(year, session=session, by=by, published=published, lang=lang,
+                                  starred_only=starred_only, entries=entries)
     split = _split(groups, parts)
     posts = []
     for number, chunk in enumerate(split):
@@ -191,7 +208,7 @@ def write_review(settings: Settings, year: int, *, session: Session, by: str = "
             target = (part_files or part_names(year))[other]
             lines += [f"[{PART_NAMES[lang][other]}]({target})", ""]
         if not any(entries for _name, entries in chunk):
-            lines += [words["none"], ""]
+            lines += [WORDS[lang]["none"], ""]
         for name, entries in chunk:
             lines += [f"## {name}", ""]
             lines += [_entry_markdown(e, lang) for e in entries]
