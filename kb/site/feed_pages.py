@@ -1,16 +1,14 @@
 """The site's pages of the daily habit: a review page per year, the reading log, and on each paper's
 page its code links and a note when arXiv moved past the version its notes were written for."""
 
-import re
-
 from sqlmodel import Session
 
 from kb.feed.decisions import reading_log
 from kb.feed.versions import version_flags
-from kb.review import read_entries, write_review, years_read
+from kb.review import Entry, entry_heading, entry_items, note_summary, read_entries, review_groups, years_read
 from kb.settings import Settings
-from kb.site.pages import external, front, link, table, text
-from kb.site.paths import paper_page, relative
+from kb.site.pages import Html, anchor, escaped, external, external_anchor, front, link, page_file, paragraph, table, text
+from kb.site.paths import paper_page
 
 REVIEWS = "reviews/index.md"
 READING_LOG = "reading-log.md"
@@ -23,16 +21,18 @@ def review_page(year: int, number: int = 1) -> str:
     return f"review/{year}.md" if number == 1 else f"review/{year}-{number}.md"
 
 
-def _html_bytes(block: str) -> int:
-    """About the HTML a block of the post (a heading and what follows it) makes on the site, table of
-    contents included. Measured on the benchmark's pages: a heading line of h bytes costs ~5 h + 150
-    (its id twice, the permalink, the contents entry), the lines under it ~1.3 times their Markdown
-    (list tags, a link's URL written twice); the estimate errs high (+100, 1.5 times)."""
-    heading, _, body = block.partition("\n")
-    return 5 * len(heading.encode()) + 250 + 3 * len(body.encode()) // 2
+def _html_bytes(part: str) -> int:
+    """About the HTML a part of a review page makes on the site, table of contents included: ``Html``
+    as it is; a heading of h bytes ~5 h + 150 (its id twice, the permalink, the contents entry; measured
+    on the benchmark's pages), a note's paragraph at most ~1.3 times its Markdown (a bare URL becomes a
+    link); the estimate errs high (+100, 1.5 times)."""
+    size = len(part.encode())
+    if isinstance(part, Html):
+        return size
+    return 5 * size + 250 if part.startswith("#") else 3 * size // 2
 
 
-def _pager(year: int, number: int, count: int) -> str:
+def _pager(year: int, number: int, count: int) -> Html:
     """Links to the first and last pages and to those within ``PAGER_REACH`` of ``number``: a pager of
     every page would grow with the year (at 10,000 papers read, 12 KB of HTML on each of 350 pages)."""
     shown = sorted({1, count, *range(max(1, number - PAGER_REACH), min(count, number + PAGER_REACH) + 1)})
@@ -40,37 +40,49 @@ def _pager(year: int, number: int, count: int) -> str:
     for n in shown:
         if n > previous + 1:
             items.append("…")
-        items.append(f"**{n}**" if n == number else link(str(n), relative(review_page(year, number), review_page(year, n))))
+        items.append(f"<strong>{n}</strong>" if n == number else anchor(str(n), review_page(year, n)))
         previous = n
-    return "Pages: " + " · ".join(items) + "\n"
+    return paragraph("Pages: " + " · ".join(items))
 
 
-def review_pages(year: int, post: str) -> dict[str, str]:
-    """A year's review post (``kb review``) as pages of at most ``REVIEW_ENTRIES`` papers and about
-    ``REVIEW_BYTES`` of HTML: a year of ten thousand papers read is one post, but no page grows with
-    it. A paper's entry is never cut; one larger than the budget has a page to itself. A month
+def _entry_parts(entry: Entry, lang: str) -> list[str]:
+    """An entry as the site shows it: its heading (Markdown, for the table of contents), its list as
+    ``Html``, and the summary from the user's note as Markdown."""
+    items = "".join(f"<li>{escaped(label)}: " + " ".join(
+        x for x in (external_anchor(escaped(url), url) if url else "", escaped(after)) if x) + "</li>\n"
+        for label, url, after in entry_items(entry, lang))
+    summary = note_summary(entry.notes, lang)
+    return [f"### {text(entry_heading(entry))}", *([Html(f"<ul>\n{items}</ul>")] if items else []),
+            *([summary] if summary else [])]
+
+
+def review_pages(year: int, title: str, groups: list[tuple[str, list[Entry]]], lang: str) -> dict[str, str]:
+    """A year's review (``kb.review.review_groups``) as pages of at most ``REVIEW_ENTRIES`` papers and
+    about ``REVIEW_BYTES`` of HTML: a year of ten thousand papers read is one post, but no page grows
+    with it. A paper's entry is never cut; one larger than the budget has a page to itself. A month
     continued on the next page repeats its heading there."""
-    title, _, body = post.partition("\n")
     chunks: list[list[str]] = [[]]
-    month, count, size = None, 0, 0
-    for block in re.split(r"\n(?=#{2,3} )", body):
-        cost = _html_bytes(block)
-        if block.startswith("## "):
-            month = block
-        elif block.startswith("### "):
+    count, size = 0, 0
+    for name, entries in groups:
+        month = f"## {text(name)}"
+        chunks[-1].append(month)
+        size += _html_bytes(month)
+        for entry in entries:
+            parts = _entry_parts(entry, lang)
+            cost = sum(map(_html_bytes, parts))
             if count == REVIEW_ENTRIES or (count and size + cost > REVIEW_BYTES):
                 if chunks[-1][-1] is month:         # a month that starts here starts on the next page
                     chunks[-1].pop()
-                chunks.append([month] if month else [])
-                count, size = 0, _html_bytes(month) if month else 0
-            count += 1
-        chunks[-1].append(block)
-        size += cost
+                chunks.append([month])
+                count, size = 0, _html_bytes(month)
+            chunks[-1] += parts
+            count, size = count + 1, size + cost
     pages = {}
     for number, chunk in enumerate(chunks, 1):
-        pager = "" if len(chunks) == 1 else _pager(year, number, len(chunks))
-        heading = title.lstrip("# ") + ("" if len(chunks) == 1 else f" ({number}/{len(chunks)})")
-        pages[review_page(year, number)] = front(heading) + f"# {text(heading)}\n\n{pager}\n" + "\n".join(chunk) + "\n"
+        path = review_page(year, number)
+        heading = title + ("" if len(chunks) == 1 else f" ({number}/{len(chunks)})")
+        pager = _pager(year, number, len(chunks)) if len(chunks) > 1 else ""
+        pages[path] = page_file(path, heading, [f"# {text(heading)}", pager, *chunk])
     return pages
 
 
@@ -98,7 +110,7 @@ def add_feed_pages(pages: dict[str, str], settings: Settings, *, session: Sessio
     pages[REVIEWS] = front("Reviews") + "# Reviews\n\nOne post per year of the papers read in it (`kb review YEAR`).\n\n" + (
         table(["Year"], rows) if rows else "No papers yet.") + f"\n\n{link('Reading log', '../' + READING_LOG)}\n"
     for year in years:
-        pages.update(review_pages(year, write_review(settings, year, session=session, entries=entries)[0]))
+        pages.update(review_pages(year, *review_groups(year, session=session, entries=entries), "ja"))
     pages["index.md"] = pages.get("index.md", "").rstrip("\n") + (
         f"\n\n{link('Year reviews', REVIEWS)} · {link('Reading log', READING_LOG)}\n")
     days = reading_log(session=session)
