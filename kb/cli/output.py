@@ -99,8 +99,7 @@ def table(title: str | None, columns: list[str], rows: list[list[Cell]], *, whol
         wide: on a terminal, show every value whole (rows longer than the terminal wrap there).
     """
     if not is_terminal():
-        lines = ["\t".join(columns)] + ["\t".join(_one_line(_text(c)) for c in row) for row in rows]
-        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.write("\n".join(["\t".join(columns)] + [tsv_line(row) for row in rows]) + "\n")
         return
     if not wide:
         rows = [[(_one_line(c[0]), c[1]) if isinstance(c, tuple) else _one_line(_text(c)) for c in row] for row in rows]
@@ -131,6 +130,11 @@ def table(title: str | None, columns: list[str], rows: list[list[Cell]], *, whol
     # With --wide, or columns kept whole that need more than the terminal has, a row is longer
     # than the terminal: the terminal wraps it, and every value stays in one piece in the text.
     (console(width=needed) if needed > out.width else out).print(grid, crop=False)
+
+
+def tsv_line(row: list[Cell]) -> str:
+    """One row as a pipe gets it: its cells on one line each, tab-separated."""
+    return "\t".join(_one_line(_text(c)) for c in row)
 
 
 def _one_line(text: str) -> str:

@@ -3,6 +3,7 @@
 import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -138,6 +139,13 @@ WideOpt = Annotated[bool, typer.Option("--wide", help="On a terminal, show long 
 
 
 SHORT_LISTING = 500         # papers whose ids one query names (SQLite allows 32,766 parameters)
+TERMINAL_ROWS = 100         # papers a terminal is shown without --all or --limit
+LIST_COLUMNS = ["slug", "id", "year", "★", "title", "tags", "notes", "runners"]
+
+
+def _list_row(paper, langs: dict[int, list[str]]) -> list:
+    return [paper.slug, paper.key, paper.year, "★" * paper.star, paper.title, ",".join(paper.tags),
+            ",".join(langs.get(paper.id, [])), ",".join(paper.runners)]
 
 
 def list_(
@@ -149,6 +157,7 @@ def list_(
     reverse: Annotated[bool, typer.Option(help="Reverse the order.")] = False,
     limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many.")] = None,
     star: Annotated[bool, typer.Option("--star", help="Only papers a note gave a ★.")] = False,
+    show_all: Annotated[bool, typer.Option("--all", help=f"On a terminal, every paper (else the first {TERMINAL_ROWS}; a pipe gets all).")] = False,
     wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -157,20 +166,29 @@ def list_(
     from kb.settings import load_settings
 
     with open_catalog(load_settings()) as catalog:
+        if not as_json and not is_terminal() and tag is None and author is None and lang is None and not star:
+            lines = catalog.listing_lines(year=year, sort=sort, reverse=reverse, limit=limit)
+            if lines:
+                sys.stdout.write("\t".join(LIST_COLUMNS) + "\n")
+                sys.stdout.write(lines + "\n")
+                return
         papers = catalog.list_papers(tag=tag, year=year, author=author, lang=lang, star=star, sort=sort, reverse=reverse,
                                      limit=limit, fields=None if as_json else ("slug", "key", "year", "title"))
         # A short listing asks for its own papers' languages; a long one reads them all at once.
         langs = catalog.note_languages([p.id for p in papers] if len(papers) <= SHORT_LISTING else None)
-        flags = catalog.version_flags()
+        flags = catalog.version_flags() if as_json else {}
     if as_json:
         print_json([paper_json(p, notes=langs.get(p.id, []), version_flag=flags.get(p.key)) for p in papers])
         return
     if not papers:
         say("no papers (add some with `kb add ID`, or `kb sync` to load papers/)")
         return
-    table(f"{len(papers)} papers", ["slug", "id", "year", "★", "title", "tags", "notes", "runners"],
-          [[p.slug, p.key, p.year, "★" * p.star, p.title, ",".join(p.tags), ",".join(langs.get(p.id, [])),
-            ",".join(p.runners)] for p in papers], whole=("slug", "id", "year", "★", "notes", "runners"), wide=wide)
+    # A terminal is not shown 100,000 rows: the first ones, and how to see the rest.
+    shown = papers if show_all or limit or not is_terminal() else papers[:TERMINAL_ROWS]
+    table(f"{len(papers)} papers", LIST_COLUMNS, [_list_row(p, langs) for p in shown],
+          whole=("slug", "id", "year", "★", "notes", "runners"), wide=wide)
+    if len(shown) < len(papers):
+        say((f"… and {len(papers) - len(shown):,} more: kb list --all shows every paper, --limit N the first N", "dim"))
 
 
 def show(paper_ref: Annotated[str, typer.Argument(metavar="PAPER", help="Slug or any id form.")], wide: WideOpt = False,
