@@ -1,0 +1,94 @@
+"""``kb list`` in a pipe: the text SQLite joins (``kb.reader.SqliteCatalog.listing_lines``) against
+the general path (rows from ``list_papers`` through ``kb.cli.output.tsv_line``), and the terminal's cap.
+
+The general path is the reference: each listing is printed both ways (the fast one turned off by
+making ``listing_lines`` answer None) and must be the same text, byte for byte.
+"""
+
+import re
+
+import pytest
+
+from tests.conftest import write_paper
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@pytest.fixture
+def catalog(kb_env, kb):
+    """Papers with escaped and empty tags, runners, stars, notes in two languages, no year."""
+    write_paper(kb_env.papers, "yolo", "1506.02640", "You Only Look Once: Unified, Real-Time Object Detection",
+                notes={"ja": "## 概要\n物体検出。", "en": "## Summary\nDetection."},
+                extra="tags: [detection, real-time, 物体検出]\nrunners: [yolo]\n")
+    write_paper(kb_env.papers, "ssd", "1512.02325", 'SSD: \\"Single\\" Shot \\\\ MultiBox Detector',
+                notes={"en": "## Summary\nboxes ★★\n"}, extra="tags: [detection]\n")
+    write_paper(kb_env.papers, "resnet", "1512.03385", "Deep Residual Learning", extra="tags: []\n")
+    folder = write_paper(kb_env.papers, "doi-paper", "doi:10.1038/nature14539", "Deep learning")
+    text = (folder / "paper.yaml").read_text(encoding="utf-8").replace("year: 2016\n", "")
+    (folder / "paper.yaml").write_text(text, encoding="utf-8")
+    assert kb("sync").code == 0
+    return kb_env
+
+
+def _both(kb, monkeypatch, *argv: str) -> tuple[str, str]:
+    fast = kb("list", *argv)
+    with monkeypatch.context() as patched:
+        patched.setattr("kb.reader.SqliteCatalog.listing_lines", lambda self, **order: None)
+        general = kb("list", *argv)
+    assert fast.code == general.code == 0, (fast.err, general.err)
+    return fast.out, general.out
+
+
+@pytest.mark.parametrize("argv", [(), ("--sort", "title"), ("--sort", "year", "--reverse"), ("--sort", "slug"),
+                                  ("--limit", "2"), ("--year", "2016"), ("--year", "1999")])
+def test_the_joined_text_is_what_the_general_path_prints(catalog, kb, monkeypatch, argv):
+    fast, general = _both(kb, monkeypatch, *argv)
+    assert fast == general
+
+
+def test_the_joined_text_by_hand(catalog, kb):
+    from kb.reader import SqliteCatalog, open_catalog
+
+    with open_catalog(catalog) as reader:
+        assert isinstance(reader, SqliteCatalog) and reader.listing_lines(sort="slug").startswith("doi-paper\t")
+    rows = [line.split("\t") for line in kb("list", "--sort", "slug").out.splitlines()]
+    assert rows[0] == ["slug", "id", "year", "★", "title", "tags", "notes", "runners"]
+    assert rows[1] == ["doi-paper", "doi:10.1038/nature14539", "", "", "Deep learning", "", "", ""]
+    assert rows[2] == ["resnet", "1512.03385", "2016", "", "Deep Residual Learning", "", "", ""]
+    assert rows[3] == ["ssd", "1512.02325", "2016", "", 'SSD: "Single" Shot \\ MultiBox Detector', "detection", "en", ""]
+    assert rows[4] == ["yolo", "1506.02640", "2016", "", "You Only Look Once: Unified, Real-Time Object Detection",
+                       "detection,real-time,物体検出", "en,ja", "yolo"]
+
+
+def test_a_cell_to_fold_lists_the_general_way(catalog, kb, monkeypatch):
+    """Cells the catalog may hold from a writer other than paper.yaml's parser (which folds titles)."""
+    import sqlite3
+
+    connection = sqlite3.connect(catalog.home / "catalog.db")
+    for title, shown in (("Two  spaces", "Two spaces"), ("A\ttab", "A tab"), ("Line\nbreak", "Line; break"),
+                         (" Leading", "Leading"), ("Trailing\u3000", "Trailing"), ("No\u00a0break", "No\u00a0break"),
+                         ("CR\r", "CR")):
+        with connection:
+            connection.execute("UPDATE paper SET title = ?, star = 2 WHERE slug = 'resnet'", [title])
+        fast, general = _both(kb, monkeypatch, "--sort", "slug")
+        assert fast == general
+        resnet = next(line for line in fast.splitlines() if line.startswith("resnet\t"))
+        assert resnet.split("\t")[3:5] == ["★★", shown], title
+    connection.close()
+
+
+def test_an_empty_catalog_says_so(kb_env, kb):
+    (kb_env.papers).mkdir(parents=True, exist_ok=True)
+    assert kb("sync").code == 0
+    assert kb("list").out.startswith("no papers")
+
+
+def test_a_terminal_is_shown_the_first_papers_and_how_to_see_the_rest(catalog, kb, monkeypatch):
+    for module in ("kb.cli.output", "kb.cli.papers"):
+        monkeypatch.setattr(f"{module}.is_terminal", lambda stream=None: True)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setattr("kb.cli.papers.TERMINAL_ROWS", 3)
+    capped = ANSI.sub("", kb("list").out).splitlines()
+    assert capped[0] == "4 papers" and len(capped) == 2 + 3 + 1
+    assert capped[-1] == "… and 1 more: kb list --all shows every paper, --limit N the first N"
+    assert "… and" not in kb("list", "--all").out and "… and" not in kb("list", "--limit", "4").out
