@@ -7,6 +7,7 @@ A minimal Typer command with three options is measured too: the floor any Typer 
 
     .venv/bin/python tests/benchmarks/bench_startup.py [--repeats 7]
     .venv/bin/python tests/benchmarks/bench_startup.py --papers 100000 --keep /tmp/kb-bench
+    .venv/bin/python tests/benchmarks/bench_startup.py --only list show    # those commands alone
 
 Without ``--papers`` the catalog is the shipped ``papers/`` synced into a scratch KB_HOME; with it,
 N generated papers with notes (``bench_search.write_papers``, then ``kb sync``), kept in ``--keep``
@@ -93,13 +94,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--papers", type=int, default=0, help="A generated catalog of this many papers (0: the shipped papers/).")
+    parser.add_argument("--only", nargs="+", metavar="WORD", help="Only the commands whose label holds one of these words (list, show).")
     parser.add_argument("--keep", type=Path, help="Keep papers/ and the catalog (home/) in this folder (reused when present).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         env, paper = prepare(args, args.keep or Path(scratch))
         baseline_command = [sys.executable, "-c", "import typer"]
         rows = [("a Typer command, 3 options", [sys.executable, "-c", TYPER_COMMAND]),
-                *((label, [KB, *argv]) for label, argv in commands(paper))]
+                *((label, [KB, *argv]) for label, argv in commands(paper)
+                  if not args.only or any(word in label for word in args.only))]
         samples: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in rows}
         baseline: list[tuple[float, float]] = []
         for _label, command in rows:
