@@ -103,3 +103,19 @@ def test_user_text_is_escaped_as_elsewhere_and_the_note_stays_markdown():
                     '<li>arXiv: <a href="https://arxiv.org/abs/2001.00000">https://arxiv.org/abs/2001.00000</a></li>\n'
                     '<li>実装: <a href="">javascript:alert(1)</a> (公式, PyTorch)</li>\n</ul>')
     assert summary == "**太字** の要約 https://example.com/x"
+
+
+def test_a_note_that_opens_a_fence_keeps_the_entries_after_it_as_mkdocs_renders_the_page():
+    import types
+
+    from mkdocs.utils.meta import get_data
+
+    from kb.site import hooks
+    from tests.test_site_pages import markdown_renderer
+
+    note = Note(paper_id=1, lang="ja", body="```\nunclosed", path="p/notes.ja.md", content_hash="")
+    source = year({1: [entry(0, notes=[note]), entry(1)]})["review/2020.md"]
+    markdown, meta = get_data(source)         # as MkDocs reads a page's front matter
+    page = types.SimpleNamespace(meta=meta, file=types.SimpleNamespace(src_uri="review/2020.md"))
+    html = hooks.on_page_content(markdown_renderer()(hooks.on_page_markdown(markdown, page, None, None)), page, None, None)
+    assert html.count("<h3") == 2 and listed(1) in html and "kbhtml" not in html
