@@ -109,8 +109,10 @@ _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "
 _KANA = re.compile(r"[\u3041-\u30fa]")
 # Kana, kanji, Japanese punctuation (、。「」・ー) and full-width forms.
 _JAPANESE_TEXT = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff01-\uffef]")
-_JAPANESE = re.compile(r"[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")
-_LATIN = re.compile(r"[A-Za-z]")
+# Runs, not single characters: detect_language adds up their lengths, one match a run, not a letter.
+_JAPANESE = re.compile(r"[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]+")
+_LATIN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_HTTP_LINK = re.compile(r"https?://\S+")
 _POSTED = re.compile(r"^-?\s*投稿日\s*[:：]\s*(?P<when>\S+)")
 _MONTH = r"(?P<month>1[0-2]|0?[1-9])"
 _DATE = re.compile(rf"(?P<year>\d{{4}})[-/]{_MONTH}(?:[-/](?P<day>3[01]|[12]\d|0?[1-9]))?")
@@ -271,10 +273,16 @@ def detect_language(text: str) -> str:
     A fifth, not a half: Japanese notes are full of English technical terms, and one kana or kanji
     carries about as much as a few Latin letters.
     """
-    text = re.sub(r"https?://\S+", "", text)
-    japanese = len(_JAPANESE.findall(text))
-    latin = len(_LATIN.findall(text))
-    return "ja" if japanese and japanese * 5 >= japanese + latin else "en"
+    if text.isascii():
+        return "en"
+    if "://" in text:
+        text = _HTTP_LINK.sub("", text)
+    japanese = sum(map(len, _JAPANESE.findall(text)))
+    if not japanese:
+        return "en"
+    encoded = text.encode("utf-8")
+    latin = len(encoded) - len(encoded.translate(None, _LATIN))     # ASCII letters, counted in C
+    return "ja" if japanese * 5 >= japanese + latin else "en"
 
 
 def content_hash(note: ParsedNote) -> str:
