@@ -93,6 +93,10 @@ def type_query(page, query: str, root: str) -> list[str]:
     ``root`` URL, read once Material has re-rendered the list (it clears a sentinel item put there first)."""
     box = page.locator("input.md-search__input")
     box.click()
+    # Until its worker has loaded the index, Material answers any query with an empty list under
+    # "Initializing search" (its en.html): wait for that to go, as a person sees it go.
+    page.wait_for_function("() => !(document.querySelector('.md-search-result__meta') || {}).textContent"
+                           "?.includes('Initializing search')")
     box.fill(query)
     page.evaluate("() => document.querySelector('.md-search-result__list').append(Object.assign("
                   "document.createElement('li'), {id: 'kb-stale'}))")
