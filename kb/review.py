@@ -167,7 +167,8 @@ def entry_items(entry: Entry, lang: str) -> list[tuple[str, str, str]]:
 
 def _entry_markdown(entry: Entry, lang: str) -> str:
     lines = [f"### {entry_heading(entry)}", ""]
-    lines += [f"- {label}: " + " ".join(x for x in (url, after) if x) for label, url, after in entry_items(entry, lang)]
+    lines += [f"- {label}: " + " ".join(x for x in (url, after) if x)
+              for label, url, after in entry_items(entry, lang)]
     text = note_summary(entry.notes, lang)
     if text:
         lines += ["", text]
@@ -175,7 +176,8 @@ def _entry_markdown(entry: Entry, lang: str) -> str:
 
 
 def review_groups(year: int, *, session: Session, by: str = "month", published: bool = False, lang: str = "ja",
-                  starred_only: bool = False, entries: list[Entry] | None = None) -> tuple[str, list[tuple[str, list[Entry]]]]:
+                  starred_only: bool = False,
+                  entries: list[Entry] | None = None) -> tuple[str, list[tuple[str, list[Entry]]]]:
     """The title of ``year``'s review and its groups of entries (see ``write_review``)."""
     if by not in ("month", "tag"):
         raise BadInput(f"--by {by!r}: choose month or tag")

@@ -35,7 +35,8 @@ def papers_on(page: str) -> list[str]:
 
 
 def year(months: dict[int, list[Entry]]) -> dict[str, str]:
-    return review_pages(2020, "2020年に読んだ論文まとめ", [(f"2020/{m}", entries) for m, entries in months.items()], "ja")
+    groups = [(f"2020/{m}", entries) for m, entries in months.items()]
+    return review_pages(2020, "2020年に読んだ論文まとめ", groups, "ja")
 
 
 def test_an_entry_is_its_heading_its_list_as_html_and_the_size_is_as_computed_by_hand():
@@ -93,8 +94,8 @@ def test_a_short_year_is_one_page_without_a_pager():
 
 
 def test_user_text_is_escaped_as_elsewhere_and_the_note_stays_markdown():
-    note = Note(paper_id=1, lang="ja", body="## 概要\n\n**太字** の要約 https://example.com/x", path="p/notes.ja.md",
-                content_hash="")
+    note = Note(paper_id=1, lang="ja", body="## 概要\n\n**太字** の要約 https://example.com/x",
+                path="p/notes.ja.md", content_hash="")
     item = entry(0, author="A <b>&", title="<script>*x*", venue="CVPR 2016",
                  code=[{"url": "javascript:alert(1)", "kind": "official", "framework": "PyTorch"}], notes=[note])
     heading, html, summary = _entry_parts(item, "ja")
@@ -117,5 +118,18 @@ def test_a_note_that_opens_a_fence_keeps_the_entries_after_it_as_mkdocs_renders_
     source = year({1: [entry(0, notes=[note]), entry(1)]})["review/2020.md"]
     markdown, meta = get_data(source)         # as MkDocs reads a page's front matter
     page = types.SimpleNamespace(meta=meta, file=types.SimpleNamespace(src_uri="review/2020.md"))
-    html = hooks.on_page_content(markdown_renderer()(hooks.on_page_markdown(markdown, page, None, None)), page, None, None)
+    rendered = markdown_renderer()(hooks.on_page_markdown(markdown, page, None, None))
+    html = hooks.on_page_content(rendered, page, None, None)
     assert html.count("<h3") == 2 and listed(1) in html and "kbhtml" not in html
+
+
+def test_each_page_links_the_page_where_each_month_starts():
+    # January's 30: 22 on page 1, 8 on page 2 (14,695), then February's heading (14,990) and 13 of its
+    # entries (38,390); page 3: February's other 17 (30,895), March's heading and 4 of its (38,390);
+    # March's other 26 on pages 4 and 5.
+    pages = year({m: [entry(30 * (m - 1) + n, m) for n in range(30)] for m in (1, 2, 3)})
+    assert [len(papers_on(page)) for page in pages.values()] == [22, 21, 21, 22, 4]
+    up = "../../review/"
+    months = (f'<p><a href="{up}2020/">2020/1</a> · <a href="{up}2020-2/">2020/2</a> · '
+              f'<a href="{up}2020-3/">2020/3</a></p>')
+    assert all(months in page for page in pages.values())

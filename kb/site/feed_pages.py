@@ -7,7 +7,8 @@ from kb.feed.decisions import reading_log
 from kb.feed.versions import version_flags
 from kb.review import Entry, entry_heading, entry_items, note_summary, read_entries, review_groups, years_read
 from kb.settings import Settings
-from kb.site.pages import Html, anchor, escaped, external, external_anchor, front, link, page_file, paragraph, table, text
+from kb.site.pages import (Html, anchor, escaped, external, external_anchor, front, link, page_file, paragraph, table,
+                           text)
 from kb.site.paths import paper_page
 
 REVIEWS = "reviews/index.md"
@@ -60,8 +61,10 @@ def review_pages(year: int, title: str, groups: list[tuple[str, list[Entry]]], l
     """A year's review (``kb.review.review_groups``) as pages of at most ``REVIEW_ENTRIES`` papers and
     about ``REVIEW_BYTES`` of HTML: a year of ten thousand papers read is one post, but no page grows
     with it. A paper's entry is never cut; one larger than the budget has a page to itself. A month
-    continued on the next page repeats its heading there."""
+    continued on the next page repeats its heading there. Each page links the page where each month
+    starts, so any part of the year is a click away whatever the pager shows."""
     chunks: list[list[str]] = [[]]
+    starts: dict[str, int] = {}        # each group's (month's) first page
     count, size = 0, 0
     for name, entries in groups:
         month = f"## {text(name)}"
@@ -76,13 +79,16 @@ def review_pages(year: int, title: str, groups: list[tuple[str, list[Entry]]], l
                 chunks.append([month])
                 count, size = 0, _html_bytes(month)
             chunks[-1] += parts
+            starts.setdefault(name, len(chunks))
             count, size = count + 1, size + cost
+    if len(chunks) == 1:
+        return {review_page(year): page_file(review_page(year), title, [f"# {text(title)}", *chunks[0]])}
+    months = paragraph(" · ".join(anchor(escaped(name), review_page(year, start)) for name, start in starts.items()))
     pages = {}
     for number, chunk in enumerate(chunks, 1):
-        path = review_page(year, number)
-        heading = title + ("" if len(chunks) == 1 else f" ({number}/{len(chunks)})")
-        pager = _pager(year, number, len(chunks)) if len(chunks) > 1 else ""
-        pages[path] = page_file(path, heading, [f"# {text(heading)}", pager, *chunk])
+        path, heading = review_page(year, number), f"{title} ({number}/{len(chunks)})"
+        pager = _pager(year, number, len(chunks))
+        pages[path] = page_file(path, heading, [f"# {text(heading)}", pager, months, *chunk])
     return pages
 
 
