@@ -8,6 +8,7 @@ parses and writes that text; ``kb/ingest`` puts it in the catalog.
 import datetime as dt
 import difflib
 import io
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -355,9 +356,15 @@ def edit_paper_yaml(text: str, values: dict[str, Any], *, where: str, folder_slu
     return "".join(pieces + trailer)
 
 
+def note_names(listing: list[str], notes_listing: list[str]) -> list[str]:
+    """The note files among a paper folder's entries and its ``notes/``'s, as paths in the folder:
+    ``notes.<lang>.md`` then ``notes/*.md``, each sorted."""
+    return sorted(name for name in listing if name.startswith("notes.") and name.endswith(".md") and len(name) > 8) + \
+        [f"notes/{name}" for name in sorted(notes_listing) if name.endswith(".md")]
+
+
 def note_files(folder: Path) -> list[Path]:
     """Note files of one paper folder: ``notes.<lang>.md`` and ``notes/*.md``."""
-    files = sorted(folder.glob("notes.*.md"))
-    if (folder / "notes").is_dir():
-        files += sorted((folder / "notes").glob("*.md"))
-    return files
+    listing = os.listdir(folder) if folder.is_dir() else []
+    notes = os.listdir(folder / "notes") if "notes" in listing and (folder / "notes").is_dir() else []
+    return [folder / name for name in note_names(listing, notes)]

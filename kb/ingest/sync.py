@@ -31,7 +31,7 @@ from kb.feed.decisions import reload_feed_files
 from kb.files import FileChanges, transaction, write_atomic
 from kb.ingest.notes import NOTE_IDENTITY, note_values, read_folder_notes
 from kb.models import Note, Paper, SourceFile, utcnow
-from kb.paperfile import PaperFile, note_files, parse_paper_yaml
+from kb.paperfile import PaperFile, note_names, parse_paper_yaml
 from kb.runs.record_file import is_run_folder
 from kb.runs.records import import_runs, rejudge, write_missing_records
 from kb.schedules import load_schedules
@@ -245,7 +245,7 @@ def _scan(files: FileChanges, by_slug: dict, recorded: dict[int, dict], report: 
 
 def _listed(files: FileChanges, name: str, paper, rows: dict, report: SyncReport) -> _Folder | None:
     """A folder whose listing may have changed, listed: its sub-folders, ``paper.yaml`` and note files
-    (``note_files``, which ``read_folder_notes`` reads) with their stats; None without ``paper.yaml``."""
+    (``note_names``: what ``read_folder_notes`` reads) with their stats; None without ``paper.yaml``."""
     root = files.root
     listing = os.listdir(f"{root}/{name}")
     inside = os.listdir(f"{root}/{name}/notes") if "notes" in listing else []
@@ -255,12 +255,13 @@ def _listed(files: FileChanges, name: str, paper, rows: dict, report: SyncReport
         if not os.path.isdir(f"{root}/{name}"):
             return None
         listing = os.listdir(f"{root}/{name}")
+        inside = os.listdir(f"{root}/{name}/notes") if "notes" in listing else []
     if "paper.yaml" not in listing:
         if set(listing) != {"runs"}:        # only runs/: what kb remove kept
             report.problems.append(f"{files.name(name)}/: no paper.yaml")
         return None
     paths = [f"{name}/"] + [f"{name}/{sub}/" for sub in ("notes", "runs") if sub in listing]
-    paths += [f"{name}/paper.yaml"] + [path.relative_to(root).as_posix() for path in note_files(root / name)]
+    paths += [f"{name}/paper.yaml"] + [f"{name}/{note}" for note in note_names(listing, inside)]
     stats = {path: stat for path in paths if (stat := _stat(f"{root}/{path}")) is not None}
     folder = _Folder(name, paper.key if paper is not None else "", stats, {}, paper.id if paper is not None else None)
     folder.digests = _digests(root, stats, rows)
