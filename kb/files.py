@@ -14,14 +14,6 @@ from kb.errors import BadInput, KBError
 from kb.settings import Settings
 
 
-def inside(root: Path, path: Path) -> Path:
-    """``path`` resolved, refusing anything that escapes ``root`` (``../x``, absolute paths, links)."""
-    resolved = (root / path).resolve()
-    if not resolved.is_relative_to(root.resolve()):
-        raise BadInput(f"{path} is outside {root}; refusing to write there")
-    return resolved
-
-
 def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
@@ -54,8 +46,17 @@ class FileChanges:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._resolved_root = root.resolve()       # once, not once a file (a sync reads thousands)
         self._undo: list[tuple[Path, str | None]] = []
         self._removed_dirs: list[tuple[Path, Path]] = []
+
+    def _inside(self, path: Path) -> Path:
+        """``path`` under the root, resolved, refusing anything that escapes it (``../x``, absolute
+        paths, links)."""
+        resolved = (self.root / path).resolve()
+        if not resolved.is_relative_to(self._resolved_root):
+            raise BadInput(f"{path} is outside {self.root}; refusing to write there")
+        return resolved
 
     def name(self, relative: Path | str) -> str:
         """How messages name a file: ``papers/yolo/paper.yaml``."""
@@ -63,7 +64,7 @@ class FileChanges:
 
     def read(self, relative: Path | str) -> str | None:
         """The file's text as it is (CRLF line ends kept), or None when there is none."""
-        path = inside(self.root, Path(relative))
+        path = self._inside(Path(relative))
         try:
             return path.read_bytes().decode("utf-8")
         except FileNotFoundError:
@@ -76,14 +77,14 @@ class FileChanges:
         the folder itself when nothing else is in it. Only under the write lock: every writer of
         these folders holds it, so no temporary file found here belongs to a live write."""
         for sub in (Path(folder) / "notes", Path(folder)):
-            path = inside(self.root, sub)
+            path = self._inside(sub)
             for leftover in path.glob(f".*{_TMP}"):
                 leftover.unlink(missing_ok=True)
             if path.is_dir() and not any(path.iterdir()):
                 path.rmdir()
 
     def write(self, relative: Path | str, text: str) -> Path:
-        path = inside(self.root, Path(relative))
+        path = self._inside(Path(relative))
         old = self.read(relative)
         if old == text:
             return path
@@ -92,7 +93,7 @@ class FileChanges:
         return path
 
     def remove_tree(self, relative: Path | str) -> None:
-        path = inside(self.root, Path(relative))
+        path = self._inside(Path(relative))
         if not path.exists():
             return
         backup = Path(tempfile.mkdtemp(prefix="kb-removed-"))
