@@ -146,6 +146,8 @@ def _create_or_migrate(engine: Engine, where: str) -> None:
                                   "change its tables (its owner), or point KB_DATABASE_URL elsewhere") from None
         # New catalogs get every table; tables added within a schema version appear on demand.
         SQLModel.metadata.create_all(conn)
+        if engine.dialect.name == "sqlite":
+            _count_changes(conn)
         if added is not None and engine.dialect.name == "sqlite" and int(found) < _SEARCH_INDEX:
             from kb.search import rebuild_sqlite_index
 
@@ -158,6 +160,26 @@ def _create_or_migrate(engine: Engine, where: str) -> None:
     if added is not None:
         _log.warning(f"kb: migrated the catalog at {where} from schema {found} to {SCHEMA_VERSION}"
                      + (f" (added {', '.join(added)})" if added else "") + "; nothing in it was lost")
+
+
+# kb_meta's "listing_version" counts the changes of the tables ``kb list`` shows (papers and their
+# notes' languages), so that kb.reader can keep a listing until they change (issue 21).
+_LISTED = ("paper", "note")
+
+
+def _count_changes(conn) -> None:
+    """SQLite: triggers that count every change of a listed table in kb_meta's listing_version.
+    Written only where missing: a read-only catalog that has them opens as it is."""
+    triggers = {name for (name,) in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    if not conn.exec_driver_sql("SELECT 1 FROM kb_meta WHERE key = 'listing_version'").first():
+        conn.exec_driver_sql("INSERT INTO kb_meta(key, value) VALUES ('listing_version', '0')")
+    for table in _LISTED:
+        for change in ("INSERT", "UPDATE", "DELETE"):
+            if f"kb_listing_{table}_{change.lower()}" in triggers:
+                continue
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER IF NOT EXISTS kb_listing_{table}_{change.lower()} AFTER {change} ON {table} BEGIN "
+                "UPDATE kb_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'listing_version'; END")
 
 
 def _reason(exc: DatabaseError) -> str:

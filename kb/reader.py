@@ -31,6 +31,9 @@ from kb.settings import Settings
 _TABLES = ("kb_meta", "paper", "note", "run", "notes_version", "search_posting", "search_tokens", "search_stats")
 
 
+_LISTING_CACHE = "listing.marshal"       # under KB_HOME/cache: the last pipe listing (listing_lines)
+
+
 @lru_cache(maxsize=4096)
 def _string_list(stored: str) -> tuple[str, ...] | None:
     """A short JSON list of strings (tags, categories, runners: a few values that most rows share),
@@ -84,8 +87,9 @@ class Row(SimpleNamespace):
 class SqliteCatalog:
     """The read queries over one ``sqlite3`` connection."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, cache_dir=None) -> None:
         self.connection = connection
+        self.cache_dir = cache_dir          # where listings are kept (listing_lines), or None
         self._columns: dict[str, list[tuple[str, Any]]] = {}
 
     def _rows(self, table: str, where: str = "", params: dict[str, Any] | list = (),
@@ -122,7 +126,24 @@ class SqliteCatalog:
         runners, tab-separated, one paper a line, in ``list_papers``' order (issue 21: 100,000 papers
         read as rows cost a second; as one string a fraction of it). None when a cell may hold what
         ``kb.cli.output.tsv_line`` folds (a tab, a line break, a run of spaces, whitespace at an
-        end): the caller lists through ``list_papers`` then."""
+        end): the caller lists through ``list_papers`` then.
+
+        The listing is kept in ``cache_dir`` under the catalog's ``listing_version`` (kb.db's triggers
+        count every change of papers and notes) and the options, and read back until they change:
+        100,000 papers' rows read again cost most of a second."""
+        from kb import cache
+
+        found = self.connection.execute("SELECT value FROM kb_meta WHERE key = 'listing_version'").fetchone()
+        key = found and (1, found[0], year, sort, reverse, limit)
+        path = self.cache_dir / _LISTING_CACHE if self.cache_dir is not None and key else None
+        if path is not None and (body := cache.read(path, key)) is not None:
+            return body
+        body = self._listing_lines(year=year, sort=sort, reverse=reverse, limit=limit)
+        if path is not None and body is not None:
+            cache.write(path, key, body)
+        return body
+
+    def _listing_lines(self, *, year: int | None, sort: str, reverse: bool, limit: int | None) -> str | None:
         descending = check_sort(sort) != reverse
         where = "WHERE year = :year" if year is not None else ""
         order = f"ORDER BY {sort} {'DESC' if descending else 'ASC'}, slug ASC" + (" LIMIT :limit" if limit else "")
@@ -316,6 +337,6 @@ def open_catalog(settings: Settings) -> Iterator[Catalog]:
             yield OrmCatalog(session)
         return
     try:
-        yield SqliteCatalog(connection)
+        yield SqliteCatalog(connection, cache_dir=settings.cache_dir)
     finally:
         connection.close()

@@ -92,3 +92,30 @@ def test_a_terminal_is_shown_the_first_papers_and_how_to_see_the_rest(catalog, k
     assert capped[0] == "4 papers" and len(capped) == 2 + 3 + 1
     assert capped[-1] == "… and 1 more: kb list --all shows every paper, --limit N the first N"
     assert "… and" not in kb("list", "--all").out and "… and" not in kb("list", "--limit", "4").out
+
+
+def test_a_listing_is_kept_until_a_paper_or_note_changes(catalog, kb, monkeypatch):
+    # Every kind of change the listing shows, each by a command as a user makes it, then printed
+    # again: the kept listing must never outlive it (the general path is the reference).
+    from kb.reader import SqliteCatalog
+
+    first = kb("list").out
+    assert (catalog.cache_dir / "listing.marshal").is_file()
+    with monkeypatch.context() as patched:          # read back: SQLite is not asked for the rows again
+        patched.setattr(SqliteCatalog, "_listing_lines", lambda self, **order: pytest.fail("listed again"))
+        assert kb("list").out == first
+    changes = [
+        lambda: kb("tag", "resnet", "+backbone"),
+        lambda: (catalog.papers / "resnet" / "notes.ja.md").write_text(
+            '---\npaper: "1512.03385"\nlang: ja\n---\n残差学習。\n', encoding="utf-8") and kb("sync"),
+        lambda: (catalog.papers / "ssd" / "paper.yaml").write_text(
+            (catalog.papers / "ssd" / "paper.yaml").read_text(encoding="utf-8").replace("SSD:", "SSD v2:"),
+            encoding="utf-8") and kb("sync"),
+        lambda: kb("remove", "doi-paper", "--yes"),
+    ]
+    seen = {first}
+    for change in changes:
+        assert change().code == 0
+        fast, general = _both(kb, monkeypatch)
+        assert fast == general and fast not in seen
+        seen.add(fast)

@@ -255,20 +255,6 @@ def test_claimed_values_keep_the_space_before_a_word_unit():
     assert with_unit(63.4, "%") == "63.4%" and with_unit(4, "x") == "4x" and with_unit(0.5, None) == "0.5"
 
 
-def test_a_long_year_review_is_cut_into_pages_that_repeat_the_month():
-    from kb.site.feed_pages import REVIEW_ENTRIES, review_pages
-
-    entries = [f"### Paper {n} (2020/{1 if n < 30 else 2})\n\n- arXiv: https://arxiv.org/abs/2001.{n:05d}\n" for n in range(40)]
-    post = "# 2020年に読んだ論文\n\n## 1月\n\n" + "\n".join(entries[:30]) + "\n## 2月\n\n" + "\n".join(entries[30:])
-    pages = review_pages(2020, post)
-    assert list(pages) == ["review/2020.md", "review/2020-2.md"] and REVIEW_ENTRIES == 25
-    first, second = pages.values()
-    assert first.count("### Paper") == 25 and second.count("### Paper") == 15
-    assert "## 1月" in second.split("### Paper")[0] and "## 2月" in second      # January continues on page 2
-    assert "(1/2)" in first and "[2](2020-2.md)" in first and "[1](2020.md)" in second
-    assert list(review_pages(2021, "# 2021\n\n## 1月\n\n### One (2021/1)\n")) == ["review/2021.md"]
-
-
 def test_curves_get_a_panel_per_family_log_scaled_when_they_span_decades():
     curves = (Curve("loss", "step", tuple((float(s), 100.0 / (s + 1)) for s in range(100))),     # 100 -> 1: 2 decades
               Curve("lr", "step", tuple((float(s), 0.01) for s in range(100))),
