@@ -47,10 +47,12 @@ WEIGHTS = (10, 5, 2, 1)            # title, authors, abstract, notes (kb.search.
 _HEAD_COLUMNS = (0, 2)             # title, abstract
 _HEAD = 0x8000
 _MAX_F = 0x7FFF
-# Postings a query reads from which numpy scores them: where numpy is loaded already (a process
-# that searches again), and where it is not: its import (~40 ms) costs as much as Python's scoring
-# of about 40,000 postings (~1 µs each), so a one-query process imports it only for longer lists.
+# Postings a query reads from which numpy scores them, once numpy is loaded. Its import (~40 ms)
+# costs as much as Python's scoring of about 40,000 postings (~1 us each): a process imports it for
+# a query that long, or once the lists it scored in Python add up to that (a process that searches
+# again and again, as a rental turns into a purchase); a one-query ``kb search`` seldom does.
 _NUMPY_FROM, _NUMPY_IMPORT_FROM = 4096, 40_000
+_scored_in_python = 0
 _CHECK_BATCH = 32                  # papers whose stored tokens are read at once
 _REWRITE_FROM = 0.25               # a write changing more than this share of the papers builds the index anew
 _CHECK_ALL = 64                    # a phrase with at most this many candidate papers is checked at once
@@ -566,8 +568,12 @@ def ranked(rows_of: Callable[[str, dict], list], terms: list[list[tuple[tuple[st
             if len(stored[id(form)]) < len(form.tokens):
                 stored[id(form)] = []
         form.exact = form.prefix or len(form.tokens) == 1
+    global _scored_in_python
     size = sum(sizes.values())
-    numpy = (size >= (_NUMPY_FROM if "numpy" in sys.modules else _NUMPY_IMPORT_FROM)) if use_numpy is None else use_numpy
+    loaded = "numpy" in sys.modules or _scored_in_python >= _NUMPY_IMPORT_FROM
+    numpy = (size >= (_NUMPY_FROM if loaded else _NUMPY_IMPORT_FROM)) if use_numpy is None else use_numpy
+    if not numpy and size >= _NUMPY_FROM:
+        _scored_in_python += size
     path: Any = _Numpy() if numpy else _Python()
     for form in forms:
         path.prepare(form, stored[id(form)])
