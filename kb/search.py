@@ -22,6 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from kb.textindex import WEIGHTS
+
 if TYPE_CHECKING:
     from sqlmodel import Session
 
@@ -30,7 +32,8 @@ if TYPE_CHECKING:
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u30fc"
 _RUN = re.compile(rf"[{_CJK}]+|[a-z0-9]+(?:['’][a-z]+)?")
 _HIRAGANA = re.compile(r"[\u3040-\u309f]+")
-_WEIGHTS = {"title": 10.0, "authors": 5.0, "abstract": 2.0, "notes": 1.0}
+_COLUMNS = ("title", "authors", "abstract", "notes")
+_WEIGHTS = dict(zip(_COLUMNS, map(float, WEIGHTS)))       # kb.textindex's, for the portable fallback
 
 
 @lru_cache(maxsize=1)
@@ -248,8 +251,6 @@ def _cut_at_names(run: str, index: GlossaryIndex) -> list[QueryTerm]:
 # counts, scored as FTS5's bm25() would, with each paper's compact tokens (a CJK run once rather
 # than as its bigrams, deflated) kept to check phrases against and to take the paper out again.
 # Other databases keep the token text in ``search_doc``, which their LIKE fallback scans.
-
-_COLUMNS = ("title", "authors", "abstract", "notes")
 
 
 def is_sqlite(*, session: Session) -> bool:

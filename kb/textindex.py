@@ -4,10 +4,11 @@ FTS5 computes BM25 for every row a query matches (about 2.3 µs a row: 100 ms fo
 100,000 papers), and keeps every token's positions. This index keeps, per token, exactly what
 BM25 and kb's head tier need, in two arrays a query reads whole and scores at once:
 
-- ``search_posting(token, papers, ids, keys)``: how many papers hold the token, their ids of the papers holding the token (uint32,
-  ascending) and one key per paper (uint16): bit 15 set where the token is in the title or the
-  abstract, the low 15 bits its column-weighted count ``F = 10·title + 5·authors + 2·abstract
-  + 1·notes`` (``kb.search``'s weights), as FTS5's bm25() sums it.
+- ``search_posting(token, papers, ids, keys)``: how many papers hold the token, their ids
+  (ascending, stored as the gaps between them) and one key per paper: bit 15 set where the token is
+  in the title or the abstract, the low 15 bits its column-weighted count ``F = 10·title +
+  5·authors + 2·abstract + 1·notes`` (``WEIGHTS``), as FTS5's bm25() sums it; both in as few bytes
+  as their values need (``encode``), so that a one-paper edit rewrites common tokens cheaply.
 - ``search_tokens(paper_id, tokens)``: the paper's compact tokens by column, deflated
   (``pack``): what a phrase is checked against, and what taking the paper out reads.
 - ``search_stats``: ``rows`` and ``tokens`` (BM25's average row length) and ``lengths``, each
@@ -38,12 +39,11 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-import itertools
-from itertools import accumulate, repeat
+from itertools import accumulate, count, repeat
 from typing import Any
 
 K1, B = 1.2, 0.75
-WEIGHTS = (10, 5, 2, 1)            # title, authors, abstract, notes (kb.search._WEIGHTS)
+WEIGHTS = (10, 5, 2, 1)            # BM25 weights of the columns title, authors, abstract, notes
 _HEAD_COLUMNS = (0, 2)             # title, abstract
 _HEAD = 0x8000
 _MAX_F = 0x7FFF
@@ -226,7 +226,8 @@ def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int
     column) in, replacing what it held of them; ``connection``: an SQLAlchemy connection of the
     writing transaction. ``fresh``: the index is empty (a rebuild), so nothing is read back."""
     removed = set(removed) | set(documents)
-    if not fresh and len(removed) > _REWRITE_FROM * max(1, _stats(connection)[0]):
+    rows, total, lengths = (0, 0, array("I")) if fresh else _stats(connection)
+    if not fresh and len(removed) > _REWRITE_FROM * max(1, rows):
         # Most papers change: every token would be rewritten anyway. The others' tokens are stored,
         # so the index is built again from them and the new documents, without reading it back.
         kept = {paper_id: unpack(blob) for paper_id, blob in connection.exec_driver_sql(
@@ -234,8 +235,8 @@ def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int
         for sql in ("DELETE FROM search_posting", "DELETE FROM search_tokens", "DELETE FROM search_stats"):
             connection.exec_driver_sql(sql)
         documents, removed, fresh = {**kept, **documents}, set(), True
+        rows, total, lengths = 0, 0, array("I")
     indexed, touched = (set(), set()) if fresh else _old_tokens(connection, sorted(removed), expand)
-    rows, total, lengths = (0, 0, array("I")) if fresh else _stats(connection)
     for paper_id in indexed:
         if paper_id < len(lengths):
             total -= lengths[paper_id]
@@ -245,7 +246,7 @@ def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int
     # Every (token, paper, key) in three flat arrays, filled in C (map, extend), then grouped by
     # token with one stable sort: the papers stay ascending within each token.
     number: dict[str, int] = {}
-    numbering = itertools.count()
+    numbering = count()
     token_numbers, paper_ids, paper_keys = array("q"), array("I"), array("H")
     for paper_id in sorted(documents):
         columns = documents[paper_id]
@@ -314,6 +315,7 @@ class Form:
 
     def __post_init__(self) -> None:
         tokens = self.tokens
+        self.exact = self.prefix or len(tokens) == 1
         if len(tokens) < 2:
             return
         self.latin = all(token.isascii() for token in tokens)
@@ -326,29 +328,29 @@ def _idf(rows: int, n: int) -> float:
     return idf if idf > 0 else 1e-6
 
 
-def _load(rows_of: Callable, forms: list[Form]) -> tuple[dict, dict]:
-    """The stored postings of every token the forms read (a prefix form: every token it starts), and
-    how many papers each holds."""
+def _load(rows_of: Callable, forms: list[Form]) -> tuple[dict[int, list[tuple[bytes, bytes]]], int]:
+    """Each form's stored postings by ``id(form)``: its tokens' (none where one is missing), or for a
+    prefix form every token's it starts; and how many postings they hold in all (each token once)."""
     wanted = sorted({token for form in forms if not form.prefix for token in form.tokens})
-    found: dict = {}
-    sizes: dict = {}
+    found: dict[str, tuple[int, bytes, bytes]] = {}
     for chunk in _chunks(wanted):
         names = {f"t{i}": token for i, token in enumerate(chunk)}
-        for token, papers, ids, keys in rows_of("SELECT token, papers, ids, keys FROM search_posting WHERE token IN "
-                                                f"({', '.join(':' + n for n in names)})", names):
-            found[token], sizes[token] = (ids, keys), papers
+        found.update((token, (papers, ids, keys)) for token, papers, ids, keys in rows_of(
+            f"SELECT token, papers, ids, keys FROM search_posting WHERE token IN ({', '.join(':' + n for n in names)})",
+            names))
+    size = sum(papers for papers, _, _ in found.values())
+    stored = {}
     for form in forms:
         if form.prefix:
             low = form.tokens[0]
-            for token, papers, ids, keys in rows_of(
-                    "SELECT token, papers, ids, keys FROM search_posting WHERE token >= :low AND token < :high",
-                    {"low": low, "high": low[:-1] + chr(ord(low[-1]) + 1)}):
-                found["\0prefix", low, token], sizes["\0prefix", low, token] = (ids, keys), papers
-    return found, sizes
-
-
-def _prefix_rows(found: dict, low: str) -> list[tuple[bytes, bytes]]:
-    return [value for key, value in found.items() if isinstance(key, tuple) and key[1] == low]
+            rows = rows_of("SELECT papers, ids, keys FROM search_posting WHERE token >= :low AND token < :high",
+                           {"low": low, "high": low[:-1] + chr(ord(low[-1]) + 1)})
+            size += sum(papers for papers, _, _ in rows)
+        else:
+            rows = [found[token] for token in form.tokens if token in found]
+            rows = rows if len(rows) == len(form.tokens) else []
+        stored[id(form)] = [(ids, keys) for _, ids, keys in rows]
+    return stored, size
 
 
 class _Python:
@@ -531,15 +533,15 @@ class _Numpy:
 
 def count_phrase(tokens: list[str], phrase: tuple[str, ...]) -> int:
     """How many times ``phrase`` occurs in ``tokens`` (each start position once, as FTS5 counts)."""
-    n, first, count, at = len(phrase), phrase[0], 0, -1
+    n, first, found, at = len(phrase), phrase[0], 0, -1
     wanted = list(phrase)
     while True:
         try:
             at = tokens.index(first, at + 1)
         except ValueError:
-            return count
+            return found
         if n == 1 or tokens[at : at + n] == wanted:
-            count += 1
+            found += 1
 
 
 def ranked(rows_of: Callable[[str, dict], list], terms: list[list[tuple[tuple[str, ...], bool]]], limit: int | None,
@@ -554,22 +556,12 @@ def ranked(rows_of: Callable[[str, dict], list], terms: list[list[tuple[tuple[st
     if not query or not all(query):
         return []
     forms = [form for term in query for form in term]
-    found, sizes = _load(rows_of, forms)
     stats = dict(rows_of("SELECT key, value FROM search_stats", {}))
     rows, total = int(stats.get("rows", 0)), int(stats.get("tokens", 0))
     if not rows:
         return []
-    stored = {}
-    for form in forms:
-        if form.prefix:
-            stored[id(form)] = _prefix_rows(found, form.tokens[0])
-        else:
-            stored[id(form)] = [found[token] for token in form.tokens if token in found]
-            if len(stored[id(form)]) < len(form.tokens):
-                stored[id(form)] = []
-        form.exact = form.prefix or len(form.tokens) == 1
+    stored, size = _load(rows_of, forms)
     global _scored_in_python
-    size = sum(sizes.values())
     loaded = "numpy" in sys.modules or _scored_in_python >= _NUMPY_IMPORT_FROM
     numpy = (size >= (_NUMPY_FROM if loaded else _NUMPY_IMPORT_FROM)) if use_numpy is None else use_numpy
     if not numpy and size >= _NUMPY_FROM:
@@ -639,10 +631,10 @@ def _top(rows_of, candidates: list[tuple[int, bool, float, bool]], terms: list[l
 
 
 def _overlapping(text: str, needle: str) -> int:
-    count, at = 0, text.find(needle)
+    found, at = 0, text.find(needle)
     while at >= 0:
-        count, at = count + 1, text.find(needle, at + 1)
-    return count
+        found, at = found + 1, text.find(needle, at + 1)
+    return found
 
 
 def _column_count(column: str, form: Form, expand: Callable[[str], str]) -> int:
