@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 from sqlmodel import select
 
@@ -36,6 +37,26 @@ def test_tokenizer_bigrams_japanese_and_stems_english():
     assert tokenize("Detectors detecting") == ["detect", "detect"]
     assert tokenize("ＣＮＮ") == ["cnn"]                         # full-width folded
     assert [t.raw for t in parse_query("検出の精度")] == ["検出", "精度"]
+
+
+def test_the_c_stemmer_stems_as_snowballs_pure_python_english_stemmer():
+    """kb stems through PyStemmer (C); an index built where only the pure-Python stemmer is
+    installed must hold the same tokens. Every word of the shipped papers and notes is checked
+    against snowballstemmer's own Python implementation (the reference)."""
+    from pathlib import Path
+
+    from snowballstemmer.english_stemmer import EnglishStemmer
+
+    from kb.search import _stemmer
+
+    root = Path(__file__).resolve().parents[1]
+    words = set()
+    for path in [*root.glob("papers/*/*.md"), *root.glob("papers/*/paper.yaml")]:
+        words.update(re.findall(r"[a-z]+", path.read_text(encoding="utf-8").lower()))
+    assert len(words) > 3000
+    assert type(_stemmer()).__module__ == "Stemmer"             # the C build is what kb uses
+    reference = EnglishStemmer()
+    assert [w for w in sorted(words) if _stemmer().stemWord(w) != reference.stemWord(w)] == []
 
 
 def test_two_character_japanese_words_find_their_papers(kb_env):
