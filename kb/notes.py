@@ -19,6 +19,7 @@ Pure parsing: no database, no network. The forms users have:
 """
 
 import hashlib
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -161,17 +162,26 @@ def read_note_file(path: Path) -> str:
     what Japanese Windows tools export) when the bytes decode as CP932 into Japanese text; anything
     else is refused as unreadable.
     """
-    path = Path(path)
+    return decode_note(note_bytes(path), path)
+
+
+def note_bytes(path: Path | str) -> bytes:
+    """The bytes of a notes file of at most ``MAX_NOTE_BYTES`` (``BadInput`` otherwise)."""
     try:
-        size = path.stat().st_size
-        if size > MAX_NOTE_BYTES:
-            raise BadInput(f"{path}: {size / 2**20:.1f} MB is over the {MAX_NOTE_BYTES // 2**20} MB limit "
-                           "for a notes file; split it into smaller files")
-        raw = path.read_bytes()
+        with open(path, "rb") as source:
+            size = os.fstat(source.fileno()).st_size
+            if size > MAX_NOTE_BYTES:
+                raise BadInput(f"{path}: {size / 2**20:.1f} MB is over the {MAX_NOTE_BYTES // 2**20} MB limit "
+                               "for a notes file; split it into smaller files")
+            return source.read()
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
     except OSError as exc:
         raise BadInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def decode_note(raw: bytes, path: Path | str) -> str:
+    """``read_note_file``'s text of a notes file's bytes (``path`` names it in errors)."""
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
             try:

@@ -67,29 +67,45 @@ def bigrams(run: str) -> list[str]:
     return [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
 
 
-@lru_cache(maxsize=262144)
-def _run_token(run: str) -> str:
-    """One run as a compact token: a CJK run as it is, a Latin word stemmed (``'s``, ``’t`` dropped).
+class _Memo(dict):
+    """A function's results by argument, read in C (``map(memo.__getitem__, ...)``): about three
+    times as fast as an ``lru_cache`` hit, which counts where a rebuild looks up every word of
+    every note. Emptied when it holds ``size`` results."""
 
-    Cached: Zipf-distributed text repeats its words, and a rebuild tokenizes every note.
-    """
+    def __init__(self, function: Any, size: int) -> None:
+        super().__init__()
+        self.function, self.size = function, size
+
+    def __missing__(self, key: str) -> str:
+        if len(self) >= self.size:
+            self.clear()
+        value = self[key] = self.function(key)
+        return value
+
+
+def _run_token(run: str) -> str:
+    """One run as a compact token: a CJK run as it is, a Latin word stemmed (``'s``, ``’t`` dropped)."""
     return run if _is_cjk(run) else stem(run.replace("’", "'").split("'")[0])
 
 
-@lru_cache(maxsize=262144)
 def _expanded(token: str) -> str:
     """A compact token as the index tokens it stands for, space-separated (a CJK run's bigrams)."""
     return " ".join(bigrams(token)) if _is_cjk(token) else token
 
 
+# Zipf-distributed text repeats its words: each is worked out once.
+_RUN_TOKENS = _Memo(_run_token, 262144)
+_EXPANDED = _Memo(_expanded, 262144)
+
+
 def compact(value: str) -> list[str]:
     """The compact tokens of a text: ``tokenize`` before a CJK run is cut into bigrams."""
-    return [_run_token(run) for run in _RUN.findall(normalize(value))]
+    return list(map(_RUN_TOKENS.__getitem__, _RUN.findall(normalize(value))))
 
 
 def expand(compact_text: str) -> str:
     """Space-separated compact tokens as the space-separated index tokens (kb.textindex counts these)."""
-    return " ".join(map(_expanded, compact_text.split()))
+    return " ".join(map(_EXPANDED.__getitem__, compact_text.split()))
 
 
 def tokenize(value: str) -> list[str]:
@@ -269,35 +285,76 @@ def ensure_index(*, session: Session) -> None:
         session.info["search_index"] = True
 
 
+def document_texts(paper: Any, notes: list[Any]) -> tuple[str, str, str, tuple[str, ...]]:
+    """The texts a paper is indexed by: title (with other titles and the slug), authors, abstract
+    (with the summary and tags), and one per note (its title and body). Rows with the columns read
+    here do, and so do a ``paper.yaml``'s fields (kb sync's workers tokenize from those)."""
+    return (" ".join([paper.title, *paper.other_titles, paper.slug]), " ".join(paper.authors),
+            f"{paper.abstract}\n{paper.summary}\n{' '.join(paper.tags)}",
+            tuple(f"{n.title or ''}\n{n.body}" for n in notes))
+
+
+def compact_texts(texts: tuple[str, str, str, tuple[str, ...]]) -> tuple[str, str, str, str]:
+    """``document_texts``' compact tokens by column (space-separated): title, authors, abstract, notes.
+    No token spans a line end, so the notes' tokens are each note's in turn."""
+    title, authors, abstract, notes = texts
+    return (" ".join(compact(title)), " ".join(compact(authors)), " ".join(compact(abstract)),
+            " ".join(filter(None, (" ".join(compact(note)) for note in notes))))
+
+
 def compact_document(paper: Any, notes: list[Any]) -> tuple[str, str, str, str]:
-    """The compact tokens of one paper, by column (space-separated): title (with other titles and the
-    slug), authors, abstract (with the summary and tags), notes. Rows with the columns read here do."""
-    note_text = "\n".join(f"{n.title or ''}\n{n.body}" for n in notes)
-    return (
-        " ".join(compact(" ".join([paper.title, *paper.other_titles, paper.slug]))),
-        " ".join(compact(" ".join(paper.authors))),
-        " ".join(compact(f"{paper.abstract}\n{paper.summary}\n{' '.join(paper.tags)}")),
-        " ".join(compact(note_text)),
-    )
+    """The compact tokens of one paper, by column (see ``document_texts``)."""
+    return compact_texts(document_texts(paper, notes))
+
+
+def _digest(texts: tuple[str, str, str, tuple[str, ...]]) -> bytes:
+    import hashlib
+
+    title, authors, abstract, notes = texts
+    digest = hashlib.blake2b(digest_size=16)
+    for text in (title, authors, abstract, *notes):
+        digest.update(b"%d:" % len(text) + text.encode("utf-8", "surrogatepass"))
+    return digest.digest()
+
+
+@dataclass
+class Prepared:
+    """A paper's index entry worked out from its files, away from the catalog (kb sync's workers):
+    used where the rows written from those files give the same texts (``digest``)."""
+
+    digest: bytes                                    # of its document_texts
+    document: tuple[str, str, str, str]
+    postings: tuple                                  # kb.textindex.prepare's
+
+    @classmethod
+    def of(cls, paper: Any, notes: list[Any]) -> Prepared:
+        from kb.textindex import prepare
+
+        texts = document_texts(paper, notes)
+        document = compact_texts(texts)
+        return cls(_digest(texts), document, prepare(document, expand))
 
 
 def _sqlite_write(connection, documents: dict[int, tuple[str, str, str, str]], removed: list[int] = (),
-                  *, fresh: bool = False) -> None:
+                  *, fresh: bool = False, prepared: dict[int, tuple] | None = None) -> None:
     from kb.textindex import write
 
     if documents or removed:
-        write(connection, documents, removed, expand, fresh=fresh)
+        write(connection, documents, removed, expand, fresh=fresh, prepared=prepared)
 
 
-def _documents(execute, paper_ids: list[int]) -> dict[int, tuple[str, str, str, str]]:
-    """``compact_document`` of each paper from its catalog rows; ``execute`` runs a Core select
-    (a session's or a connection's), which reads JSON columns alike on every database."""
+def _documents(execute, paper_ids: list[int], ready: dict[int, Prepared] | None = None
+               ) -> tuple[dict[int, tuple[str, str, str, str]], dict[int, tuple]]:
+    """``compact_document`` of each paper from its catalog rows, and the postings of those ``ready``
+    had worked out from the same texts; ``execute`` runs a Core select (a session's or a
+    connection's), which reads JSON columns alike on every database."""
     from sqlalchemy import select
 
     from kb.models import Note, Paper
 
     paper, note = Paper.__table__.c, Note.__table__.c
-    documents = {}
+    ready = ready or {}
+    documents, prepared = {}, {}
     for start in range(0, len(paper_ids), 500):
         chunk = paper_ids[start : start + 500]
         notes: dict[int, list[Any]] = {}
@@ -306,20 +363,26 @@ def _documents(execute, paper_ids: list[int]) -> dict[int, tuple[str, str, str, 
             notes.setdefault(row.paper_id, []).append(row)
         for row in execute(select(paper.id, paper.slug, paper.title, paper.other_titles, paper.authors, paper.abstract,
                                   paper.summary, paper.tags).where(paper.id.in_(chunk))):
-            documents[row.id] = compact_document(row, notes.get(row.id, []))
-    return documents
+            texts = document_texts(row, notes.get(row.id, []))
+            found = ready.get(row.id)
+            if found is not None and found.digest == _digest(texts):
+                documents[row.id], prepared[row.id] = found.document, found.postings
+            else:
+                documents[row.id] = compact_texts(texts)
+    return documents, prepared
 
 
-def index_papers(paper_ids: list[int], *, session: Session) -> None:
+def index_papers(paper_ids: list[int], *, session: Session, ready: dict[int, Prepared] | None = None) -> None:
     """(Re)index papers from their catalog rows with their notes, in a few statements whatever their
-    number: kb sync hands over every paper whose files changed at once. Call after the rows changed."""
+    number: kb sync hands over every paper whose files changed at once, with what its workers
+    ``ready`` (``Prepared``, by paper id). Call after the rows changed."""
     if not paper_ids:
         return
     session.flush()
-    documents = _documents(session.execute, list(paper_ids))
+    documents, prepared = _documents(session.execute, list(paper_ids), ready)
     if is_sqlite(session=session):
         ensure_index(session=session)
-        _sqlite_write(session.connection(), documents)
+        _sqlite_write(session.connection(), documents, prepared=prepared)
         return
     from sqlmodel import insert
 
@@ -365,7 +428,7 @@ def rebuild_sqlite_index(connection) -> int:
         connection.exec_driver_sql(sql)
     connection.exec_driver_sql("DELETE FROM search_doc")
     paper_ids = [row[0] for row in connection.exec_driver_sql("SELECT id FROM paper ORDER BY id")]
-    _sqlite_write(connection, _documents(connection.execute, paper_ids), fresh=True)
+    _sqlite_write(connection, _documents(connection.execute, paper_ids)[0], fresh=True)
     return len(paper_ids)
 
 

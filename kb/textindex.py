@@ -160,6 +160,15 @@ def postings_of(columns: Sequence[Sequence[str]]) -> tuple[dict[str, int], int]:
     return keys, sum(map(len, columns))
 
 
+def prepare(columns: Sequence[str], expand: Callable[[str], str]) -> tuple[str, array, int, bytes]:
+    """What ``write`` stores of one paper, from its compact tokens by column: its distinct tokens
+    (space-separated) and its key for each (``postings_of``), its length in tokens, its packed
+    tokens. kb sync works these out in worker processes: one string and an array travel back to
+    the writing process far faster than a dict of hundreds of strings."""
+    keys, length = postings_of([expand(column).split() for column in columns])
+    return " ".join(keys), array("H", keys.values()), length, pack(columns)
+
+
 # -- writing ----------------------------------------------------------------------------------
 
 
@@ -206,25 +215,59 @@ def _merge(np, stored: tuple[bytes, bytes] | None, removed, add_ids, add_keys):
     return ids, keys
 
 
-def _grouped(np, number: dict[str, int], token_numbers: array, paper_ids: array, paper_keys: array) -> dict:
-    """token -> (its papers' ids, their keys) from the flat arrays ``write`` fills."""
-    if not token_numbers:
-        return {}
+def _sorted(np, token_numbers: array, paper_ids: array, paper_keys: array):
+    """The flat arrays ``write`` fills, grouped by token with one stable sort (the papers stay
+    ascending within each token): token numbers, ids, keys, and where each token's run starts."""
     numbers = np.frombuffer(token_numbers, dtype=np.int64)
     order = np.argsort(numbers, kind="stable")
     numbers = numbers[order]
     ids, keys = np.frombuffer(paper_ids, dtype=np.uint32)[order], np.frombuffer(paper_keys, dtype=np.uint16)[order]
-    starts = np.flatnonzero(np.diff(numbers, prepend=-1))
+    return numbers, ids, keys, np.flatnonzero(np.diff(numbers, prepend=-1))
+
+
+def _grouped(np, number: dict[str, int], token_numbers: array, paper_ids: array, paper_keys: array) -> dict:
+    """token -> (its papers' ids, their keys) from the flat arrays ``write`` fills."""
+    if not token_numbers:
+        return {}
+    numbers, ids, keys, starts = _sorted(np, token_numbers, paper_ids, paper_keys)
     ends = np.append(starts[1:], len(numbers))
     token_of = {n: token for token, n in number.items()}
     return {token_of[int(numbers[a])]: (ids[a:b], keys[a:b]) for a, b in zip(starts.tolist(), ends.tolist())}
 
 
+def _encoded(np, number: dict[str, int], token_numbers: array, paper_ids: array, paper_keys: array) -> list[tuple]:
+    """``encode`` of every token's postings in the flat arrays, as ``search_posting`` rows sorted by
+    token, computed for all tokens at once: a rebuild writes tens of thousands of tokens, most of
+    them in a few papers, where numpy's per-call cost would be most of the work."""
+    if not token_numbers:
+        return []
+    numbers, ids, keys, starts = _sorted(np, token_numbers, paper_ids, paper_keys)
+    ids = ids.astype(np.int64)
+    gaps = np.diff(ids, prepend=0)
+    gaps[starts] = ids[starts]                      # each token's first id is its own gap from 0
+    top = np.maximum.reduceat(gaps, starts)
+    widths = np.where(top < 1 << 8, 1, np.where(top < 1 << 16, 2, 4)).tolist()
+    narrow = (np.maximum.reduceat(keys & _MAX_F, starts) < 0x80).tolist()
+    gap_bytes = {width: gaps.astype(f"<u{width}").tobytes() for width in set(widths)}
+    key_bytes = {1: ((keys >> 8) & 0x80 | keys & 0x7F).astype(np.uint8).tobytes(), 2: keys.astype("<u2").tobytes()}
+    prefix = {width: bytes([width]) for width in (1, 2, 4)}
+    token_of = {n: token for token, n in number.items()}
+    bounds = starts.tolist() + [len(numbers)]
+    rows = []
+    for i, (start, width, small) in enumerate(zip(bounds, widths, narrow)):
+        end, kw = bounds[i + 1], 1 if small else 2
+        rows.append((token_of[int(numbers[start])], end - start, prefix[width] + gap_bytes[width][start * width : end * width],
+                     prefix[kw] + key_bytes[kw][start * kw : end * kw]))
+    rows.sort()
+    return rows
+
+
 def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int],
-          expand: Callable[[str], str], *, fresh: bool = False) -> None:
+          expand: Callable[[str], str], *, fresh: bool = False, prepared: dict[int, tuple] | None = None) -> None:
     """Take ``removed`` papers out of the index and put ``documents`` (paper id -> compact tokens by
     column) in, replacing what it held of them; ``connection``: an SQLAlchemy connection of the
-    writing transaction. ``fresh``: the index is empty (a rebuild), so nothing is read back."""
+    writing transaction. ``fresh``: the index is empty (a rebuild), so nothing is read back.
+    ``prepared``: ``prepare``'s result for some of the documents, worked out already."""
     removed = set(removed) | set(documents)
     rows, total, lengths = (0, 0, array("I")) if fresh else _stats(connection)
     if not fresh and len(removed) > _REWRITE_FROM * max(1, rows):
@@ -248,38 +291,41 @@ def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int
     number: dict[str, int] = {}
     numbering = count()
     token_numbers, paper_ids, paper_keys = array("q"), array("I"), array("H")
+    prepared = prepared or {}
     for paper_id in sorted(documents):
         columns = documents[paper_id]
-        keys, length = postings_of([expand(column).split() for column in columns])
-        token_numbers.extend(map(number.setdefault, keys, numbering))
+        tokens, keys, length, blob = prepared.get(paper_id) or prepare(columns, expand)
+        token_numbers.extend(map(number.setdefault, tokens.split(" ") if tokens else (), numbering))
         paper_ids.extend(repeat(paper_id, len(keys)))
-        paper_keys.extend(keys.values())
+        paper_keys.extend(keys)
         if paper_id >= len(lengths):
             lengths.extend([0] * (paper_id + 1 - len(lengths)))
         lengths[paper_id] = length
         total += length
         rows += 1
-        packed.append((paper_id, pack(columns)))
+        packed.append((paper_id, blob))
     import numpy as np
 
-    adds = _grouped(np, number, token_numbers, paper_ids, paper_keys)
-    touched.update(adds)
-    existing: dict[str, tuple[bytes, bytes]] = {}
-    if not fresh:
+    gone, replaced = [], []
+    if fresh:
+        replaced = _encoded(np, number, token_numbers, paper_ids, paper_keys)
+    else:
+        adds = _grouped(np, number, token_numbers, paper_ids, paper_keys)
+        touched.update(adds)
+        existing: dict[str, tuple[bytes, bytes]] = {}
         for chunk in _chunks(sorted(touched)):
             existing.update((token, (ids, keys)) for token, ids, keys in connection.exec_driver_sql(
                 f"SELECT token, ids, keys FROM search_posting WHERE token IN ({', '.join('?' * len(chunk))})",
                 tuple(chunk)))
-    empty = (np.zeros(0, np.uint32), np.zeros(0, np.uint16))
-    gone, replaced = [], []
-    dropped = np.array(sorted(indexed), dtype=np.int64)
-    for token in sorted(touched):
-        stored = existing.get(token)
-        ids, keys = _merge(np, stored, dropped, *adds.get(token, empty))
-        if len(ids):
-            replaced.append((token, len(ids), *encode(ids, keys)))
-        elif stored:
-            gone.append((token,))
+        empty = (np.zeros(0, np.uint32), np.zeros(0, np.uint16))
+        dropped = np.array(sorted(indexed), dtype=np.int64)
+        for token in sorted(touched):
+            stored = existing.get(token)
+            ids, keys = _merge(np, stored, dropped, *adds.get(token, empty))
+            if len(ids):
+                replaced.append((token, len(ids), *encode(ids, keys)))
+            elif stored:
+                gone.append((token,))
     if gone:
         connection.exec_driver_sql("DELETE FROM search_posting WHERE token = ?", gone)
     if replaced:

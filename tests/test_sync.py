@@ -33,9 +33,10 @@ def _lab(settings):
 def reads(monkeypatch):
     """The folders whose paper.yaml or notes sync parses, by name."""
     seen = []
-    parse, notes = sync_module.parse_paper_yaml, sync_module.read_folder_notes
+    parse, notes = sync_module.parse_paper_yaml, sync_module.read_notes
     monkeypatch.setattr(sync_module, "parse_paper_yaml", lambda text, **kw: seen.append(kw["folder_slug"]) or parse(text, **kw))
-    monkeypatch.setattr(sync_module, "read_folder_notes", lambda settings, folder: seen.append(folder.name) or notes(settings, folder))
+    monkeypatch.setattr(sync_module, "read_notes",
+                        lambda papers, paths, *args: seen.extend(p.split("/")[0] for p in paths) or notes(papers, paths, *args))
     return seen
 
 

@@ -217,3 +217,27 @@ def test_postings_come_back_as_they_went_in_whatever_their_widths(gap, count):
     assert stored[0][0] == (1 if gap < 256 else 2 if gap < 65536 else 4) and stored[1][0] == (1 if count < 100 else 2)
     assert tuple(map(list, textindex.decode(*stored))) == (ids, keys)
     assert tuple(map(list, textindex.decode_numpy(np, *stored))) == (ids, keys)
+
+
+def test_a_rebuilds_postings_are_stored_as_encode_stores_each_tokens():
+    # _encoded encodes every token of a rebuild at once; encode (the reference) one token at a
+    # time. Tokens with one paper, gaps of every width, keys over 127 and head bits.
+    import numpy as np
+
+    rng = random.Random(11)
+    postings: dict[str, list[tuple[int, int]]] = {}
+    for t in range(300):
+        gap = rng.choice([1, 40, 300, 70_000])
+        ids = sorted(rng.sample(range(1, 3 + gap * rng.randint(1, 20)), rng.choice([1, 1, 2, 5, 30]) if gap > 1 else 1))
+        postings[f"t{t}"] = [(i, rng.choice([0, 0x8000]) | rng.choice([1, 5, 127, 128, 900, 0x7FFF])) for i in ids]
+    number, token_numbers, paper_ids, paper_keys = {}, textindex.array("q"), textindex.array("I"), textindex.array("H")
+    flat = [(i, token, key) for token, rows in postings.items() for i, key in rows]
+    rng.shuffle(flat)
+    for i, token, key in sorted(flat, key=lambda row: row[0]):      # write adds papers in id order
+        token_numbers.append(number.setdefault(token, len(number)))
+        paper_ids.append(i)
+        paper_keys.append(key)
+    expected = sorted((token, len(rows), *textindex.encode([i for i, _ in rows], [k for _, k in rows]))
+                      for token, rows in postings.items())
+    assert textindex._encoded(np, number, token_numbers, paper_ids, paper_keys) == expected
+    assert {row[2][0] for row in expected} == {1, 2, 4} and {row[3][0] for row in expected} == {1, 2}

@@ -7,6 +7,7 @@ note's file is named after its source file, so the same note lands in the same p
 """
 
 import difflib
+import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from kb.files import FileChanges, transaction
 from kb.ids import parse_id
 from kb.ingest.add import arxiv_for, upsert_from_metadata
 from kb.models import Note, Paper, utcnow
-from kb.notes import ParsedNote, content_hash, parse_file
+from kb.notes import ParsedNote, content_hash, decode_note, note_bytes, parse_file, parse_text
 from kb.paperfile import note_files
 from kb.queries import find_paper, get_paper
 from kb.search import index_paper
@@ -163,17 +164,29 @@ def refresh_star(paper: Paper, *, session: Session) -> None:
 def read_folder_notes(settings: Settings, folder: Path) -> tuple[dict[str, ParsedNote | None], list[str]]:
     """The note files of one paper folder by path under ``papers/``, parsed (None: unreadable, named
     in the problems returned; its catalog row stays as it was)."""
+    return read_notes(settings.papers, [path.relative_to(settings.papers).as_posix() for path in note_files(folder)])
+
+
+def read_notes(papers: Path, relatives: list[str], digests: dict[str, str | None] | None = None
+               ) -> tuple[dict[str, ParsedNote | None], list[str]]:
+    """``read_folder_notes`` of note files already listed (kb sync's scan lists them), by path under
+    ``papers``; ``digests`` gets the digest of each file's bytes as read (None: it could not be read)."""
     found: dict[str, ParsedNote | None] = {}
     problems = []
-    for path in note_files(folder):
-        relative = path.relative_to(settings.papers).as_posix()
+    for relative in relatives:
         found[relative] = None
-        name = f"{settings.papers.name}/{relative}"
+        name = f"{papers.name}/{relative}"
+        path = f"{papers}/{relative}"
         try:
-            notes, _skipped = parse_file(path)
+            if digests is not None:
+                digests[relative] = None
+            raw = note_bytes(path)
+            if digests is not None:
+                digests[relative] = hashlib.blake2b(raw, digest_size=16).hexdigest()
+            notes, _skipped = parse_text(decode_note(raw, path), origin=relative.rpartition("/")[2])
         except KBError as exc:
             message = str(exc)
-            for named in (f"{path}:", f"{path.name}:"):   # the reader names the file one way or the other
+            for named in (f"{path}:", f"{relative.rpartition('/')[2]}:"):   # the reader names the file one way or the other
                 if message.startswith(named):
                     message = message[len(named):].lstrip()
                     break

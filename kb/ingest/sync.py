@@ -13,33 +13,44 @@ The folders that changed are loaded in bulk, inside the one write transaction: C
 many rows each, and the search index written once for all of them at the end.
 """
 
+import gc
 import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from types import SimpleNamespace
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlmodel import Session
 
+from kb import parallel
 from kb.errors import KBError, NotFound
 from kb.feed.decisions import reload_feed_files
 from kb.files import FileChanges, transaction, write_atomic
-from kb.ingest.notes import NOTE_IDENTITY, note_values, read_folder_notes
+from kb.ingest.notes import NOTE_IDENTITY, note_values, read_notes
+from kb.notes import ParsedNote
 from kb.models import Note, Paper, SourceFile, utcnow
 from kb.paperfile import PaperFile, note_names, parse_paper_yaml
 from kb.runs.record_file import is_run_folder
 from kb.runs.records import import_runs, rejudge, write_missing_records
 from kb.schedules import load_schedules
-from kb.search import index_papers, unindex_papers
+from kb.search import Prepared, index_papers, unindex_papers
 from kb.settings import Settings
 
 _RACY_NS = 2_000_000_000        # FAT's time stamps are 2 s apart; every other file system's are finer
 _CHUNK = 500                    # ids per IN (...) list
+# Folders to read from which worker processes read and parse them (``_Reader``), and how many a
+# worker takes at once: a forked worker starts in milliseconds, a folder takes about one.
+_PARALLEL_FROM = 1000
+_READ_BATCH = 64
+_MAX_WORKERS = 8
 
 
 @dataclass
@@ -74,6 +85,96 @@ class _Folder:
     paper_id: int | None = None                # its paper's row, when the catalog has one
     same_stats: bool = False                   # every stat as recorded: nothing to write
     paper_file: PaperFile | None = None        # parsed when its files changed, else None
+    read: "_Read | None" = None                # its files as read, when they changed
+
+
+@dataclass
+class _Read:
+    """One changed folder's files, read and parsed (``_read_folder``), in a worker process when a
+    sync reads many: ``paper.yaml`` (or why it could not be read), its notes, its index entry."""
+
+    paper_file: PaperFile | None = None
+    digests: dict[str, str | None] = field(default_factory=dict)   # of paper.yaml's text and the note files' bytes, as parsed
+    problem: str | None = None                 # why paper.yaml could not be read
+    notes: dict[str, ParsedNote | None] = field(default_factory=dict)      # read_notes'
+    note_problems: list[str] = field(default_factory=list)
+    prepared: Prepared | None = None           # its index entry, from these files
+
+
+def _read_folder(settings: Settings, files: FileChanges, name: str, notes: list[str]) -> _Read:
+    """``name``'s files: ``paper.yaml`` and the note files ``notes`` (paths under papers/, as listed)."""
+    read, relative = _Read(), f"{name}/paper.yaml"
+    try:
+        text = files.read(relative)
+        read.paper_file = parse_paper_yaml(text or "", where=files.name(relative), folder_slug=name)
+    except KBError as exc:
+        read.problem = str(exc)
+        return read
+    read.digests[relative] = hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+    read.notes, read.note_problems = read_notes(settings.papers, notes, read.digests)
+    paper = read.paper_file
+    row = SimpleNamespace(title=paper.title, slug=paper.slug, **paper.fields)   # the row kb sync writes
+    read.prepared = Prepared.of(row, [note for note in read.notes.values() if note is not None])
+    return read
+
+
+def _read_folders(settings: Settings, folders: list[tuple[str, list[str]]]) -> list[_Read]:
+    files = FileChanges(settings.papers)
+    return [_read_folder(settings, files, name, notes) for name, notes in folders]
+
+
+def _note_paths(folder: _Folder) -> list[str]:
+    """The note files ``_listed`` found in the folder (in ``note_names``' order)."""
+    return [path for path in folder.stats if not path.endswith("/") and not path.endswith("/paper.yaml")]
+
+
+class _Reader:
+    """Reads the changed folders a scan finds: in this process, or, when the sync has many folders
+    and the machine several CPUs, in worker processes (at most ``_MAX_WORKERS``: past that the
+    writing process is what takes the time), ``_READ_BATCH`` folders at a time while the scan goes
+    on. ``done()`` and ``rest()`` give each folder with its ``_Read``, in the order they were added.
+    Should the workers die (killed for memory), the folders they had are read in this process."""
+
+    def __init__(self, settings: Settings, files: FileChanges, folders: int) -> None:
+        self.settings, self.files = settings, files
+        self.workers = min(parallel.cores(), _MAX_WORKERS) if folders >= _PARALLEL_FROM else 1
+        self.pending: list[_Folder] = []
+        self.batches: deque[tuple[list[_Folder], Any]] = deque()      # folders, their future
+        self.pool = None
+
+    def add(self, folder: _Folder) -> None:
+        self.pending.append(folder)
+        if self.workers > 1 and len(self.pending) >= _READ_BATCH:
+            if self.pool is None:
+                self.pool = parallel.pool(self.workers)
+            batch, self.pending = self.pending, []
+            self.batches.append((batch, self.pool.submit(_read_folders, self.settings,
+                                                         [(f.name, _note_paths(f)) for f in batch])))
+
+    def _here(self, batch: list[_Folder]) -> list[_Read]:
+        return [_read_folder(self.settings, self.files, folder.name, _note_paths(folder)) for folder in batch]
+
+    def done(self) -> Iterator[tuple[_Folder, _Read]]:
+        """The folders of the batches read so far (without waiting)."""
+        while self.batches and self.batches[0][1].done():
+            yield from self._next()
+
+    def _next(self) -> Iterator[tuple[_Folder, _Read]]:
+        batch, future = self.batches.popleft()
+        try:
+            reads = future.result()
+        except BrokenProcessPool:
+            reads = self._here(batch)
+        yield from zip(batch, reads)
+
+    def rest(self) -> Iterator[tuple[_Folder, _Read]]:
+        try:
+            while self.batches:
+                yield from self._next()
+            yield from zip(self.pending, self._here(self.pending))
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
 
 
 def sync(settings: Settings, *, progress: Callable[[int, int], None] | None = None) -> SyncReport:
@@ -85,9 +186,22 @@ def sync(settings: Settings, *, progress: Callable[[int, int], None] | None = No
     stays as it was), on every sync until it is fixed; everything else still loads.
     ``progress(done, total)`` is called as the folders are looked at.
     """
-    report = SyncReport()
     if not settings.papers.is_dir():
         raise NotFound(f"papers folder {settings.papers} does not exist; set KB_PAPERS or run kb inside a kb project")
+    # A sync keeps every changed folder's parse until it is written: millions of objects at 100k
+    # papers, which Python's cycle collector would walk again and again (~10% of a rebuild). A
+    # sync makes few cycles; they are collected after it.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _sync(settings, progress)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _sync(settings: Settings, progress: Callable[[int, int], None] | None) -> SyncReport:
+    report = SyncReport()
     started = time.time_ns()
     with transaction(settings) as (session, files):
         # Plain DB-API rows: a no-change sync of a large papers/ spends much of its time reading these.
@@ -100,7 +214,7 @@ def sync(settings: Settings, *, progress: Callable[[int, int], None] | None = No
         for row in cursor.fetchall():
             recorded.setdefault(row[0], {})[row[1]] = row[2:]
         cursor.close()
-        folders, exports, unreadable = _scan(files, by_slug, recorded, report, progress)
+        folders, exports, unreadable = _scan(settings, files, by_slug, recorded, report, progress)
         kept = _claims(folders, papers, files, report)
         gone = [row.id for key, row in papers.items() if key not in kept and row.slug not in unreadable]
         unindex_papers(gone, session=session)
@@ -110,7 +224,8 @@ def sync(settings: Settings, *, progress: Callable[[int, int], None] | None = No
         loaded = [folder for folder in kept.values() if folder.paper_file is not None]
         ids = _write_papers(settings, loaded, papers, report, session=session)
         sound = _write_notes(settings, loaded, ids, report, session=session)
-        index_papers(list(ids.values()), session=session)
+        ready = {ids[folder.key]: folder.read.prepared for folder in loaded}
+        index_papers(list(ids.values()), session=session, ready=ready)
         _record(kept.values(), ids, sound, started, session=session)
         report.papers = len(kept)
         report.notes = session.execute(select(func.count()).select_from(Note.__table__)).scalar_one()
@@ -189,7 +304,7 @@ def _as_recorded(folder: _Folder, rows: dict) -> bool:
         all(digest is not None and digest == rows[path][4] for path, digest in folder.digests.items())
 
 
-def _scan(files: FileChanges, by_slug: dict, recorded: dict[int, dict], report: SyncReport,
+def _scan(settings: Settings, files: FileChanges, by_slug: dict, recorded: dict[int, dict], report: SyncReport,
           progress: Callable[[int, int], None] | None) -> tuple[list[_Folder], list[Path], set[str]]:
     """The paper folders, each as recorded or parsed; the committed run exports; the folders whose
     ``paper.yaml`` could not be read.
@@ -202,9 +317,28 @@ def _scan(files: FileChanges, by_slug: dict, recorded: dict[int, dict], report: 
     with os.scandir(root) as entries:
         names = sorted(entry.name for entry in entries if entry.is_dir() and not entry.name.startswith("."))
     folders, exports, unreadable = [], [], set()
-    for done, name in enumerate(names, 1):
+    reader = _Reader(settings, files, len(names))
+    looked_at = 0           # folders as recorded, or read and parsed
+
+    def loaded(reads: Iterator[tuple[_Folder, _Read]]) -> None:
+        nonlocal looked_at
+        for folder, read in reads:
+            looked_at += 1
+            if progress is not None:
+                progress(looked_at, len(names))
+            if read.problem is not None:
+                report.problems.append(read.problem)
+                unreadable.add(folder.name)
+                continue
+            folder.read, folder.paper_file, folder.key = read, read.paper_file, read.paper_file.key
+            folder.digests.update(read.digests)         # of what was parsed
+            folders.append(folder)
+
+    for name in names:
+        loaded(reader.done())
+        looked_at += 1
         if progress is not None:
-            progress(done, len(names))
+            progress(looked_at, len(names))
         if name.startswith("_"):
             exports += sorted((root / name / "runs").glob("*.json"))
             continue
@@ -229,17 +363,10 @@ def _scan(files: FileChanges, by_slug: dict, recorded: dict[int, dict], report: 
         if _as_recorded(folder, rows):
             folders.append(folder)
             continue
-        relative = f"{name}/paper.yaml"
-        try:
-            text = files.read(relative)
-            folder.paper_file = parse_paper_yaml(text or "", where=files.name(relative), folder_slug=name)
-        except KBError as exc:
-            report.problems.append(str(exc))
-            unreadable.add(name)
-            continue
-        folder.key = folder.paper_file.key
-        folder.digests[relative] = hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()  # what was parsed
-        folders.append(folder)
+        looked_at -= 1          # counted once read
+        reader.add(folder)
+    loaded(reader.rest())
+    folders.sort(key=lambda folder: folder.name)         # in name order, as they were listed: _claims keeps the first
     return folders, exports, unreadable
 
 
@@ -264,7 +391,8 @@ def _listed(files: FileChanges, name: str, paper, rows: dict, report: SyncReport
     paths += [f"{name}/paper.yaml"] + [f"{name}/{note}" for note in note_names(listing, inside)]
     stats = {path: stat for path in paths if (stat := _stat(f"{root}/{path}")) is not None}
     folder = _Folder(name, paper.key if paper is not None else "", stats, {}, paper.id if paper is not None else None)
-    folder.digests = _digests(root, stats, rows)
+    if rows:        # else none is compared: the files are digested as they are read and parsed
+        folder.digests = _digests(root, stats, rows)
     return folder
 
 
@@ -341,7 +469,7 @@ def _write_notes(settings: Settings, loaded: list[_Folder], ids: dict[str, int],
     sound, inserts, updates, gone, now = set(), [], [], [], utcnow()
     for folder in loaded:
         paper_id = ids[folder.key]
-        found, problems = read_folder_notes(settings, settings.papers / folder.name)
+        found, problems = folder.read.notes, folder.read.note_problems
         report.problems += problems
         if not problems:
             sound.add(folder.name)

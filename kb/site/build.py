@@ -17,7 +17,6 @@ them (``_render_share``), since Python-Markdown, most of the time, holds the GIL
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 import zlib
@@ -207,19 +206,16 @@ def _render(config_file: Path, docs: Path, out: Path, *, full: bool, pages: int,
     """Render ``pages`` changed pages (all of them when ``full``) with MkDocs, over several processes
     when there are many; returns MkDocs' warnings and, with several processes, what ``meanwhile()``
     returns, which this process computes while they render (None when it renders alone)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = min(cores, max(1, pages // PARALLEL_PAGES))
+    from kb import parallel
+
+    workers = min(parallel.cores(), max(1, pages // PARALLEL_PAGES))
     if workers == 1:
         return _mkdocs(config_file, docs, out, dirty=not full), None
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     if full and out.is_dir():
         shutil.rmtree(out)              # what MkDocs' full build does first; the shares then all write
     out.mkdir(parents=True, exist_ok=True)
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        shares = pool.map(_render_share, *zip(*[(config_file, docs, out, (k, workers)) for k in range(workers)]))
+    with parallel.pool(workers) as workers_pool:
+        shares = workers_pool.map(_render_share, *zip(*[(config_file, docs, out, (k, workers)) for k in range(workers)]))
         result = meanwhile()            # the shares started with map: this process would only wait for them
         return sorted({message for found in shares for message in found}), result
 
