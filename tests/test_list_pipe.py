@@ -119,3 +119,16 @@ def test_a_listing_is_kept_until_a_paper_or_note_changes(catalog, kb, monkeypatc
         fast, general = _both(kb, monkeypatch)
         assert fast == general and fast not in seen
         seen.add(fast)
+
+
+def test_kb_sync_keeps_the_listing_the_next_kb_list_prints(catalog, kb, monkeypatch):
+    from kb.reader import SqliteCatalog
+
+    (catalog.papers / "resnet" / "notes.en.md").write_text('---\npaper: "1512.03385"\nlang: en\n---\nResiduals.\n',
+                                                          encoding="utf-8")
+    assert kb("sync").code == 0
+    with monkeypatch.context() as patched:          # the sync worked it out: kb list only reads it back
+        patched.setattr(SqliteCatalog, "_listing_lines", lambda self, **order: pytest.fail("listed again"))
+        fast = kb("list").out
+    fast_again, general = _both(kb, monkeypatch)
+    assert fast == fast_again == general and "resnet\t1512.03385\t2016\t\tDeep Residual Learning\t\ten\t" in general

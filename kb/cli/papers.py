@@ -54,12 +54,14 @@ def sync(as_json: JsonOpt = False) -> None:
     """Rebuild the catalog from papers/ (no network; idempotent)."""
     from kb.errors import KBError
     from kb.ingest.sync import sync as do_sync
+    from kb.reader import prime_listing
     from kb.runs.registry import load_registry
     from kb.settings import load_settings
 
     settings = load_settings()
     with progress_bar("sync: papers/") as progress:
         report = do_sync(settings, progress=progress)
+    prime_listing(settings)
     if as_json:
         print_json(report.__dict__)
     else:
