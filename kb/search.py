@@ -343,11 +343,12 @@ def _sqlite_write(connection, documents: dict[int, tuple[str, str, str, str]], r
         write(connection, documents, removed, expand, fresh=fresh, prepared=prepared)
 
 
-def _documents(execute, paper_ids: list[int], ready: dict[int, Prepared] | None = None
+def _documents(execute, paper_ids: list[int], ready: dict[int, Prepared] | None = None, exact: set[int] = frozenset()
                ) -> tuple[dict[int, tuple[str, str, str, str]], dict[int, tuple]]:
     """``compact_document`` of each paper from its catalog rows, and the postings of those ``ready``
-    had worked out from the same texts; ``execute`` runs a Core select (a session's or a
-    connection's), which reads JSON columns alike on every database."""
+    had worked out from the same texts (``exact``: papers whose rows are known to give them, not
+    read back); ``execute`` runs a Core select (a session's or a connection's), which reads JSON
+    columns alike on every database."""
     from sqlalchemy import select
 
     from kb.models import Note, Paper
@@ -355,6 +356,9 @@ def _documents(execute, paper_ids: list[int], ready: dict[int, Prepared] | None 
     paper, note = Paper.__table__.c, Note.__table__.c
     ready = ready or {}
     documents, prepared = {}, {}
+    for paper_id in exact:
+        documents[paper_id], prepared[paper_id] = ready[paper_id].document, ready[paper_id].postings
+    paper_ids = [paper_id for paper_id in paper_ids if paper_id not in exact]
     for start in range(0, len(paper_ids), 500):
         chunk = paper_ids[start : start + 500]
         notes: dict[int, list[Any]] = {}
@@ -372,14 +376,17 @@ def _documents(execute, paper_ids: list[int], ready: dict[int, Prepared] | None 
     return documents, prepared
 
 
-def index_papers(paper_ids: list[int], *, session: Session, ready: dict[int, Prepared] | None = None) -> None:
+def index_papers(paper_ids: list[int], *, session: Session, ready: dict[int, Prepared] | None = None,
+                 exact: set[int] = frozenset()) -> None:
     """(Re)index papers from their catalog rows with their notes, in a few statements whatever their
     number: kb sync hands over every paper whose files changed at once, with what its workers
-    ``ready`` (``Prepared``, by paper id). Call after the rows changed."""
+    ``ready`` (``Prepared``, by paper id) and the papers whose rows it wrote from those same files
+    (``exact``: a paper's row and all its notes new). Call after the rows changed."""
     if not paper_ids:
         return
     session.flush()
-    documents, prepared = _documents(session.execute, list(paper_ids), ready)
+    exact = {paper_id for paper_id in exact if paper_id in (ready or {})}
+    documents, prepared = _documents(session.execute, list(paper_ids), ready, exact)
     if is_sqlite(session=session):
         ensure_index(session=session)
         _sqlite_write(session.connection(), documents, prepared=prepared)

@@ -35,7 +35,6 @@ from kb.errors import KBError, NotFound
 from kb.feed.decisions import reload_feed_files
 from kb.files import FileChanges, transaction, write_atomic
 from kb.ingest.notes import NOTE_IDENTITY, note_values, read_notes
-from kb.notes import ParsedNote
 from kb.models import Note, Paper, SourceFile, utcnow
 from kb.paperfile import PaperFile, note_names, parse_paper_yaml
 from kb.runs.record_file import is_run_folder
@@ -96,7 +95,7 @@ class _Read:
     paper_file: PaperFile | None = None
     digests: dict[str, str | None] = field(default_factory=dict)   # of paper.yaml's text and the note files' bytes, as parsed
     problem: str | None = None                 # why paper.yaml could not be read
-    notes: dict[str, ParsedNote | None] = field(default_factory=dict)      # read_notes'
+    notes: dict[str, dict | None] = field(default_factory=dict)    # path -> its row's note_values (None: unreadable)
     note_problems: list[str] = field(default_factory=list)
     prepared: Prepared | None = None           # its index entry, from these files
 
@@ -111,10 +110,11 @@ def _read_folder(settings: Settings, files: FileChanges, name: str, notes: list[
         read.problem = str(exc)
         return read
     read.digests[relative] = hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
-    read.notes, read.note_problems = read_notes(settings.papers, notes, read.digests)
+    parsed, read.note_problems = read_notes(settings.papers, notes, read.digests)
+    read.notes = {path: None if note is None else note_values(note, note.source) for path, note in parsed.items()}
     paper = read.paper_file
     row = SimpleNamespace(title=paper.title, slug=paper.slug, **paper.fields)   # the row kb sync writes
-    read.prepared = Prepared.of(row, [note for note in read.notes.values() if note is not None])
+    read.prepared = Prepared.of(row, [note for note in parsed.values() if note is not None])
     return read
 
 
@@ -223,9 +223,9 @@ def _sync(settings: Settings, progress: Callable[[int, int], None] | None) -> Sy
         report.removed = len(gone)
         loaded = [folder for folder in kept.values() if folder.paper_file is not None]
         ids = _write_papers(settings, loaded, papers, report, session=session)
-        sound = _write_notes(settings, loaded, ids, report, session=session)
+        sound, fresh = _write_notes(settings, loaded, ids, report, session=session)
         ready = {ids[folder.key]: folder.read.prepared for folder in loaded}
-        index_papers(list(ids.values()), session=session, ready=ready)
+        index_papers(list(ids.values()), session=session, ready=ready, exact=fresh)
         _record(kept.values(), ids, sound, started, session=session)
         report.papers = len(kept)
         report.notes = session.execute(select(func.count()).select_from(Note.__table__)).scalar_one()
@@ -456,9 +456,10 @@ def _write_papers(settings: Settings, loaded: list[_Folder], papers: dict, repor
 
 
 def _write_notes(settings: Settings, loaded: list[_Folder], ids: dict[str, int], report: SyncReport, *,
-                 session: Session) -> set[str]:
+                 session: Session) -> tuple[set[str], set[int]]:
     """Make the note rows of the folders read equal their note files (an unreadable file's row stays
-    as it was); returns the folders whose notes all read."""
+    as it was); returns the folders whose notes all read, and the papers whose note rows are all
+    new, in the order of their files (their index entry is the one worked out from the files)."""
     table = Note.__table__
     paper_ids = [ids[folder.key] for folder in loaded]
     rows: dict[int, dict[str, object]] = {}
@@ -466,18 +467,19 @@ def _write_notes(settings: Settings, loaded: list[_Folder], ids: dict[str, int],
         query = select(table.c.id, table.c.paper_id, table.c.path, *(table.c[name] for name in NOTE_IDENTITY))
         for row in session.execute(query.where(table.c.paper_id.in_(paper_ids[start : start + _CHUNK]))):
             rows.setdefault(row.paper_id, {})[row.path] = row
-    sound, inserts, updates, gone, now = set(), [], [], [], utcnow()
+    sound, fresh, inserts, updates, gone, now = set(), set(), [], [], [], utcnow()
     for folder in loaded:
         paper_id = ids[folder.key]
         found, problems = folder.read.notes, folder.read.note_problems
         report.problems += problems
+        held = rows.get(paper_id, {})
         if not problems:
             sound.add(folder.name)
-        held = rows.get(paper_id, {})
-        for path, note in found.items():
-            if note is None:
+            if not held:
+                fresh.add(paper_id)
+        for path, values in found.items():
+            if values is None:
                 continue
-            values = note_values(note, note.source)
             row = held.get(path)
             if row is None:
                 inserts.append({"paper_id": paper_id, "path": path, **values, "created": now, "updated": now})
@@ -495,7 +497,7 @@ def _write_notes(settings: Settings, loaded: list[_Folder], ids: dict[str, int],
     for start in range(0, len(paper_ids), _CHUNK):      # a paper's ★: the most any of its notes gives it
         session.execute(update(papers).where(papers.c.id.in_(paper_ids[start : start + _CHUNK]))
                         .values(star=func.coalesce(most, 0)))
-    return sound
+    return sound, fresh
 
 
 def _record(kept, ids: dict[str, int], sound: set[str], started: int, *, session: Session) -> None:
