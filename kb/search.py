@@ -19,6 +19,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -96,6 +97,7 @@ def _expanded(token: str) -> str:
 # Zipf-distributed text repeats its words: each is worked out once.
 _RUN_TOKENS = _Memo(_run_token, 262144)
 _EXPANDED = _Memo(_expanded, 262144)
+_EXPANDED_TOKENS = _Memo(lambda token: tuple(bigrams(token)) if _is_cjk(token) else (token,), 262144)
 
 
 def compact(value: str) -> list[str]:
@@ -106,6 +108,11 @@ def compact(value: str) -> list[str]:
 def expand(compact_text: str) -> str:
     """Space-separated compact tokens as the space-separated index tokens (kb.textindex counts these)."""
     return " ".join(map(_EXPANDED.__getitem__, compact_text.split()))
+
+
+def index_tokens(compact_text: str) -> list[str]:
+    """``expand(compact_text).split()``, without the string between."""
+    return list(chain.from_iterable(map(_EXPANDED_TOKENS.__getitem__, compact_text.split())))
 
 
 def tokenize(value: str) -> list[str]:
@@ -332,7 +339,7 @@ class Prepared:
 
         texts = document_texts(paper, notes)
         document = compact_texts(texts)
-        return cls(_digest(texts), document, prepare(document, expand))
+        return cls(_digest(texts), document, prepare(document, index_tokens))
 
 
 def _sqlite_write(connection, documents: dict[int, tuple[str, str, str, str]], removed: list[int] = (),

@@ -147,25 +147,20 @@ def postings_of(columns: Sequence[Sequence[str]]) -> tuple[dict[str, int], int]:
     from its index tokens by column (title, authors, abstract, notes)."""
     weighted: Counter[str] = Counter()
     for weight, tokens in zip(WEIGHTS, columns):
-        if weight == 1:
-            weighted.update(tokens)         # counted in C: the notes, the longest column
-            continue
-        for token, n in Counter(tokens).items():
-            weighted[token] += weight * n
-    keys = dict(weighted)
-    if keys and max(keys.values()) > _MAX_F:
-        keys = {token: min(f, _MAX_F) for token, f in keys.items()}
+        weighted.update(tokens * weight if weight > 1 else tokens)     # counted in C, weight times over
+    if weighted and max(weighted.values()) > _MAX_F:
+        weighted = Counter({token: min(f, _MAX_F) for token, f in weighted.items()})
     for token in set(columns[_HEAD_COLUMNS[0]]).union(columns[_HEAD_COLUMNS[1]]):
-        keys[token] |= _HEAD
-    return keys, sum(map(len, columns))
+        weighted[token] |= _HEAD
+    return dict(weighted), sum(map(len, columns))
 
 
-def prepare(columns: Sequence[str], expand: Callable[[str], str]) -> tuple[str, array, int, bytes]:
-    """What ``write`` stores of one paper, from its compact tokens by column: its distinct tokens
-    (space-separated) and its key for each (``postings_of``), its length in tokens, its packed
-    tokens. kb sync works these out in worker processes: one string and an array travel back to
-    the writing process far faster than a dict of hundreds of strings."""
-    keys, length = postings_of([expand(column).split() for column in columns])
+def prepare(columns: Sequence[str], tokens_of: Callable[[str], list[str]]) -> tuple[str, array, int, bytes]:
+    """What ``write`` stores of one paper, from its compact tokens by column (``tokens_of``: a
+    column's index tokens): its distinct tokens (space-separated) and its key for each
+    (``postings_of``), its length in tokens, its packed tokens. kb sync works these out in worker
+    processes: one string and an array travel back far faster than a dict of hundreds of strings."""
+    keys, length = postings_of(list(map(tokens_of, columns)))
     return " ".join(keys), array("H", keys.values()), length, pack(columns)
 
 
@@ -294,7 +289,7 @@ def write(connection, documents: dict[int, Sequence[str]], removed: Iterable[int
     prepared = prepared or {}
     for paper_id in sorted(documents):
         columns = documents[paper_id]
-        tokens, keys, length, blob = prepared.get(paper_id) or prepare(columns, expand)
+        tokens, keys, length, blob = prepared.get(paper_id) or prepare(columns, lambda column: expand(column).split())
         token_numbers.extend(map(number.setdefault, tokens.split(" ") if tokens else (), numbering))
         paper_ids.extend(repeat(paper_id, len(keys)))
         paper_keys.extend(keys)

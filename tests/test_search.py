@@ -9,7 +9,7 @@ from sqlmodel import select
 from kb.db import _ready_engine, session_scope
 from kb.ingest.edits import remove_paper
 from kb.ingest.sync import sync
-from kb.search import compact, compact_document, expand, parse_query, search, tokenize
+from kb.search import compact, compact_document, expand, index_tokens, parse_query, search, tokenize
 from tests.conftest import write_paper
 
 
@@ -115,8 +115,26 @@ def test_compact_tokens_are_the_index_tokens_before_bigrams():
     assert compact("物体検出の精度 Detectors") == ["物体検出の精度", "detect"]
     assert expand("物体検出の精度 detect") == "物体 体検 検出 出の の精 精度 detect"
     assert expand("検 cnn") == "検 cnn"
+    assert index_tokens("物体検出の精度 detect 検") == ["物体", "体検", "検出", "出の", "の精", "精度", "detect", "検"]
     for text in ("鳥瞰図に変換して検出する。", "Real-time 3D Object Detection", "ＣＮＮの重み"):
-        assert expand(" ".join(compact(text))).split() == tokenize(text)
+        assert expand(" ".join(compact(text))).split() == tokenize(text) == index_tokens(" ".join(compact(text)))
+
+
+def test_a_papers_notes_column_is_its_notes_tokens_in_turn():
+    # compact_document tokenizes each note apart (kb sync's workers do so); the reference is the
+    # notes' text joined by line ends, tokenized as one, on every shipped note.
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    root = Path(__file__).resolve().parents[1] / "papers"
+    notes = [SimpleNamespace(title=None if i % 3 else f"題 {i}", body=path.read_text(encoding="utf-8"))
+             for i, path in enumerate(sorted(root.glob("*/*.md")))]
+    assert len(notes) > 40
+    paper = SimpleNamespace(title="T", other_titles=[], slug="t", authors=[], abstract="", summary="", tags=[])
+    for start in range(0, len(notes), 7):
+        group = notes[start : start + 7]
+        joined = "\n".join(f"{n.title or ''}\n{n.body}" for n in group)
+        assert compact_document(paper, group)[3] == " ".join(compact(joined))
 
 
 def _catalog_file(settings):
