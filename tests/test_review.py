@@ -131,7 +131,7 @@ def test_site_pages_review_per_year_reading_log_and_code_links(kb_env, kb):
         mark_seen(kb_env, ["2512.00001", "2512.00002", "2512.00003"], session=session)
         decide(kb_env, ["2512.00002"], "starred", session=session)
         write_versions(kb_env, {"1506.02640": 2}, session=session)
-        add_feed_pages(pages, kb_env, session=session)
+        add_feed_pages(pages, session=session)
     assert "## Code\n\n- [https://github.com/pjreddie/darknet](https://github.com/pjreddie/darknet) · official · Darknet" in pages["paper/yolo.md"]
     assert '!!! warning "New arXiv version"\n    notes written for v2, arXiv has v5.' in pages["paper/yolo.md"]
     assert pages["paper/ssd.md"] == "# SSD\n"

@@ -289,7 +289,7 @@ def build_site(settings: Settings, out: Path | None = None, *,
         snapshot = load_snapshot(settings, session=session)
         lap("catalog")
         pages = generate(snapshot)
-        add_feed_pages(pages, settings, session=session)
+        add_feed_pages(pages, session=session)
     lap("pages")
     docs = source_dir(settings)
     docs.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,6 @@ from sqlmodel import Session
 from kb.feed.decisions import reading_log
 from kb.feed.versions import version_flags
 from kb.review import Entry, entry_heading, entry_items, note_summary, read_entries, review_groups, years_read
-from kb.settings import Settings
 from kb.site.pages import (Html, anchor, escaped, external, external_anchor, front, link, page_file, paragraph, table,
                            text)
 from kb.site.paths import paper_page
@@ -92,7 +91,7 @@ def review_pages(year: int, title: str, groups: list[tuple[str, list[Entry]]], l
     return pages
 
 
-def add_feed_pages(pages: dict[str, str], settings: Settings, *, session: Session) -> None:
+def add_feed_pages(pages: dict[str, str], *, session: Session) -> None:
     """Add the review and reading-log pages to ``pages``, and code links and version flags to paper pages."""
     flags = version_flags(session=session)
     entries = read_entries(session=session)     # each paper's notes and code links, for its page and its review
