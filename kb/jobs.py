@@ -152,6 +152,14 @@ def list_jobs(*, session: Session, status: str | None = None, limit: int | None 
     return list(session.exec(query))
 
 
+def count_jobs(*, session: Session, status: str | None = None) -> int:
+    """How many jobs ``list_jobs`` lists without a limit."""
+    query = select(func.count()).select_from(Job)
+    if status:
+        query = query.where(Job.status == status)
+    return session.exec(query).one()
+
+
 def get_job(job_id: int, *, session: Session) -> Job:
     job = session.get(Job, job_id)
     if job is None:

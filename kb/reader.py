@@ -205,6 +205,12 @@ class SqliteCatalog:
         return self._rows("run", (f"WHERE {where} " if where else "") + "ORDER BY created DESC"
                           + (" LIMIT :limit" if limit else ""), {"runner": runner, "status": status, "limit": limit})
 
+    def count_runs(self, *, runner: str | None = None, status: str | None = None) -> int:
+        """How many runs ``list_runs`` lists without a limit."""
+        where = " AND ".join(f"{name} = :{name}" for name, value in (("runner", runner), ("status", status)) if value)
+        return self.connection.execute("SELECT count(*) FROM run" + (f" WHERE {where}" if where else ""),
+                                       {"runner": runner, "status": status}).fetchone()[0]
+
     def paper_by_key(self, key: str) -> Row | None:
         found = self._rows("paper", "WHERE key = ?", [key])
         return found[0] if found else None
@@ -285,6 +291,11 @@ class OrmCatalog:
         from kb.runs.records import list_runs
 
         return list_runs(session=self.session, **filters)
+
+    def count_runs(self, **filters) -> int:
+        from kb.runs.records import count_runs
+
+        return count_runs(session=self.session, **filters)
 
     def paper_by_key(self, key: str):
         from sqlmodel import select

@@ -115,6 +115,8 @@ def test_every_listing_reads_the_same_rows_without_the_orm(catalog):
         for filters in ({}, {"runner": "yolo", "limit": 2}, {"status": "failed"}):
             assert _dumped(fast.list_runs(**filters)) == _dumped(orm.list_runs(**filters))
             assert runs_table(catalog=fast, **filters) == runs_table(catalog=orm, **filters)
+        for filters, count in (({}, 4), ({"runner": "yolo"}, 4), ({"status": "failed"}, 0), ({"runner": "qrnn"}, 0)):
+            assert fast.count_runs(**filters) == orm.count_runs(**filters) == count
         registry = load_registry()
         assert runner_overview(registry, catalog=fast) == runner_overview(registry, catalog=orm)
         for query, filters in (("検出", {}), ("detector", {}), ("detection", {"lang": "en"}), ("残差", {"tag": "classification"}),
@@ -169,6 +171,33 @@ def test_listings_in_a_pipe_are_tab_separated_rows_under_a_header(catalog, kb):
     assert any(fields[0] == "kervolution" for fields in runners)           # `kb runners | grep kervolution`
     yolo = next(fields for fields in runners if fields[0] == "yolo")
     assert yolo[1] == "1506.02640" and yolo[-1] == RUN_IDS[-1] and "map 63.4% (voc2007-test" in yolo[4]
+
+
+def test_a_pipe_lists_every_run_and_job_and_a_terminal_the_newest_fifty_saying_how_many_more(catalog, kb, monkeypatch):
+    from kb.db import session_scope
+    from kb.models import Job, RunRecord
+
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    old_ids = [f"qrnn-20261001-{n:06d}-aaaa" for n in range(60)]
+    with session_scope(catalog) as session:
+        for n, run_id in enumerate(old_ids):
+            session.add(RunRecord(id=run_id, runner="qrnn", paper_key="1611.01576", preset="cpu", status="succeeded",
+                                  created=start + timedelta(minutes=n),
+                                  final={}, verdicts=[], run_dir=f"/tmp/{run_id}", config={}, info={}))
+            session.add(Job(runner="qrnn", preset="cpu", time_limit_s=60, status="succeeded", run_id=run_id))
+    piped = kb("runs").out.splitlines()
+    assert len(piped) == 1 + 64 and all(sum(line.startswith(run_id + "\t") for line in piped) == 1
+                                        for run_id in old_ids + RUN_IDS)      # the oldest run too: `kb runs | grep ID`
+    assert len(kb("runs", "--json").out.split('"id":')) == 1 + 64
+    assert len(kb("runs", "--limit", "3").out.splitlines()) == 1 + 3
+    assert len(kb("jobs").out.splitlines()) == 1 + 61
+    monkeypatch.setattr("kb.cli.output.is_terminal", lambda stream=None: True)
+    monkeypatch.setenv("COLUMNS", "200")
+    on_terminal = ANSI.sub("", kb("runs").out).splitlines()
+    assert on_terminal[0].startswith("50 newest of 64 runs (--limit N") and len(on_terminal) == 2 + 50
+    assert old_ids[0] not in "\n".join(on_terminal) and old_ids[-1] in "\n".join(on_terminal)
+    assert ANSI.sub("", kb("runs", "--runner", "yolo").out).splitlines()[0] == "4 runs"
+    assert ANSI.sub("", kb("jobs").out).splitlines()[0].startswith("50 newest of 61 jobs")
 
 
 def test_every_other_listing_prints_one_row_per_line_in_a_pipe(catalog, kb):

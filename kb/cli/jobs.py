@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kb.cli.output import console, escape, print_json, table
+from kb.cli.output import TERMINAL_ROWS, console, count_title, escape, print_json, row_limit, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 WideOpt = Annotated[bool, typer.Option("--wide", help="On a terminal, show long text whole instead of cut to its width.")]
@@ -156,7 +156,8 @@ jobs_app = typer.Typer(rich_markup_mode=None, help="Queued, running and finished
 def jobs_list(
     ctx: typer.Context,
     status: Annotated[Optional[str], typer.Option(help="queued | submitted | running | succeeded | failed | cancelled")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 50,
+    limit: Annotated[Optional[int], typer.Option(min=1, help=f"At most this many (default: {TERMINAL_ROWS} on a terminal, "
+                                                             "every job in a pipe or with --json).")] = None,
     wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -164,18 +165,20 @@ def jobs_list(
     if ctx.invoked_subcommand is not None:
         return
     from kb.db import session_scope
-    from kb.jobs import describe, list_jobs
+    from kb.jobs import count_jobs, describe, list_jobs
     from kb.settings import load_settings
 
+    shown = row_limit(limit, as_json)
     with session_scope(load_settings()) as session:
-        rows = [describe(job) for job in list_jobs(session=session, status=status, limit=limit)]
+        rows = [describe(job) for job in list_jobs(session=session, status=status, limit=shown)]
+        total = count_jobs(session=session, status=status) if len(rows) == shown else len(rows)
     if as_json:
         print_json(rows)
         return
     if not rows:
         console().print("no jobs (queue one with `kb reproduce NAME --queue` or `kb schedule add`)")
         return
-    table(f"{len(rows)} jobs", ["id", "runner", "preset", "run", "status", "note", "attempts", "from", "created"],
+    table(count_title(len(rows), total, "jobs"), ["id", "runner", "preset", "run", "status", "note", "attempts", "from", "created"],
           [[r["id"], r["runner"], r["preset"], r["run_id"] or "",
             r["status"] + (f" ({r['heartbeat_age_s']:.0f}s since heartbeat)" if r["heartbeat_age_s"] else ""),
             r["error"] or r["info"].get("note") or "", r["attempts"], f"schedule {r['schedule_id']}" if r["schedule_id"] else "queued",
@@ -238,24 +241,27 @@ def worker(
 
 def regressions(
     runner: Annotated[Optional[str], typer.Option(help="Only this runner.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 20,
+    limit: Annotated[Optional[int], typer.Option(min=1, help=f"At most this many (default: {TERMINAL_ROWS} on a terminal, "
+                                                             "every one in a pipe or with --json).")] = None,
     wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Scheduled runs that did worse than the last good run, with what changed between them."""
     from kb.db import session_scope
-    from kb.runs.regression import as_document, list_regressions
+    from kb.runs.regression import as_document, count_regressions, list_regressions
     from kb.settings import load_settings
 
+    shown = row_limit(limit, as_json)
     with session_scope(load_settings()) as session:
-        rows = [as_document(r) for r in list_regressions(session=session, runner=runner, limit=limit)]
+        rows = [as_document(r) for r in list_regressions(session=session, runner=runner, limit=shown)]
+        total = count_regressions(session=session, runner=runner) if len(rows) == shown else len(rows)
     if as_json:
         print_json(rows)
         return
     if not rows:
         console().print("no regressions")
         return
-    table(f"{len(rows)} regressions", ["run", "baseline", "findings", "changed", "runner", "preset", "created"],
+    table(count_title(len(rows), total, "regressions"), ["run", "baseline", "findings", "changed", "runner", "preset", "created"],
           [[("REGRESSION " + row["run_id"], "bold red"), row["baseline_id"] or "no earlier good run",
             "\n".join([f["message"] for f in row["findings"]] + ([f"notifier failed: {row['notify_error']}"] if row["notify_error"] else [])),
             "\n".join(f"{section} {key}: {before} -> {after}" for section in ("config", "env")

@@ -68,6 +68,25 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None] | None
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
+# Rows a listing shows on a terminal without --limit; a pipe and --json get every row.
+TERMINAL_ROWS = 50
+
+
+def row_limit(limit: int | None, as_json: bool) -> int | None:
+    """The rows a listing asks for: ``--limit`` when given; else every row in a pipe or with
+    ``--json`` (``kb runs | grep RUN_ID`` finds any run), and the newest ``TERMINAL_ROWS`` on a terminal."""
+    if limit is not None:
+        return limit
+    return None if as_json or not is_terminal() else TERMINAL_ROWS
+
+
+def count_title(shown: int, total: int, noun: str) -> str:
+    """A listing's title: "69 runs", or "50 newest of 69 runs (--limit N for more)" when cut."""
+    if shown >= total:
+        return f"{total} {noun}"
+    return f"{shown} newest of {total} {noun} (--limit N for more; a pipe gets every row)"
+
+
 def _default(value: Any):
     if isinstance(value, (datetime, date)):
         return value.isoformat()

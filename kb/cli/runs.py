@@ -5,7 +5,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from kb.cli.output import console, escape, print_json, say, table
+from kb.cli.output import TERMINAL_ROWS, console, count_title, escape, print_json, row_limit, say, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 WideOpt = Annotated[bool, typer.Option("--wide", help="On a terminal, show long text whole instead of cut to its width.")]
@@ -246,7 +246,8 @@ def runs_list(
     ctx: typer.Context,
     runner: Annotated[Optional[str], typer.Option(help="Only runs of this runner.")] = None,
     status: Annotated[Optional[str], typer.Option(help=" | ".join(RUN_STATUSES))] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 50,
+    limit: Annotated[Optional[int], typer.Option(min=1, help=f"At most this many (default: {TERMINAL_ROWS} on a terminal, "
+                                                             "every run in a pipe or with --json).")] = None,
     wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -261,20 +262,22 @@ def runs_list(
     from kb.runs.overview import runs_table
     from kb.settings import load_settings
 
+    shown = row_limit(limit, as_json)
     settings = load_settings()
     with open_catalog(settings) as catalog:
         running = catalog.has_running_runs()
     if running:
         _mark_dead_runs(settings)
     with open_catalog(settings) as catalog:
-        rows = runs_table(runner=runner, status=status, limit=limit, catalog=catalog)
+        rows = runs_table(runner=runner, status=status, limit=shown, catalog=catalog)
+        total = catalog.count_runs(runner=runner, status=status) if len(rows) == shown else len(rows)
     if as_json:
         print_json(rows)
         return
     if not rows:
         say("no runs yet (try `kb reproduce yolo --config smoke`)")
         return
-    table(f"{len(rows)} runs", ["run", "runner", "preset", "status", "dataset", "final", "verdict", "started"],
+    table(count_title(len(rows), total, "runs"), ["run", "runner", "preset", "status", "dataset", "final", "verdict", "started"],
           [[r["id"], r["runner"], r["preset"], ("REGRESSION", "bold red") if r["regression"] else r["status"],
             (r["dataset"] or "") + (" (synthetic)" if r["dataset_synthetic"] else ""),
             ", ".join(f"{k}={v:.4g}" for k, v in list(r["final"].items())[:3]), r["verdict"], (r["started"] or "")[:19]]

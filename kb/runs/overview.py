@@ -23,7 +23,7 @@ def run_row(record: Any) -> dict[str, Any]:
     }
 
 
-def runs_table(*, catalog, runner: str | None = None, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def runs_table(*, catalog, runner: str | None = None, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """The runs a listing shows; ``catalog``: a ``kb.reader`` catalog (sqlite3, or an ORM session)."""
     rows = [run_row(r) for r in catalog.list_runs(runner=runner, status=status, limit=limit)]
     # Regressions first, then newest first (list_runs already orders by creation).

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, delete, insert, select
+from sqlmodel import Session, delete, func, insert, select
 
 from kb.errors import BadInput, KBError, NotFound
 from kb.files import write_atomic
@@ -31,6 +31,16 @@ def list_runs(*, session: Session, runner: str | None = None, status: str | None
     if limit:
         query = query.limit(limit)
     return list(session.exec(query))
+
+
+def count_runs(*, session: Session, runner: str | None = None, status: str | None = None) -> int:
+    """How many runs ``list_runs`` lists without a limit."""
+    query = select(func.count()).select_from(RunRecord)
+    if runner:
+        query = query.where(RunRecord.runner == runner)
+    if status:
+        query = query.where(RunRecord.status == status)
+    return session.exec(query).one()
 
 
 def get_run(run_id: str, *, session: Session) -> RunRecord:

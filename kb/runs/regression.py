@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from kb.db import session_scope
 from kb.errors import BadInput
@@ -196,3 +196,11 @@ def list_regressions(*, session: Session, runner: str | None = None, limit: int 
     if limit:
         query = query.limit(limit)
     return list(session.exec(query))
+
+
+def count_regressions(*, session: Session, runner: str | None = None) -> int:
+    """How many regressions ``list_regressions`` lists without a limit."""
+    query = select(func.count()).select_from(Regression)
+    if runner:
+        query = query.where(Regression.runner == runner)
+    return session.exec(query).one()
