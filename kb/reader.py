@@ -77,6 +77,13 @@ _WHITESPACE = "".join(chr(code) for code in (*range(9, 14), *range(0x1c, 0x21), 
 _ASCII_SPACES = "\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
+# A run's columns that no listing reads (kb.reader.SqliteCatalog.list_runs), and the one entry of its
+# info that one does: {"regression": true} when it regressed, else {}.
+_UNLISTED_RUN_FIELDS = ("epochs", "env", "info")
+_LISTED_INFO = ("CASE WHEN json_extract(info, '$.regression') IS NOT NULL "
+                "THEN json_object('regression', json_extract(info, '$.regression')) ELSE '{}' END")
+
+
 class Row(SimpleNamespace):
     """One catalog row with the attributes of its table's model."""
 
@@ -93,13 +100,18 @@ class SqliteCatalog:
         self._columns: dict[str, list[tuple[str, Any]]] = {}
 
     def _rows(self, table: str, where: str = "", params: dict[str, Any] | list = (),
-              fields: tuple[str, ...] | None = None) -> list[Row]:
-        """The rows of ``table`` matching ``where``, each column (or each of ``fields``) as the ORM reads it."""
+              fields: tuple[str, ...] | None = None, computed: dict[str, str] | None = None) -> list[Row]:
+        """The rows of ``table`` matching ``where``, each column (or each of ``fields``) as the ORM reads it;
+        ``computed``: more attributes, each an SQL expression giving JSON text (or NULL)."""
         if table not in self._columns:
             self._columns[table] = [(name, _DECODE.get(kind.upper()))
                                     for _, name, kind, *_ in self.connection.execute(f"PRAGMA table_info({table})")]
         columns = [c for c in self._columns[table] if fields is None or c[0] in fields]
-        sql = f"SELECT {', '.join(name for name, _ in columns)} FROM {table} {where}"
+        names = [name for name, _ in columns]
+        for name, expression in (computed or {}).items():
+            columns.append((name, _json))
+            names.append(f"{expression} AS {name}")
+        sql = f"SELECT {', '.join(names)} FROM {table} {where}"
         return [Row(**{name: value if decode is None or value is None else decode(value)
                        for (name, decode), value in zip(columns, values)})
                 for values in self.connection.execute(sql, params)]
@@ -200,10 +212,16 @@ class SqliteCatalog:
         return self.connection.execute("SELECT 1 FROM run WHERE status = 'running' LIMIT 1").fetchone() is not None
 
     def list_runs(self, *, runner: str | None = None, status: str | None = None, limit: int | None = None) -> list[Row]:
-        """As ``kb.runs.records.list_runs``: newest first."""
+        """As ``kb.runs.records.list_runs`` (newest first), with what a listing reads (``kb.runs.overview``):
+        without the per-epoch metrics and the environment, and of ``info`` only its regression flag (its
+        plots and pictures are most of a run's row: ~8 KB a run of the shipped ones)."""
         where = " AND ".join(f"{name} = :{name}" for name, value in (("runner", runner), ("status", status)) if value)
+        if "run" not in self._columns:
+            self._rows("run", "LIMIT 0")
+        listed = tuple(name for name, _ in self._columns["run"] if name not in _UNLISTED_RUN_FIELDS)
         return self._rows("run", (f"WHERE {where} " if where else "") + "ORDER BY created DESC"
-                          + (" LIMIT :limit" if limit else ""), {"runner": runner, "status": status, "limit": limit})
+                          + (" LIMIT :limit" if limit else ""), {"runner": runner, "status": status, "limit": limit},
+                          fields=listed, computed={"info": _LISTED_INFO})
 
     def count_runs(self, *, runner: str | None = None, status: str | None = None) -> int:
         """How many runs ``list_runs`` lists without a limit."""

@@ -113,7 +113,11 @@ def test_every_listing_reads_the_same_rows_without_the_orm(catalog):
                 orm.get_paper(ref)
             assert str(fast_error.value) == str(orm_error.value)
         for filters in ({}, {"runner": "yolo", "limit": 2}, {"status": "failed"}):
-            assert _dumped(fast.list_runs(**filters)) == _dumped(orm.list_runs(**filters))
+            # A listing's runs: every column but the per-epoch metrics, the environment and of info all but
+            # the regression flag (the ORM's rows trimmed so; the catalog holds a regression and plain runs).
+            listed = [{k: v for k, v in run.items() if k not in ("epochs", "env")} | {"info": {"regression": True} if run["info"].get(
+                "regression") else {}} for run in _dumped(orm.list_runs(**filters))]
+            assert _dumped(fast.list_runs(**filters)) == listed
             assert runs_table(catalog=fast, **filters) == runs_table(catalog=orm, **filters)
         for filters, count in (({}, 4), ({"runner": "yolo"}, 4), ({"status": "failed"}, 0), ({"runner": "qrnn"}, 0)):
             assert fast.count_runs(**filters) == orm.count_runs(**filters) == count
