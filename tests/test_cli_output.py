@@ -177,7 +177,7 @@ def test_listings_in_a_pipe_are_tab_separated_rows_under_a_header(catalog, kb):
     assert yolo[1] == "1506.02640" and yolo[-1] == RUN_IDS[-1] and "map 63.4% (voc2007-test" in yolo[4]
 
 
-def test_a_pipe_lists_every_run_and_job_and_a_terminal_the_newest_fifty_saying_how_many_more(catalog, kb, monkeypatch):
+def test_a_pipe_lists_every_run_and_job_and_a_terminal_the_newest_saying_how_many_more(catalog, kb, monkeypatch):
     from kb.db import session_scope
     from kb.models import Job, RunRecord
 
@@ -196,12 +196,16 @@ def test_a_pipe_lists_every_run_and_job_and_a_terminal_the_newest_fifty_saying_h
     assert len(kb("runs", "--limit", "3").out.splitlines()) == 1 + 3
     assert len(kb("jobs").out.splitlines()) == 1 + 61
     monkeypatch.setattr("kb.cli.output.is_terminal", lambda stream=None: True)
+    monkeypatch.setattr("kb.cli.output.TERMINAL_ROWS", 50)
     monkeypatch.setenv("COLUMNS", "200")
     on_terminal = ANSI.sub("", kb("runs").out).splitlines()
-    assert on_terminal[0].startswith("50 newest of 64 runs (--limit N") and len(on_terminal) == 2 + 50
+    assert on_terminal[0] == "64 runs" and len(on_terminal) == 2 + 50 + 1
+    assert on_terminal[-1] == "… and 14 more: kb runs --all shows every run, --limit N the newest N"
     assert old_ids[0] not in "\n".join(on_terminal) and old_ids[-1] in "\n".join(on_terminal)
+    assert len(ANSI.sub("", kb("runs", "--all").out).splitlines()) == 2 + 64
     assert ANSI.sub("", kb("runs", "--runner", "yolo").out).splitlines()[0] == "4 runs"
-    assert ANSI.sub("", kb("jobs").out).splitlines()[0].startswith("50 newest of 61 jobs")
+    jobs = ANSI.sub("", kb("jobs").out).splitlines()
+    assert jobs[0] == "61 jobs" and jobs[-1].startswith("… and 11 more: kb jobs --all")
 
 
 def test_every_other_listing_prints_one_row_per_line_in_a_pipe(catalog, kb):

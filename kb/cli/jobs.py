@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kb.cli.output import TERMINAL_ROWS, console, count_title, escape, print_json, row_limit, table
+from kb.cli.output import TERMINAL_ROWS, console, escape, print_json, row_limit, say_more, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 WideOpt = Annotated[bool, typer.Option("--wide", help="On a terminal, show long text whole instead of cut to its width.")]
@@ -156,8 +156,8 @@ jobs_app = typer.Typer(rich_markup_mode=None, help="Queued, running and finished
 def jobs_list(
     ctx: typer.Context,
     status: Annotated[Optional[str], typer.Option(help="queued | submitted | running | succeeded | failed | cancelled")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help=f"At most this many (default: {TERMINAL_ROWS} on a terminal, "
-                                                             "every job in a pipe or with --json).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many, newest first.")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help=f"On a terminal, every job (else the newest {TERMINAL_ROWS}; a pipe gets all).")] = False,
     wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -168,7 +168,7 @@ def jobs_list(
     from kb.jobs import count_jobs, describe, list_jobs
     from kb.settings import load_settings
 
-    shown = row_limit(limit, as_json)
+    shown = row_limit(limit, show_all, as_json)
     with session_scope(load_settings()) as session:
         rows = [describe(job) for job in list_jobs(session=session, status=status, limit=shown)]
         total = count_jobs(session=session, status=status) if len(rows) == shown else len(rows)
@@ -178,12 +178,13 @@ def jobs_list(
     if not rows:
         console().print("no jobs (queue one with `kb reproduce NAME --queue` or `kb schedule add`)")
         return
-    table(count_title(len(rows), total, "jobs"), ["id", "runner", "preset", "run", "status", "note", "attempts", "from", "created"],
+    table(f"{total} jobs", ["id", "runner", "preset", "run", "status", "note", "attempts", "from", "created"],
           [[r["id"], r["runner"], r["preset"], r["run_id"] or "",
             r["status"] + (f" ({r['heartbeat_age_s']:.0f}s since heartbeat)" if r["heartbeat_age_s"] else ""),
             r["error"] or r["info"].get("note") or "", r["attempts"], f"schedule {r['schedule_id']}" if r["schedule_id"] else "queued",
             r["created"].isoformat(timespec="seconds")[:19]] for r in rows],
           whole=("id", "runner", "preset", "run"), wide=wide)
+    say_more(len(rows), total, "kb jobs", "job", "newest")
 
 
 @jobs_app.command("cancel")
@@ -241,8 +242,8 @@ def worker(
 
 def regressions(
     runner: Annotated[Optional[str], typer.Option(help="Only this runner.")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help=f"At most this many (default: {TERMINAL_ROWS} on a terminal, "
-                                                             "every one in a pipe or with --json).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many, newest first.")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help=f"On a terminal, every regression (else the newest {TERMINAL_ROWS}; a pipe gets all).")] = False,
     wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -251,7 +252,7 @@ def regressions(
     from kb.runs.regression import as_document, count_regressions, list_regressions
     from kb.settings import load_settings
 
-    shown = row_limit(limit, as_json)
+    shown = row_limit(limit, show_all, as_json)
     with session_scope(load_settings()) as session:
         rows = [as_document(r) for r in list_regressions(session=session, runner=runner, limit=shown)]
         total = count_regressions(session=session, runner=runner) if len(rows) == shown else len(rows)
@@ -261,13 +262,14 @@ def regressions(
     if not rows:
         console().print("no regressions")
         return
-    table(count_title(len(rows), total, "regressions"), ["run", "baseline", "findings", "changed", "runner", "preset", "created"],
+    table(f"{total} regressions", ["run", "baseline", "findings", "changed", "runner", "preset", "created"],
           [[("REGRESSION " + row["run_id"], "bold red"), row["baseline_id"] or "no earlier good run",
             "\n".join([f["message"] for f in row["findings"]] + ([f"notifier failed: {row['notify_error']}"] if row["notify_error"] else [])),
             "\n".join(f"{section} {key}: {before} -> {after}" for section in ("config", "env")
                       for key, (before, after) in row["differences"].get(section, {}).items()),
             row["runner"], row["preset"], row["created"][:19]]
            for row in rows], whole=("run", "baseline"), wide=wide)
+    say_more(len(rows), total, "kb regressions", "regression", "newest")
 
 
 def register(app: typer.Typer) -> None:

@@ -68,23 +68,23 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None] | None
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-# Rows a listing shows on a terminal without --limit; a pipe and --json get every row.
-TERMINAL_ROWS = 50
+# Rows a listing shows on a terminal without --all or --limit; a pipe and --json get every row.
+TERMINAL_ROWS = 100
 
 
-def row_limit(limit: int | None, as_json: bool) -> int | None:
-    """The rows a listing asks for: ``--limit`` when given; else every row in a pipe or with
-    ``--json`` (``kb runs | grep RUN_ID`` finds any run), and the newest ``TERMINAL_ROWS`` on a terminal."""
+def row_limit(limit: int | None, show_all: bool, as_json: bool) -> int | None:
+    """The rows a listing asks for: ``--limit`` when given; else every row with ``--all``, in a pipe or
+    with ``--json`` (``kb runs | grep RUN_ID`` finds any run), and the first ``TERMINAL_ROWS`` on a terminal."""
     if limit is not None:
         return limit
-    return None if as_json or not is_terminal() else TERMINAL_ROWS
+    return None if show_all or as_json or not is_terminal() else TERMINAL_ROWS
 
 
-def count_title(shown: int, total: int, noun: str) -> str:
-    """A listing's title: "69 runs", or "50 newest of 69 runs (--limit N for more)" when cut."""
-    if shown >= total:
-        return f"{total} {noun}"
-    return f"{shown} newest of {total} {noun} (--limit N for more; a pipe gets every row)"
+def say_more(shown: int, total: int, command: str, noun: str, order: str) -> None:
+    """The line under a listing a terminal was shown only the first rows of: how many more, and how to
+    see them (a pipe gets rows only)."""
+    if shown < total and is_terminal():
+        say((f"… and {total - shown:,} more: {command} --all shows every {noun}, --limit N the {order} N", "dim"))
 
 
 def _default(value: Any):

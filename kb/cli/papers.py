@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kb.cli.output import console, escape, is_terminal, paper_json, print_json, progress_bar, say, table
+from kb.cli.output import TERMINAL_ROWS, console, escape, is_terminal, paper_json, print_json, progress_bar, say, say_more, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -141,7 +141,6 @@ WideOpt = Annotated[bool, typer.Option("--wide", help="On a terminal, show long 
 
 
 SHORT_LISTING = 500         # papers whose ids one query names (SQLite allows 32,766 parameters)
-TERMINAL_ROWS = 100         # papers a terminal is shown without --all or --limit
 LIST_COLUMNS = ["slug", "id", "year", "★", "title", "tags", "notes", "runners"]
 
 
@@ -189,8 +188,7 @@ def list_(
     shown = papers if show_all or limit or not is_terminal() else papers[:TERMINAL_ROWS]
     table(f"{len(papers)} papers", LIST_COLUMNS, [_list_row(p, langs) for p in shown],
           whole=("slug", "id", "year", "★", "notes", "runners"), wide=wide)
-    if len(shown) < len(papers):
-        say((f"… and {len(papers) - len(shown):,} more: kb list --all shows every paper, --limit N the first N", "dim"))
+    say_more(len(shown), len(papers), "kb list", "paper", "first")
 
 
 def show(paper_ref: Annotated[str, typer.Argument(metavar="PAPER", help="Slug or any id form.")], wide: WideOpt = False,

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from kb.cli.output import TERMINAL_ROWS, console, count_title, escape, print_json, row_limit, say, table
+from kb.cli.output import TERMINAL_ROWS, console, escape, print_json, row_limit, say, say_more, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 WideOpt = Annotated[bool, typer.Option("--wide", help="On a terminal, show long text whole instead of cut to its width.")]
@@ -246,8 +246,8 @@ def runs_list(
     ctx: typer.Context,
     runner: Annotated[Optional[str], typer.Option(help="Only runs of this runner.")] = None,
     status: Annotated[Optional[str], typer.Option(help=" | ".join(RUN_STATUSES))] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help=f"At most this many (default: {TERMINAL_ROWS} on a terminal, "
-                                                             "every run in a pipe or with --json).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many, newest first.")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help=f"On a terminal, every run (else the newest {TERMINAL_ROWS}; a pipe gets all).")] = False,
     wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -262,7 +262,7 @@ def runs_list(
     from kb.runs.overview import runs_table
     from kb.settings import load_settings
 
-    shown = row_limit(limit, as_json)
+    shown = row_limit(limit, show_all, as_json)
     settings = load_settings()
     with open_catalog(settings) as catalog:
         running = catalog.has_running_runs()
@@ -277,11 +277,12 @@ def runs_list(
     if not rows:
         say("no runs yet (try `kb reproduce yolo --config smoke`)")
         return
-    table(count_title(len(rows), total, "runs"), ["run", "runner", "preset", "status", "dataset", "final", "verdict", "started"],
+    table(f"{total} runs", ["run", "runner", "preset", "status", "dataset", "final", "verdict", "started"],
           [[r["id"], r["runner"], r["preset"], ("REGRESSION", "bold red") if r["regression"] else r["status"],
             (r["dataset"] or "") + (" (synthetic)" if r["dataset_synthetic"] else ""),
             ", ".join(f"{k}={v:.4g}" for k, v in list(r["final"].items())[:3]), r["verdict"], (r["started"] or "")[:19]]
            for r in rows], whole=("run", "runner", "preset"), wide=wide)
+    say_more(len(rows), total, "kb runs", "run", "newest")
 
 
 @runs_app.command("compare")
