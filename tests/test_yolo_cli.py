@@ -38,6 +38,10 @@ def test_smoke_on_the_generated_set_has_a_full_record_and_verdicts(kb, catalog):
     assert all(v["verdict"] == "not comparable" for v in verdicts.values())
     shown = kb("run", "show", run["id"])
     assert shown.code == 0 and "63.4" in shown.out and "not comparable" in shown.out
+    # In a log (stderr not a terminal) no bar: a whole line per evaluation, the run id uncut.
+    progress = [line for line in result.err.splitlines() if line.startswith(run["id"] + " ")]
+    assert [line.split(" · ")[0] for line in progress] == [f"{run['id']} epoch {n}/2" for n in (1, 2)]
+    assert all("map " in line and "samples/s" in line for line in progress) and "…" not in result.err
 
 
 def test_a_vocdevkit_trains_and_is_scored_on_voc2007_test(kb, catalog, tmp_path):

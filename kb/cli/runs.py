@@ -1,11 +1,12 @@
 """Runner and run commands: runners, reproduce, runs, run show, runs compare/export/import."""
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from kb.cli.output import TERMINAL_ROWS, console, escape, print_json, row_limit, say, say_more, table
+from kb.cli.output import TERMINAL_ROWS, console, escape, is_terminal, print_json, row_limit, say, say_more, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 WideOpt = Annotated[bool, typer.Option("--wide", help="On a terminal, show long text whole instead of cut to its width.")]
@@ -56,42 +57,65 @@ def _headline(best: dict[str, Any] | None) -> str:
 
 class _LiveProgress:
     """Shows epoch/step, loss, throughput and ETA on one live line; on a terminal, a pulsing bar
-    while the run prepares its data and model, before its first step."""
+    while the run prepares its data and model, before its first step. When stderr is a pipe or a
+    log there is no bar: a plain line for each evaluation (and one a minute between them), whole."""
+
+    LOG_EVERY_S = 60.0
 
     def __init__(self, name: str) -> None:
+        import time
+
+        self.clock = time.monotonic
+        self.progress = None
+        self.task = None
+        self.preparing = None
+        self.logged = None              # in a log: when the last line was written
+        if not is_terminal(sys.stderr):
+            return
         from rich.progress import BarColumn, Progress, TextColumn
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                                  console=console(stderr=True), transient=False)
-        self.task = None
-        self.preparing = None
-        if self.progress.console.is_terminal:
-            self.progress.start()
-            self.preparing = self.progress.add_task(f"{name}: preparing data and model", total=None, info="")
+        self.progress.start()
+        self.preparing = self.progress.add_task(f"{name}: preparing data and model", total=None, info="")
 
     def update(self, run, line: dict[str, Any]) -> None:
         if "note" in line:
-            self.progress.console.print(escape(line["note"]), soft_wrap=True)
+            self._print(line["note"])
             return
         p = run.progress
-        if self.task is None:
-            if self.preparing is not None:
-                self.progress.remove_task(self.preparing)
+        if self.task is None and self.logged is None:
             if run.dataset is not None:
                 synthetic = " (generated: not comparable with the paper's benchmarks)" if run.dataset.synthetic else ""
-                self.progress.console.print(f"data: {run.dataset.name}{synthetic} {escape(run.dataset.detail)}".rstrip())
-            self.progress.start()
-            self.task = self.progress.add_task(run.id, total=p.total_steps or None, info="")
+                self._print(f"data: {run.dataset.name}{synthetic} {run.dataset.detail}".rstrip())
+            if self.progress is None:
+                self.logged = self.clock()
+            else:
+                self.progress.remove_task(self.preparing)
+                self.preparing = None
+                self.task = self.progress.add_task(run.id, total=p.total_steps or None, info="")
         eta = p.eta_seconds()
         shown = [f"epoch {p.epoch}" + (f"/{p.epochs}" if p.epochs else ""), f"step {p.step}" + (f"/{p.total_steps}" if p.total_steps else "")]
         shown += [f"{k} {v:.4g}" for k, v in line.items() if k not in ("step", "epoch", "eval", "started") and isinstance(v, (int, float))][:4]
         shown.append(f"{p.throughput():.0f} samples/s")
         if eta is not None:
             shown.append(f"ETA {int(eta // 60)}m{int(eta % 60):02d}s")
-        self.progress.update(self.task, completed=p.step, total=p.total_steps or None, info=" · ".join(shown))
+        if self.progress is not None:
+            self.progress.update(self.task, completed=p.step, total=p.total_steps or None, info=" · ".join(shown))
+        elif line.get("eval") or self.clock() - self.logged >= self.LOG_EVERY_S:
+            self.logged = self.clock()
+            sys.stderr.write(f"{run.id} " + " · ".join(shown) + "\n")
+            sys.stderr.flush()
+
+    def _print(self, text: str) -> None:
+        if self.progress is None:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+        else:
+            self.progress.console.print(escape(text), soft_wrap=True)
 
     def close(self) -> None:
-        if self.task is not None or self.preparing is not None:
+        if self.progress is not None:
             self.progress.stop()
 
 
