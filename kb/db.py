@@ -259,17 +259,70 @@ def session_scope(settings: Settings, *, write: bool = False) -> Iterator[Sessio
     instead of both deciding from the same old state.
     """
     session = Session(engine_for(settings), expire_on_commit=False)
+    keeper = None
     try:
         if write:
             dialect = session.get_bind().dialect.name
             if dialect == "sqlite":
                 session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+                keeper = _keep_listing(session, settings)
             elif dialect == "postgresql":
                 session.connection().exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
         yield session
+        if keeper is not None:
+            session.flush()
+            _quietly(keeper.prepare)
         session.commit()
+        if keeper is not None:
+            _quietly(keeper.committed)
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
+
+
+def _keep_listing(session: Session, settings: Settings):
+    """A ``kb.listing.Keeper`` for this write transaction, told of every paper and note row each
+    flush writes and of any statement that could change them unseen (it then keeps nothing)."""
+    import sqlite3
+    from itertools import chain
+
+    from kb.listing import Keeper
+
+    try:
+        keeper = Keeper(session.connection().connection.dbapi_connection, settings.cache_dir)
+    except sqlite3.Error:
+        return None
+
+    @event.listens_for(session, "after_flush")
+    def flushed(session, _context) -> None:
+        # Still the state before the flush here: new, dirty and deleted as they were, with their history.
+        papers, rows = set(), 0
+        for row in chain(session.new, session.dirty, session.deleted):
+            if not isinstance(row, models.Paper | models.Note):
+                continue
+            written = row in session.new or row in session.deleted or session.is_modified(row)
+            rows += written
+            if isinstance(row, models.Paper):
+                papers.add(row.id)
+            else:
+                papers.update(p for p in (row.paper_id, *inspect(row).attrs.paper_id.history.deleted) if p is not None)
+        keeper.saw(papers, rows)
+
+    @event.listens_for(session, "do_orm_execute")
+    def executed(state) -> None:
+        if not state.is_select:
+            keeper.lost()           # a bulk insert, update or delete: its rows are not known here
+
+    return keeper
+
+
+def _quietly(step) -> None:
+    """A step of keeping kb list's listing: one that fails keeps nothing (the next kb list joins it)."""
+    import sqlite3
+
+    try:
+        step()
+    except (sqlite3.Error, OSError, ValueError):
+        pass

@@ -31,9 +31,6 @@ from kb.settings import Settings
 _TABLES = ("kb_meta", "paper", "note", "run", "notes_version", "search_posting", "search_tokens", "search_stats")
 
 
-_LISTING_CACHE = "listing.marshal"       # under KB_HOME/cache: the last pipe listing (listing_lines)
-
-
 @lru_cache(maxsize=4096)
 def _string_list(stored: str) -> tuple[str, ...] | None:
     """A short JSON list of strings (tags, categories, runners: a few values that most rows share),
@@ -59,22 +56,6 @@ _DECODE = {
     "DATETIME": lambda stored: datetime.fromisoformat(stored).replace(tzinfo=UTC),
     "BOOLEAN": bool,
 }
-
-
-# A JSON list of strings as ",".join gives it: '["a", "b"]' -> 'a,b' by cutting the brackets and the
-# quotes between items (no item can hold '", "' or '","' unescaped), through json_each where an item
-# holds an escape (a quote, a backslash, a non-ASCII character as json.dumps writes it).
-_JOINED = ("CASE WHEN {column} IS NULL OR {column} = '[]' THEN '' WHEN instr({column}, '\\') = 0 THEN "
-           "replace(replace(substr({column}, 3, length({column}) - 4), '\", \"', ','), '\",\"', ',') "
-           "ELSE (SELECT group_concat(value, ',') FROM json_each({column})) END")
-# A paper's note languages, sorted (byte order of UTF-8 is code point order, as Python sorts) and unique.
-_LANGS = ("coalesce((SELECT group_concat(lang, ',') FROM "
-          "(SELECT DISTINCT lang FROM note WHERE note.paper_id = paper.id ORDER BY lang)), '')")
-# What Python's str.strip() strips but tab, line feed, CR and space.
-_WHITESPACE = "".join(chr(code) for code in (*range(9, 14), *range(0x1c, 0x21), 0x85, 0xa0, 0x1680,
-                                             *range(0x2000, 0x200b), 0x2028, 0x2029, 0x202f, 0x205f, 0x3000)
-                      if code not in (9, 10, 13, 32))          # looked for on their own
-_ASCII_SPACES = "\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
 # A run's columns that no listing reads (kb.reader.SqliteCatalog.list_runs), and the one entry of its
@@ -140,40 +121,22 @@ class SqliteCatalog:
         ``kb.cli.output.tsv_line`` folds (a tab, a line break, a run of spaces, whitespace at an
         end): the caller lists through ``list_papers`` then.
 
-        The listing is kept in ``cache_dir`` under the catalog's ``listing_version`` (kb.db's triggers
-        count every change of papers and notes) and the options, and read back until they change:
-        100,000 papers' rows read again cost most of a second."""
-        from kb import cache
+        Every paper's listing in an order is kept in ``cache_dir`` under the catalog's
+        ``listing_version`` and read back until a paper or note changes (``kb.listing``; a write
+        patches the default order's in place); ``year`` and ``limit`` are cut from a kept listing,
+        or asked of SQLite when there is none (a short listing is joined faster than a whole one)."""
+        from kb import cache, listing
 
-        found = self.connection.execute("SELECT value FROM kb_meta WHERE key = 'listing_version'").fetchone()
-        key = found and (1, found[0], year, sort, reverse, limit)
-        path = self.cache_dir / _LISTING_CACHE if self.cache_dir is not None and key else None
+        found = listing.version(self.connection)
+        path = listing.kept_at(self.cache_dir, sort, reverse) if self.cache_dir is not None and found else None
+        key = path and listing.cache_key(found, sort, reverse)
         if path is not None and (body := cache.read(path, key)) is not None:
-            return body
-        body = self._listing_lines(year=year, sort=sort, reverse=reverse, limit=limit)
+            return listing.cut(body, year, limit)
+        if year is not None or limit is not None:
+            return listing.join_lines(self.connection, year=year, sort=sort, reverse=reverse, limit=limit)
+        body = listing.join_lines(self.connection, sort=sort, reverse=reverse)
         if path is not None and body is not None:
             cache.write(path, key, body)
-        return body
-
-    def _listing_lines(self, *, year: int | None, sort: str, reverse: bool, limit: int | None) -> str | None:
-        descending = check_sort(sort) != reverse
-        where = "WHERE year = :year" if year is not None else ""
-        order = f"ORDER BY {sort} {'DESC' if descending else 'ASC'}, slug ASC" + (" LIMIT :limit" if limit else "")
-        line = " || char(9) || ".join((
-            "slug", "key", "coalesce(CAST(year AS TEXT), '')",
-            "CASE WHEN star > 0 THEN replace(printf('%.*c', star, '*'), '*', '★') ELSE '' END", "title",
-            _JOINED.format(column="tags"), _LANGS, _JOINED.format(column="runners")))
-        body, count = self.connection.execute(
-            f"SELECT group_concat(line, char(10)), count(*) FROM (SELECT {line} AS line FROM paper {where} {order})",
-            {"year": year, "limit": limit}).fetchone()
-        body = body or ""
-        # Whole-text scans in C: as many tabs and line breaks as 8 cells a line need, no CR, no run
-        # of spaces, no space beside a tab or at a line's end, no other whitespace anywhere.
-        spaces = _ASCII_SPACES if body.isascii() else _WHITESPACE
-        if body.count("\t") != 7 * count or body.count("\n") != max(count - 1, 0) or \
-                any(mark in body for mark in ("\r", "  ", " \t", "\t ", " \n", "\n ")) or \
-                body.startswith(" ") or body.endswith(" ") or any(space in body for space in spaces):
-            return None
         return body
 
     def note_languages(self, paper_ids: list[int] | None = None) -> dict[int, list[str]]:

@@ -46,6 +46,19 @@ def test_the_joined_text_is_what_the_general_path_prints(catalog, kb, monkeypatc
     assert fast == general
 
 
+def test_year_and_limit_are_cut_from_a_kept_listing_and_each_order_is_kept_apart(catalog, kb, monkeypatch):
+    kb("list"), kb("list", "--sort", "title", "--reverse")
+    assert {p.name for p in catalog.cache_dir.glob("listing-*")} == {"listing-added.marshal", "listing-title-reverse.marshal"}
+    for argv in [("--limit", "2"), ("--year", "2016"), ("--year", "2016", "--limit", "1"), ("--year", "1999"),
+                 ("--limit", "9"), ("--sort", "title", "--reverse", "--limit", "3"), ("--sort", "title", "--reverse")]:
+        with monkeypatch.context() as patched:
+            patched.setattr("kb.listing.join_lines", lambda *a, **k: pytest.fail("listed again"))
+            kept = kb("list", *argv).out
+        fast, general = _both(kb, monkeypatch, *argv)
+        assert kept == general, argv
+    assert len(kb("list", "--year", "2016", "--limit", "1").out.splitlines()) == 2
+
+
 def test_the_joined_text_by_hand(catalog, kb):
     from kb.reader import SqliteCatalog, open_catalog
 
@@ -94,18 +107,22 @@ def test_a_terminal_is_shown_the_first_papers_and_how_to_see_the_rest(catalog, k
     assert "… and" not in kb("list", "--all").out and "… and" not in kb("list", "--limit", "4").out
 
 
-def test_a_listing_is_kept_until_a_paper_or_note_changes(catalog, kb, monkeypatch):
+def test_a_listing_is_kept_until_a_paper_or_note_changes_and_a_write_patches_it(catalog, kb, monkeypatch, tmp_path):
     # Every kind of change the listing shows, each by a command as a user makes it, then printed
-    # again: the kept listing must never outlive it (the general path is the reference).
-    from kb.reader import SqliteCatalog
-
+    # again: the kept listing must never outlive it (the general path is the reference). A write
+    # command patches the kept listing with its papers' lines, and kb sync works it out again, so
+    # the kb list after either reads it back without SQLite joining every paper again.
     first = kb("list").out
-    assert (catalog.cache_dir / "listing.marshal").is_file()
+    assert (catalog.cache_dir / "listing-added.marshal").is_file()
     with monkeypatch.context() as patched:          # read back: SQLite is not asked for the rows again
-        patched.setattr(SqliteCatalog, "_listing_lines", lambda self, **order: pytest.fail("listed again"))
+        patched.setattr("kb.listing.join_lines", lambda *a, **k: pytest.fail("listed again"))
         assert kb("list").out == first
+    (tmp_path / "memo.md").write_text('---\npaper: "1512.02325"\nlang: ja\n---\n## 概要\nデフォルトボックス。 ★★★\n',
+                                      encoding="utf-8")
     changes = [
         lambda: kb("tag", "resnet", "+backbone"),
+        lambda: kb("tag", "yolo", "-real-time", "+一段"),
+        lambda: kb("import", str(tmp_path / "memo.md"), "--offline"),          # a new note: ja, and a star
         lambda: (catalog.papers / "resnet" / "notes.ja.md").write_text(
             '---\npaper: "1512.03385"\nlang: ja\n---\n残差学習。\n', encoding="utf-8") and kb("sync"),
         lambda: (catalog.papers / "ssd" / "paper.yaml").write_text(
@@ -116,19 +133,47 @@ def test_a_listing_is_kept_until_a_paper_or_note_changes(catalog, kb, monkeypatc
     seen = {first}
     for change in changes:
         assert change().code == 0
+        with monkeypatch.context() as patched:
+            patched.setattr("kb.listing.join_lines", lambda *a, **k: pytest.fail("listed again"))
+            kept = kb("list").out
         fast, general = _both(kb, monkeypatch)
-        assert fast == general and fast not in seen
+        assert kept == fast == general and fast not in seen
         seen.add(fast)
+    rows = {line.split("\t")[0]: line.split("\t") for line in fast.splitlines()}
+    assert set(rows) == {"slug", "resnet", "ssd", "yolo"}                  # doi-paper removed
+    assert rows["ssd"][4].startswith("SSD v2:") and rows["ssd"][6] == "en,ja"   # the title; the imported ja note
+    assert set(rows["yolo"][5].split(",")) == {"detection", "物体検出", "一段"} and rows["resnet"][5:7] == ["backbone", "ja"]
+
+
+def test_a_write_the_listing_cannot_follow_leaves_it_to_be_joined_again(catalog, kb, monkeypatch):
+    from sqlmodel import update
+
+    from kb.db import session_scope
+    from kb.models import Paper
+
+    kb("list")
+    # A bulk statement (its rows are not seen), then a raw one (more rows than seen: the counts differ).
+    with session_scope(catalog, write=True) as session:
+        session.exec(update(Paper).where(Paper.slug == "resnet").values(title="Bulk Title"))
+    joined = []
+    real = __import__("kb.listing", fromlist=["join_lines"]).join_lines
+    monkeypatch.setattr("kb.listing.join_lines", lambda *a, **k: joined.append(1) or real(*a, **k))
+    assert "resnet\t1512.03385\t2016\t\tBulk Title\t" in kb("list").out and joined == [1]
+    with session_scope(catalog, write=True) as session:
+        session.get(Paper, session.exec(__import__("sqlmodel").select(Paper.id).where(Paper.slug == "yolo")).one()).star = 1
+        session.flush()
+        session.connection().exec_driver_sql("UPDATE paper SET title = 'Raw Title' WHERE slug = 'ssd'")
+    fast, general = _both(kb, monkeypatch)
+    assert fast == general and "ssd\t1512.02325\t2016\t\tRaw Title\t" in fast and "yolo\t1506.02640\t2016\t★\t" in fast
+    assert joined == [1, 1]
 
 
 def test_kb_sync_keeps_the_listing_the_next_kb_list_prints(catalog, kb, monkeypatch):
-    from kb.reader import SqliteCatalog
-
     (catalog.papers / "resnet" / "notes.en.md").write_text('---\npaper: "1512.03385"\nlang: en\n---\nResiduals.\n',
                                                           encoding="utf-8")
     assert kb("sync").code == 0
     with monkeypatch.context() as patched:          # the sync worked it out: kb list only reads it back
-        patched.setattr(SqliteCatalog, "_listing_lines", lambda self, **order: pytest.fail("listed again"))
+        patched.setattr("kb.listing.join_lines", lambda *a, **k: pytest.fail("listed again"))
         fast = kb("list").out
     fast_again, general = _both(kb, monkeypatch)
     assert fast == fast_again == general and "resnet\t1512.03385\t2016\t\tDeep Residual Learning\t\ten\t" in general
