@@ -298,12 +298,14 @@ def _keep_listing(session: Session, settings: Settings):
     @event.listens_for(session, "after_flush")
     def flushed(session, _context) -> None:
         # Still the state before the flush here: new, dirty and deleted as they were, with their history.
+        if keeper.unknown:
+            return                  # nothing will be kept: a bulk statement (kb sync's) came first
         papers, rows = set(), 0
-        for row in chain(session.new, session.dirty, session.deleted):
+        new, dirty, deleted = session.new, session.dirty, session.deleted     # (each call walks the session)
+        for row in chain(new, dirty, deleted):
             if not isinstance(row, models.Paper | models.Note):
                 continue
-            written = row in session.new or row in session.deleted or session.is_modified(row)
-            rows += written
+            rows += row in new or row in deleted or session.is_modified(row)
             if isinstance(row, models.Paper):
                 papers.add(row.id)
             else:
