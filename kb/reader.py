@@ -139,6 +139,11 @@ class SqliteCatalog:
             cache.write(path, key, body)
         return body
 
+    def count_papers(self, *, year: int | None = None) -> int:
+        """How many papers ``list_papers(year=year)`` lists."""
+        return self.connection.execute("SELECT count(*) FROM paper" + (" WHERE year = ?" if year is not None else ""),
+                                       [year] if year is not None else []).fetchone()[0]
+
     def note_languages(self, paper_ids: list[int] | None = None) -> dict[int, list[str]]:
         if paper_ids is None:
             return languages_by_paper(self.connection.execute("SELECT paper_id, lang FROM note"))
@@ -239,6 +244,9 @@ class OrmCatalog:
     def listing_lines(self, **order) -> None:
         """None: the ORM path lists through ``list_papers``."""
         return None
+
+    def count_papers(self, *, year: int | None = None) -> int:
+        return len(self.list_papers(year=year, fields=("id",)))
 
     def note_languages(self, paper_ids: list[int] | None = None) -> dict[int, list[str]]:
         from kb.queries import note_languages

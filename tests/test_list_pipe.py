@@ -107,6 +107,26 @@ def test_a_terminal_is_shown_the_first_papers_and_how_to_see_the_rest(catalog, k
     assert "… and" not in kb("list", "--all").out and "… and" not in kb("list", "--limit", "4").out
 
 
+@pytest.mark.parametrize("argv", [(), ("--all",), ("--limit", "2"), ("--year", "2016"), ("--sort", "title", "--wide"),
+                                  ("--sort", "slug", "--reverse")])
+def test_a_terminal_reads_only_the_rows_it_shows_and_prints_what_the_general_path_prints(catalog, kb, monkeypatch, argv):
+    for module in ("kb.cli.output", "kb.cli.papers"):
+        monkeypatch.setattr(f"{module}.is_terminal", lambda stream=None: True)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setattr("kb.cli.papers.TERMINAL_ROWS", 3)
+    asked = []
+    real = __import__("kb.listing", fromlist=["join_lines"]).join_lines
+    monkeypatch.setattr("kb.listing.join_lines", lambda *a, **k: asked.append(k.get("limit")) or real(*a, **k))
+    fast, general = _both(kb, monkeypatch, *argv)
+    assert fast == general
+    if "--all" not in argv:             # kept (kb sync keeps the default order's), or the rows shown only
+        assert set(asked) <= {2, 3} and (asked or "--sort" not in argv)
+    if argv == ():
+        lines = ANSI.sub("", fast).splitlines()
+        assert lines[0] == "4 papers" and len(lines) == 2 + 3 + 1 and lines[-1].startswith("… and 1 more")
+
+
 def test_a_listing_is_kept_until_a_paper_or_note_changes_and_a_write_patches_it(catalog, kb, monkeypatch, tmp_path):
     # Every kind of change the listing shows, each by a command as a user makes it, then printed
     # again: the kept listing must never outlive it (the general path is the reference). A write

@@ -142,6 +142,7 @@ WideOpt = Annotated[bool, typer.Option("--wide", help="On a terminal, show long 
 
 SHORT_LISTING = 500         # papers whose ids one query names (SQLite allows 32,766 parameters)
 LIST_COLUMNS = ["slug", "id", "year", "★", "title", "tags", "notes", "runners"]
+LIST_WHOLE = ("slug", "id", "year", "★", "notes", "runners")       # never cut on a terminal
 
 
 def _list_row(paper, langs: dict[int, list[str]]) -> list:
@@ -166,12 +167,22 @@ def list_(
     from kb.reader import open_catalog
     from kb.settings import load_settings
 
+    terminal = is_terminal()
     with open_catalog(load_settings()) as catalog:
-        if not as_json and not is_terminal() and tag is None and author is None and lang is None and not star:
-            lines = catalog.listing_lines(year=year, sort=sort, reverse=reverse, limit=limit)
-            if lines:
+        # Unfiltered: the listing's lines as SQLite joins them (kept between commands, kb.listing); a
+        # terminal is shown only its first rows, so only those are read.
+        if not as_json and tag is None and author is None and lang is None and not star:
+            wanted = limit or (None if show_all or not terminal else TERMINAL_ROWS)
+            lines = catalog.listing_lines(year=year, sort=sort, reverse=reverse, limit=wanted)
+            if lines and not terminal:
                 sys.stdout.write("\t".join(LIST_COLUMNS) + "\n")
                 sys.stdout.write(lines + "\n")
+                return
+            if lines:
+                rows = [line.split("\t") for line in lines.split("\n")]
+                total = len(rows) if limit or show_all else catalog.count_papers(year=year)
+                table(f"{total} papers", LIST_COLUMNS, rows, whole=LIST_WHOLE, wide=wide)
+                say_more(len(rows), total, "kb list", "paper", "first")
                 return
         papers = catalog.list_papers(tag=tag, year=year, author=author, lang=lang, star=star, sort=sort, reverse=reverse,
                                      limit=limit, fields=None if as_json else ("slug", "key", "year", "title"))
@@ -186,8 +197,7 @@ def list_(
         return
     # A terminal is not shown 100,000 rows: the first ones, and how to see the rest.
     shown = papers if show_all or limit or not is_terminal() else papers[:TERMINAL_ROWS]
-    table(f"{len(papers)} papers", LIST_COLUMNS, [_list_row(p, langs) for p in shown],
-          whole=("slug", "id", "year", "★", "notes", "runners"), wide=wide)
+    table(f"{len(papers)} papers", LIST_COLUMNS, [_list_row(p, langs) for p in shown], whole=LIST_WHOLE, wide=wide)
     say_more(len(shown), len(papers), "kb list", "paper", "first")
 
 
