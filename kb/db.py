@@ -265,7 +265,7 @@ def session_scope(settings: Settings, *, write: bool = False) -> Iterator[Sessio
             dialect = session.get_bind().dialect.name
             if dialect == "sqlite":
                 session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-                keeper = _keep_listing(session, settings)
+                keeper = _keep_listing(settings, session=session)
             elif dialect == "postgresql":
                 session.connection().exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
         yield session
@@ -282,7 +282,7 @@ def session_scope(settings: Settings, *, write: bool = False) -> Iterator[Sessio
         session.close()
 
 
-def _keep_listing(session: Session, settings: Settings):
+def _keep_listing(settings: Settings, *, session: Session):
     """A ``kb.listing.Keeper`` for this write transaction, told of every paper and note row each
     flush writes and of any statement that could change them unseen (it then keeps nothing)."""
     import sqlite3
@@ -296,7 +296,7 @@ def _keep_listing(session: Session, settings: Settings):
         return None
 
     @event.listens_for(session, "after_flush")
-    def flushed(session, _context) -> None:
+    def flushed(_flushed, _context) -> None:      # (SQLAlchemy's signature; the session is this one)
         # Still the state before the flush here: new, dirty and deleted as they were, with their history.
         if keeper.unknown:
             return                  # nothing will be kept: a bulk statement (kb sync's) came first

@@ -338,3 +338,28 @@ def test_import_calls_its_progress_callback_once_per_file(kb_env, tmp_path):
     calls = []
     import_notes(kb_env, [posts], offline=True, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(0, 3), (1, 3), (2, 3)]
+
+
+def test_terminal_cells_are_cut_by_their_width_on_screen_and_styled_as_the_terminal_allows(monkeypatch, capsys):
+    from kb.cli import output
+
+    # Hand-counted: a CJK character takes two cells, so 7 cells hold three of them and the ellipsis.
+    assert output._cut("物体検出の論文", 7) == "物体検…" and output.cell_width("物体検…") == 7
+    assert output._cut("detection", 8) == "detecti…" and output._cut("detect", 8) == "detect"
+    assert output._cut("物体", 4) == "物体" and output._cut("物体検", 4) == "物…"
+    monkeypatch.setattr(output, "is_terminal", lambda stream=None: True)
+    monkeypatch.setenv("COLUMNS", "30")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    output.table("2 runs", ["run", "title"], [["r-1", "Evil\x1b[2J title 物体検出の論文です"], [("r-2", "bold red"), "short"]],
+                 whole=("run",))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "\x1b[1m2 runs\x1b[0m" and "\x1b[2J" not in "".join(lines)
+    assert ANSI.sub("", lines[2]) == "r-1  Evil[2J title 物体検出の…" and output.cell_width(ANSI.sub("", lines[2])) == 30
+    assert lines[3].startswith("\x1b[1;31mr-2\x1b[0m  short")
+    monkeypatch.setenv("NO_COLOR", "1")             # colour goes, bold stays (as rich does)
+    output.say(("REGRESSION", "bold red"), " x")
+    assert capsys.readouterr().out == "\x1b[1mREGRESSION\x1b[0m x\n"
+    monkeypatch.setenv("TERM", "dumb")
+    output.say(("plain", "bold"), " text that is long enough to be cut here", wide=False)
+    assert capsys.readouterr().out == "plain text that is long enoug…\n"          # 30 cells

@@ -1,6 +1,7 @@
 """Startup benchmark: the everyday commands as whole processes against ``python -c "import typer"``.
 
-Each command runs as a user runs it (a new process, output to a pipe), interleaved with the Typer
+Each command runs as a user runs it (a new process, output to a pipe; those labelled "(terminal)" on
+a pseudo-terminal of 80 columns, where listings are tables), interleaved with the Typer
 baseline so both see the same machine load; it prints the median of each and its ratio to the
 baseline measured in the same run (issue 21: at most 2x on the shipped catalog, 3x at 100k papers).
 A minimal Typer command with three options is measured too: the floor any Typer CLI starts from.
@@ -34,7 +35,8 @@ def commands(paper: str) -> list[tuple[str, list[str]]]:
     return [("kb --help", ["--help"]), ("kb list", ["list"]), ("kb list --limit 20", ["list", "--limit", "20"]),
             ("kb search 検出", ["search", "検出"]), ("kb search detection", ["search", "detection"]),
             (f"kb show {paper}", ["show", paper]), ("kb runs", ["runs"]), ("kb runners", ["runners"]),
-            (f"kb note {paper}", ["note", paper])]
+            (f"kb note {paper}", ["note", paper]),
+            (f"kb list {TERMINAL}", ["list"]), (f"kb runs {TERMINAL}", ["runs"]), (f"kb search 検出 {TERMINAL}", ["search", "検出"])]
 
 
 # What any Typer command with options costs: Typer 0.29 converts every option that is not a flag
@@ -54,16 +56,51 @@ app(["listing"])
 """
 
 
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (user + system) of one run of ``command``."""
+TERMINAL = "(terminal)"      # a label ending so runs the command on a pseudo-terminal of 80 columns
+
+
+def timed(command: list[str], env: dict[str, str], terminal: bool = False) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one run of ``command``: its output to a pipe, or
+    with ``terminal`` to a pseudo-terminal (read as it comes, as a terminal does)."""
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, env=env, check=False)
+    if terminal:
+        done = _on_terminal(command, {**env, "COLUMNS": "80", "LINES": "24"})
+    else:
+        done = subprocess.run(command, capture_output=True, env=env, check=False)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed: {done.stderr.decode(errors='replace').strip()}")
     return seconds, after.ru_utime - used.ru_utime + after.ru_stime - used.ru_stime
+
+
+def _on_terminal(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    import pty
+    import threading
+
+    leader, follower = pty.openpty()
+    seen = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                return          # the command ended and closed its side
+            if not chunk:
+                return
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env, check=False)
+    finally:
+        os.close(follower)
+    reader.join(timeout=5)
+    os.close(leader)
+    return subprocess.CompletedProcess(command, done.returncode, bytes(seen), bytes(seen))
 
 
 def prepare(args, root: Path) -> tuple[dict[str, str], str]:
@@ -105,12 +142,12 @@ def main() -> None:
                   if not args.only or any(word in label for word in args.only))]
         samples: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in rows}
         baseline: list[tuple[float, float]] = []
-        for _label, command in rows:
-            timed(command, env)         # a first run writes the bytecode of what it imports
+        for label, command in rows:
+            timed(command, env, label.endswith(TERMINAL))       # a first run writes the bytecode of what it imports
         for _ in range(args.repeats):
             for label, command in rows:
                 baseline.append(timed(baseline_command, env))
-                samples[label].append(timed(command, env))
+                samples[label].append(timed(command, env, label.endswith(TERMINAL)))
         where = f"{args.papers:,} generated papers" if args.papers else "the shipped papers/"
         print(f"catalog: {where}; medians of {args.repeats} runs, each beside a baseline run "
               "(CPU time: user + system, less disturbed by other load than wall time)")
