@@ -47,11 +47,13 @@ WEIGHTS = (10, 5, 2, 1)            # BM25 weights of the columns title, authors,
 _HEAD_COLUMNS = (0, 2)             # title, abstract
 _HEAD = 0x8000
 _MAX_F = 0x7FFF
-# Postings a query reads from which numpy scores them, once numpy is loaded. Its import (~40 ms)
-# costs as much as Python's scoring of about 40,000 postings (~1 us each): a process imports it for
-# a query that long, or once the lists it scored in Python add up to that (a process that searches
-# again and again, as a rental turns into a purchase); a one-query ``kb search`` seldom does.
-_NUMPY_FROM, _NUMPY_IMPORT_FROM = 4096, 40_000
+# Postings a query reads from which numpy scores them, once numpy is loaded: past a few hundred its
+# per-call cost is less than Python's ~1-3 us a posting (100k papers: a 4,006-posting list 7.4 ms in
+# Python, 1.4 ms with numpy; at 200 postings 1.5 against 1.05 ms, the rest of the query included).
+# Its import (~40 ms) costs as much as Python's scoring of about 40,000 postings: a process imports
+# it for a query that long, or once the lists it scored in Python add up to that (a process that
+# searches again and again, as a rental turns into a purchase); a one-query ``kb search`` seldom does.
+_NUMPY_FROM, _NUMPY_IMPORT_FROM = 256, 40_000
 _scored_in_python = 0
 _CHECK_BATCH = 32                  # papers whose stored tokens are read at once
 _REWRITE_FROM = 0.25               # a write changing more than this share of the papers builds the index anew
@@ -569,7 +571,23 @@ class _Numpy:
             keep = np.nonzero(key >= kth)[0]
             ids, score, head, check, key = ids[keep], score[keep], head[keep], check[keep], key[keep]
         order = np.lexsort((ids, -key))
-        return list(zip(ids[order].tolist(), head[order].tolist(), score[order].tolist(), check[order].tolist()))
+        return _Ordered(ids[order], head[order], score[order], check[order])
+
+
+class _Ordered:
+    """Ordered candidates as ``(id, head, score, check)`` tuples of Python values, made from the numpy
+    columns as ``_top`` reads them: it reads a few batches of thousands (a phrase's candidates)."""
+
+    def __init__(self, *columns) -> None:
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def __getitem__(self, at):
+        if isinstance(at, slice):
+            return list(zip(*(column[at].tolist() for column in self.columns)))
+        return tuple(column[at].item() for column in self.columns)
 
 
 def count_phrase(tokens: list[str], phrase: tuple[str, ...]) -> int:
