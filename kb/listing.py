@@ -2,7 +2,7 @@
 
 In a pipe ``kb list`` prints every paper, one tab-separated line each (``kb.cli.output``). At
 100,000 papers joining those lines costs about a second, so the listing is kept in
-``KB_HOME/cache/listing.marshal`` under the catalog's ``listing_version`` (``kb.db``'s triggers
+``KB_HOME/cache/listing-<sort>[-reverse].marshal`` (``kept_at``) under the catalog's ``listing_version`` (``kb.db``'s triggers
 count every row change of papers and notes) and read back until it changes (``kb.reader``).
 
 A write that changes a few papers (``kb tag``, ``kb note``, ``kb add``, ``kb remove``, ``kb import``)

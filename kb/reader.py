@@ -65,6 +65,12 @@ _LISTED_INFO = ("CASE WHEN json_extract(info, '$.regression') IS NOT NULL "
                 "THEN json_object('regression', json_extract(info, '$.regression')) ELSE '{}' END")
 
 
+def _run_filter(runner: str | None, status: str | None) -> str:
+    """The WHERE clause (or nothing) of a runs query filtered by ``:runner`` and ``:status`` where given."""
+    where = " AND ".join(f"{name} = :{name}" for name, value in (("runner", runner), ("status", status)) if value)
+    return f"WHERE {where} " if where else ""
+
+
 class Row(SimpleNamespace):
     """One catalog row with the attributes of its table's model."""
 
@@ -80,14 +86,18 @@ class SqliteCatalog:
         self.cache_dir = cache_dir          # where listings are kept (listing_lines), or None
         self._columns: dict[str, list[tuple[str, Any]]] = {}
 
+    def _columns_of(self, table: str) -> list[tuple[str, Any]]:
+        """``table``'s columns, each with how its stored values are decoded (None: as they are)."""
+        if table not in self._columns:
+            self._columns[table] = [(name, _DECODE.get(kind.upper()))
+                                    for _, name, kind, *_ in self.connection.execute(f"PRAGMA table_info({table})")]
+        return self._columns[table]
+
     def _rows(self, table: str, where: str = "", params: dict[str, Any] | list = (),
               fields: tuple[str, ...] | None = None, computed: dict[str, str] | None = None) -> list[Row]:
         """The rows of ``table`` matching ``where``, each column (or each of ``fields``) as the ORM reads it;
         ``computed``: more attributes, each an SQL expression giving JSON text (or NULL)."""
-        if table not in self._columns:
-            self._columns[table] = [(name, _DECODE.get(kind.upper()))
-                                    for _, name, kind, *_ in self.connection.execute(f"PRAGMA table_info({table})")]
-        columns = [c for c in self._columns[table] if fields is None or c[0] in fields]
+        columns = [c for c in self._columns_of(table) if fields is None or c[0] in fields]
         names = [name for name, _ in columns]
         for name, expression in (computed or {}).items():
             columns.append((name, _json))
@@ -183,18 +193,13 @@ class SqliteCatalog:
         """As ``kb.runs.records.list_runs`` (newest first), with what a listing reads (``kb.runs.overview``):
         without the per-epoch metrics and the environment, and of ``info`` only its regression flag (its
         plots and pictures are most of a run's row: ~8 KB a run of the shipped ones)."""
-        where = " AND ".join(f"{name} = :{name}" for name, value in (("runner", runner), ("status", status)) if value)
-        if "run" not in self._columns:
-            self._rows("run", "LIMIT 0")
-        listed = tuple(name for name, _ in self._columns["run"] if name not in _UNLISTED_RUN_FIELDS)
-        return self._rows("run", (f"WHERE {where} " if where else "") + "ORDER BY created DESC"
-                          + (" LIMIT :limit" if limit else ""), {"runner": runner, "status": status, "limit": limit},
-                          fields=listed, computed={"info": _LISTED_INFO})
+        listed = tuple(name for name, _ in self._columns_of("run") if name not in _UNLISTED_RUN_FIELDS)
+        return self._rows("run", _run_filter(runner, status) + "ORDER BY created DESC" + (" LIMIT :limit" if limit else ""),
+                          {"runner": runner, "status": status, "limit": limit}, fields=listed, computed={"info": _LISTED_INFO})
 
     def count_runs(self, *, runner: str | None = None, status: str | None = None) -> int:
         """How many runs ``list_runs`` lists without a limit."""
-        where = " AND ".join(f"{name} = :{name}" for name, value in (("runner", runner), ("status", status)) if value)
-        return self.connection.execute("SELECT count(*) FROM run" + (f" WHERE {where}" if where else ""),
+        return self.connection.execute("SELECT count(*) FROM run " + _run_filter(runner, status),
                                        {"runner": runner, "status": status}).fetchone()[0]
 
     def paper_by_key(self, key: str) -> Row | None:
@@ -246,7 +251,12 @@ class OrmCatalog:
         return None
 
     def count_papers(self, *, year: int | None = None) -> int:
-        return len(self.list_papers(year=year, fields=("id",)))
+        from sqlmodel import func, select
+
+        from kb.models import Paper
+
+        query = select(func.count()).select_from(Paper)
+        return self.session.exec(query if year is None else query.where(Paper.year == year)).one()
 
     def note_languages(self, paper_ids: list[int] | None = None) -> dict[int, list[str]]:
         from kb.queries import note_languages

@@ -121,6 +121,8 @@ def test_every_listing_reads_the_same_rows_without_the_orm(catalog):
             assert runs_table(catalog=fast, **filters) == runs_table(catalog=orm, **filters)
         for filters, count in (({}, 4), ({"runner": "yolo"}, 4), ({"status": "failed"}, 0), ({"runner": "qrnn"}, 0)):
             assert fast.count_runs(**filters) == orm.count_runs(**filters) == count
+        assert fast.count_papers() == orm.count_papers() == 4
+        assert fast.count_papers(year=2016) == orm.count_papers(year=2016) == len(fast.list_papers(year=2016))
         registry = load_registry()
         assert runner_overview(registry, catalog=fast) == runner_overview(registry, catalog=orm)
         for query, filters in (("検出", {}), ("detector", {}), ("detection", {"lang": "en"}), ("残差", {"tag": "classification"}),
@@ -363,3 +365,5 @@ def test_terminal_cells_are_cut_by_their_width_on_screen_and_styled_as_the_termi
     monkeypatch.setenv("TERM", "dumb")
     output.say(("plain", "bold"), " text that is long enough to be cut here", wide=False)
     assert capsys.readouterr().out == "plain text that is long enoug…\n"          # 30 cells
+    output.say("x" * 30, " and more", wide=False)                    # a piece that fills the line exactly
+    assert capsys.readouterr().out == "x" * 29 + "…\n"

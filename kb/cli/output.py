@@ -48,19 +48,16 @@ def say(*parts: str | tuple[str, str], err: bool = False, wide: bool = True) -> 
         stream.write("".join(p if isinstance(p, str) else p[0] for p in parts) + "\n")
         return
     style = _styler()
-    room = None if wide else terminal_width(stream)
+    pieces = [(_printable(p), None) if isinstance(p, str) else (_printable(p[0]), p[1]) for p in parts]
+    room = terminal_width(stream)
+    cut = not wide and sum(cell_width(text) for text, _ in pieces) > room
     line = []
-    for part in parts:
-        text, how = (part, None) if isinstance(part, str) else part
-        text = _printable(text)
-        if room is not None:
-            if cell_width(text) > room:
-                text, room = _cut(text, room), 0
-            else:
-                room -= cell_width(text)
-        line.append(style(text, how))
-        if room == 0:
+    for text, how in pieces:
+        if cut and cell_width(text) >= room:       # the piece the line ends in, with the ellipsis
+            line.append(style(_cut(text + "…", room), how))
             break
+        room -= cell_width(text)
+        line.append(style(text, how))
     stream.write("".join(line) + "\n")
 
 

@@ -196,7 +196,7 @@ def list_(
         say("no papers (add some with `kb add ID`, or `kb sync` to load papers/)")
         return
     # A terminal is not shown 100,000 rows: the first ones, and how to see the rest.
-    shown = papers if show_all or limit or not is_terminal() else papers[:TERMINAL_ROWS]
+    shown = papers if show_all or limit or not terminal else papers[:TERMINAL_ROWS]
     table(f"{len(papers)} papers", LIST_COLUMNS, [_list_row(p, langs) for p in shown], whole=LIST_WHOLE, wide=wide)
     say_more(len(shown), len(papers), "kb list", "paper", "first")
 
